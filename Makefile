@@ -1,0 +1,32 @@
+# imdb-lstm: `make demo` and `make test` set themselves up from nothing (a virtualenv in .venv).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of torch first: a bare `torch` requirement pulls a multi-GB CUDA build on Linux.
+# On a machine without a local torch wheel: make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+# Train a small model on the shipped IMDB sample into outputs/demo/, then classify the study's example review.
+demo: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python scripts/train.py configs/demo.json
+	HF_HUB_OFFLINE=1 $(BIN)/imdb-lstm-predict --model outputs/demo --example
+	HF_HUB_OFFLINE=1 $(BIN)/imdb-lstm-predict --model outputs/demo "One of the best films I have seen in years: moving, funny and beautifully acted."
+
+test: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache

@@ -1,0 +1,26 @@
+"""imdb-lstm: an LSTM (or GRU / CNN) IMDB sentiment classifier over GloVe, packaged as a `transformers` model.
+
+Importing the package registers the model with `AutoConfig` and `AutoModelForSequenceClassification`, so saved
+models load without `trust_remote_code` wherever `imdb_lstm` is installed.
+"""
+
+from transformers import AutoConfig, AutoModelForSequenceClassification
+
+from .configuration_imdb_lstm import ImdbLstmConfig
+from .modeling_imdb_lstm import ImdbLstmForSequenceClassification
+
+AutoConfig.register(ImdbLstmConfig.model_type, ImdbLstmConfig, exist_ok=True)
+AutoModelForSequenceClassification.register(ImdbLstmConfig, ImdbLstmForSequenceClassification, exist_ok=True)
+
+from .glove import DEFAULT_GLOVE, build_model, load_glove  # noqa: E402
+from .tokenization import build_tokenizer  # noqa: E402
+
+__version__ = "0.1.0"
+__all__ = [
+    "DEFAULT_GLOVE",
+    "ImdbLstmConfig",
+    "ImdbLstmForSequenceClassification",
+    "build_model",
+    "build_tokenizer",
+    "load_glove",
+]

@@ -1,0 +1,123 @@
+"""Configuration of the IMDB sentiment classifier (recurrent or CNN encoder over word embeddings).
+
+This file is copied to the Hub next to `modeling_imdb_lstm.py` and must import nothing but transformers.
+"""
+
+from transformers import PretrainedConfig
+
+ENCODERS = ("rnn", "cnn")
+CELLS = ("lstm", "gru")
+POOLINGS = ("last", "max", "mean", "max_mean")
+DEFAULT_LABELS = {0: "NEGATIVE", 1: "POSITIVE"}
+
+
+class ImdbLstmConfig(PretrainedConfig):
+    r"""
+    Configuration for [`ImdbLstmForSequenceClassification`]: embedding → encoder → pooling over real tokens →
+    dropout → linear head over two labels (NEGATIVE, POSITIVE).
+
+    Args:
+        vocab_size (`int`): number of rows of the embedding; must equal the tokenizer's vocabulary size.
+        embedding_dim (`int`): width of the word vectors (50 for glove-wiki-gigaword-50).
+        encoder (`str`): `"rnn"` (recurrent, see `cell`) or `"cnn"` (Kim-2014 convolutions, see `cnn_*`).
+        cell (`str`): `"lstm"` or `"gru"`, used when `encoder="rnn"`.
+        hidden_size (`int`): units per direction of each recurrent layer.
+        num_layers (`int`): stacked recurrent layers.
+        bidirectional (`bool`): add a right-to-left direction (run on each review reversed, so padding never
+            enters it).
+        pooling (`str`): how the per-token states become one vector: `"last"` (final state of each direction),
+            `"max"`, `"mean"` or `"max_mean"` (both, concatenated). Padding is always excluded.
+        cnn_kernel_sizes (`list[int]`): convolution widths of the CNN encoder.
+        cnn_num_filters (`int`): filters per width of the CNN encoder.
+        embedding_dropout (`float`): spatial dropout on the embeddings (whole dimensions dropped per review).
+        rnn_dropout (`float`): dropout between stacked recurrent layers.
+        dropout (`float`): dropout before the linear head.
+        freeze_embedding (`bool`): keep the (GloVe) embedding fixed during training.
+        pad_token_id (`int`): id of `[PAD]`; its embedding row stays zero.
+        embedding_source (`str`, optional): where the initial vectors came from (informational, for the card).
+        embedding_coverage (`float`, optional): share of the vocabulary found in `embedding_source`.
+    """
+
+    model_type = "imdb-lstm"
+
+    def __init__(
+        self,
+        vocab_size: int = 30000,
+        embedding_dim: int = 50,
+        encoder: str = "rnn",
+        cell: str = "lstm",
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        pooling: str = "last",
+        cnn_kernel_sizes=(3, 4, 5),
+        cnn_num_filters: int = 100,
+        embedding_dropout: float = 0.0,
+        rnn_dropout: float = 0.0,
+        dropout: float = 0.5,
+        freeze_embedding: bool = False,
+        pad_token_id: int = 0,
+        embedding_source: str | None = None,
+        embedding_coverage: float | None = None,
+        id2label=None,
+        label2id=None,
+        **kwargs,
+    ):
+        self.vocab_size = vocab_size
+        self.embedding_dim = embedding_dim
+        self.encoder = encoder
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.pooling = pooling
+        self.cnn_kernel_sizes = list(cnn_kernel_sizes)
+        self.cnn_num_filters = cnn_num_filters
+        self.embedding_dropout = embedding_dropout
+        self.rnn_dropout = rnn_dropout
+        self.dropout = dropout
+        self.freeze_embedding = freeze_embedding
+        self.embedding_source = embedding_source
+        self.embedding_coverage = embedding_coverage
+        if id2label is None:
+            id2label = dict(DEFAULT_LABELS)
+        if label2id is None:
+            label2id = {label: i for i, label in id2label.items()}
+        super().__init__(pad_token_id=pad_token_id, id2label=id2label, label2id=label2id, **kwargs)
+        self.validate()
+
+    def validate(self):
+        """Raise a `ValueError` naming the first field whose value is not allowed."""
+        for field, allowed in (("encoder", ENCODERS), ("cell", CELLS), ("pooling", POOLINGS)):
+            if getattr(self, field) not in allowed:
+                raise ValueError(f"ImdbLstmConfig.{field}={getattr(self, field)!r} is not allowed; use one of {allowed}.")
+        for field in ("vocab_size", "embedding_dim", "hidden_size", "num_layers", "cnn_num_filters"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"ImdbLstmConfig.{field}={value!r} must be a positive integer.")
+        for field in ("embedding_dropout", "rnn_dropout", "dropout"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+                raise ValueError(f"ImdbLstmConfig.{field}={value!r} must be a number in [0, 1).")
+        if not self.cnn_kernel_sizes or any(
+            isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in self.cnn_kernel_sizes
+        ):
+            raise ValueError(
+                f"ImdbLstmConfig.cnn_kernel_sizes={self.cnn_kernel_sizes!r} must be a non-empty list of positive integers."
+            )
+        if self.encoder == "cnn" and self.pooling == "last":
+            raise ValueError(
+                "ImdbLstmConfig.pooling='last' needs encoder='rnn'; with encoder='cnn' use one of ('max', 'mean', 'max_mean')."
+            )
+        if not isinstance(self.pad_token_id, int) or not 0 <= self.pad_token_id < self.vocab_size:
+            raise ValueError(
+                f"ImdbLstmConfig.pad_token_id={self.pad_token_id!r} must be an id in [0, vocab_size={self.vocab_size})."
+            )
+        if self.num_labels != 2:
+            raise ValueError(
+                f"ImdbLstmConfig has {self.num_labels} labels ({self.id2label}); this model classifies exactly two "
+                "(NEGATIVE, POSITIVE)."
+            )
+
+
+ImdbLstmConfig.register_for_auto_class()

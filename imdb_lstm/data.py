@@ -1,0 +1,151 @@
+"""IMDB through `datasets`: where it comes from, how it is split, and checks that it is what the model expects.
+
+Sources (`load_imdb(source)`):
+- a Hub dataset id, by default `stanfordnlp/imdb` (needs the internet once; then cached);
+- a local folder in the Hub parquet layout, e.g. `../shared/data/imdb` (anything `load_dataset(folder)` reads);
+- a raw `aclImdb` folder as Stanford distributes it (`train/pos/*.txt`, `train/neg/*.txt`, `test/...`);
+- `"sample"`: 2,000 train + 1,000 test real reviews shipped inside this package (offline demo and tests).
+
+Split protocols (`make_splits(dataset, protocol)`):
+- `"canonical"`: IMDB's own train/test; a stratified `validation_fraction` of train is held out for model selection;
+- `"A/B/C"`, e.g. `"50/25/25"` or `"50/0/50"` (the original study's): all labelled reviews pooled and re-split
+  train/validation/test in those percentages, stratified and seeded (scikit-learn).
+"""
+
+from pathlib import Path
+
+import numpy as np
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value, concatenate_datasets, load_dataset
+from sklearn.model_selection import train_test_split
+
+HUB_DATASET = "stanfordnlp/imdb"
+SAMPLE = "sample"
+SAMPLE_DIR = Path(__file__).parent / "sample_data"
+LABELS = ("neg", "pos")
+FEATURES = Features({"text": Value("string"), "label": ClassLabel(names=list(LABELS))})
+
+
+class DataError(ValueError):
+    """The data is not usable as labelled IMDB reviews; the message says what is wrong."""
+
+
+def load_imdb(source: str = HUB_DATASET, splits: tuple[str, ...] = ("train", "test")) -> DatasetDict:
+    """The labelled IMDB splits `splits` from `source` (see the module docstring), validated."""
+    path = Path(source).expanduser()
+    if source == SAMPLE:
+        data_files = {split: str(SAMPLE_DIR / f"{split}.parquet") for split in splits}
+        dataset = DatasetDict({s: load_dataset("parquet", data_files=data_files, split=s) for s in splits})
+    elif path.is_dir() and (path / "train" / "pos").is_dir():
+        dataset = DatasetDict({split: load_aclimdb_split(path, split) for split in splits})
+    else:
+        if not path.exists() and (source.startswith((".", "/", "~")) or source.count("/") != 1):
+            raise DataError(
+                f"Dataset source {source!r} is neither an existing folder nor a Hub id like {HUB_DATASET!r}; "
+                f"use a Hub id, a parquet/Hub-layout folder, an aclImdb folder, or {SAMPLE!r}."
+            )
+        # Name the splits: a local IMDB folder would otherwise also build its 50k-review unsupervised split.
+        dataset = DatasetDict({split: load_dataset(source, split=split) for split in splits})
+    for name, split in dataset.items():
+        validate_split(split, name)
+    return dataset
+
+
+def load_aclimdb_split(root: Path, split: str) -> Dataset:
+    """One split of Stanford's raw `aclImdb` folder: `root/split/{neg,pos}/*.txt`, sorted by file name."""
+    texts, labels = [], []
+    for label, name in enumerate(LABELS):
+        folder = root / split / name
+        if not folder.is_dir():
+            raise DataError(f"{folder} is missing: an aclImdb folder has {split}/neg and {split}/pos with one .txt per review.")
+        for file in sorted(folder.glob("*.txt")):
+            texts.append(file.read_text(encoding="utf-8"))
+            labels.append(label)
+    return Dataset.from_dict({"text": texts, "label": labels}, features=FEATURES)
+
+
+def validate_split(split: Dataset, name: str) -> None:
+    """Raise `DataError` unless `split` has a string `text` column and `label`s in {0, 1}, and is not empty."""
+    missing = [column for column in ("text", "label") if column not in split.column_names]
+    if missing:
+        raise DataError(
+            f"Split {name!r} has no {' or '.join(repr(c) for c in missing)} column (it has {split.column_names}); "
+            "rename your columns to 'text' and 'label' (0 = negative, 1 = positive)."
+        )
+    if len(split) == 0:
+        raise DataError(f"Split {name!r} is empty: there is nothing to train or evaluate on.")
+    labels = np.asarray(split["label"])
+    unexpected = sorted(set(np.unique(labels).tolist()) - {0, 1})
+    if unexpected:
+        raise DataError(
+            f"Split {name!r} has labels {unexpected} outside {{0, 1}} (0 = negative, 1 = positive); "
+            "unlabelled reviews (-1, IMDB's 'unsupervised' split) cannot be used for supervised training."
+        )
+
+
+def parse_split_spec(spec: str) -> tuple[float, float, float]:
+    """`"50/25/25"` → (0.5, 0.25, 0.25): train/validation/test percentages that sum to 100."""
+    parts = spec.split("/")
+    try:
+        percents = [float(part) for part in parts]
+    except ValueError:
+        percents = []
+    if len(percents) != 3 or any(p < 0 for p in percents) or abs(sum(percents) - 100) > 1e-9:
+        raise DataError(
+            f"Split protocol {spec!r} is not 'canonical' nor three non-negative percentages train/validation/test "
+            "that sum to 100, like '50/25/25' or '50/0/50'."
+        )
+    if percents[0] == 0 or percents[2] == 0:
+        raise DataError(f"Split protocol {spec!r} needs a non-zero train and test share.")
+    return tuple(p / 100 for p in percents)
+
+
+def _stratified_partition(labels: np.ndarray, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:
+    """Indices split into len(fractions) parts of those fractions, each with the label balance of the whole."""
+    remaining = np.arange(len(labels))
+    parts, left = [], 1.0
+    for fraction in fractions[:-1]:
+        if fraction == 0:
+            parts.append(np.array([], dtype=int))
+            continue
+        share = fraction / left
+        if share >= 1:
+            parts.append(remaining)
+            remaining = np.array([], dtype=int)
+        else:
+            taken, remaining = train_test_split(
+                remaining, train_size=share, stratify=labels[remaining], random_state=seed
+            )
+            parts.append(np.sort(taken))
+        left -= fraction
+    parts.append(np.sort(remaining))
+    return parts
+
+
+def make_splits(
+    dataset: DatasetDict, protocol: str = "canonical", validation_fraction: float = 0.1, seed: int = 42
+) -> DatasetDict:
+    """`train`, `validation` (when the protocol has one) and `test` splits per `protocol` (module docstring)."""
+    for name in ("train", "test"):
+        if name not in dataset:
+            raise DataError(f"The dataset has no {name!r} split (it has {list(dataset)}).")
+        validate_split(dataset[name], name)
+    if protocol == "canonical":
+        if not 0 <= validation_fraction < 1:
+            raise DataError(f"validation_fraction={validation_fraction} must be in [0, 1).")
+        train = dataset["train"]
+        result = {"test": dataset["test"]}
+        if validation_fraction > 0:
+            labels = np.asarray(train["label"])
+            kept, held_out = _stratified_partition(labels, (1 - validation_fraction, validation_fraction), seed)
+            result["train"], result["validation"] = train.select(kept), train.select(held_out)
+        else:
+            result["train"] = train
+    else:
+        fractions = parse_split_spec(protocol)
+        pooled = concatenate_datasets([dataset["train"], dataset["test"]])
+        parts = _stratified_partition(np.asarray(pooled["label"]), fractions, seed)
+        result = {name: pooled.select(part) for name, part in zip(("train", "validation", "test"), parts) if len(part)}
+    for name, split in result.items():
+        validate_split(split, name)
+    order = [name for name in ("train", "validation", "test") if name in result]
+    return DatasetDict({name: result[name] for name in order})

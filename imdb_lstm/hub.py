@@ -1,0 +1,294 @@
+"""Share a trained model on the Hugging Face Hub: render its model card and push the output folder.
+
+    from imdb_lstm.hub import push_trained_model
+    push_trained_model("outputs/imdb-bilstm", repo_id="you/imdb-bilstm")        # token: HF_TOKEN or `hf auth login`
+
+The card is rendered from the project's `model_card.md` template with `huggingface_hub.ModelCard`; every number in
+it (metrics, vocabulary, coverage, recipe) is read from the output folder written by `scripts/train.py`. Only the
+files that belong in a model repo are pushed (weights, config, model code, tokenizer, card, plots, results), never
+checkpoints, optimizer states or `training_args.bin`.
+"""
+
+import json
+import logging
+from fnmatch import fnmatch
+from pathlib import Path
+
+from huggingface_hub import CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData, get_token
+
+logger = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CARD_TEMPLATE = PROJECT_ROOT / "model_card.md"
+BENCHMARKS_FILE = PROJECT_ROOT / "benchmarks" / "accuracy.json"
+
+# What a model repo holds; everything else in an output folder (checkpoint-*/, training_args.bin,
+# trainer_state.json, test_predictions.jsonl) stays local.
+MODEL_REPO_FILES = (
+    "README.md",
+    "config.json",
+    "model.safetensors",
+    "model-*-of-*.safetensors",
+    "model.safetensors.index.json",
+    "configuration_imdb_lstm.py",
+    "modeling_imdb_lstm.py",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "confusion_matrix.png",
+    "training_curves.png",
+    "eval_results.json",
+    "all_results.json",
+    "train_results.json",
+    "run_info.json",
+)
+REQUIRED_FILES = ("config.json", "configuration_imdb_lstm.py", "modeling_imdb_lstm.py", "tokenizer.json",
+                  "tokenizer_config.json", "eval_results.json")
+
+# (metric key in eval_results.json without "test_", model-index metric type, name shown on the card)
+TEST_METRICS = (
+    ("accuracy", "accuracy", "Accuracy"),
+    ("tpr", "tpr", "True positive rate (recall of POSITIVE)"),
+    ("tnr", "tnr", "True negative rate (recall of NEGATIVE)"),
+    ("fnr", "fnr", "False negative rate"),
+    ("fpr", "fpr", "False positive rate"),
+)
+IMDB_TEST_SIZE = 25000
+
+# The run_info.json arguments the card lists as the training recipe, by argument group.
+RECIPE_ARGUMENTS = {
+    "data": ("dataset", "split_protocol", "validation_fraction", "split_seed", "vocab_size", "min_frequency",
+             "max_length", "max_train_samples", "max_eval_samples"),
+    "model": ("encoder", "cell", "bidirectional", "num_layers", "hidden_size", "pooling", "cnn_kernel_sizes",
+              "cnn_num_filters", "glove", "oov_init", "embedding_dropout", "rnn_dropout", "dropout", "freeze_embedding"),
+    "training": ("num_train_epochs", "per_device_train_batch_size", "learning_rate", "lr_scheduler_type",
+                 "warmup_steps", "weight_decay", "max_grad_norm", "optim", "train_sampling_strategy",
+                 "metric_for_best_model", "seed"),
+}
+ONLY_FOR_ENCODER = {"cnn_kernel_sizes": "cnn", "cnn_num_filters": "cnn", "cell": "rnn", "bidirectional": "rnn",
+                    "num_layers": "rnn", "hidden_size": "rnn", "rnn_dropout": "rnn"}
+
+NO_TOKEN_MESSAGE = (
+    "No Hugging Face token found; pushing needs one with write access (create it at "
+    "https://huggingface.co/settings/tokens). Give it in one of these ways: set the HF_TOKEN environment variable, "
+    "run `hf auth login` once, or pass --token (scripts/push_to_hub.py) / --hub_token (scripts/train.py)."
+)
+
+
+class MissingTokenError(ValueError):
+    """No token was given and none is configured (HF_TOKEN, `hf auth login`)."""
+
+
+def resolve_token(token: str | None = None) -> str:
+    """The token to push with: the one given, else HF_TOKEN, else the `hf auth login` cache."""
+    token = token or get_token()
+    if not token:
+        raise MissingTokenError(NO_TOKEN_MESSAGE)
+    return token
+
+
+def read_json(path: Path) -> dict:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def check_model_dir(model_dir: Path) -> None:
+    """Raise a clear error when `model_dir` is not a complete output folder of scripts/train.py."""
+    if not model_dir.is_dir():
+        raise FileNotFoundError(f"Model folder {model_dir} does not exist: give the --output_dir of a training run.")
+    missing = [name for name in REQUIRED_FILES if not (model_dir / name).is_file()]
+    if not any(model_dir.glob("*.safetensors")):
+        missing.append("model.safetensors")
+    if missing:
+        raise FileNotFoundError(
+            f"{model_dir} lacks {', '.join(missing)}: push the output folder of a finished `scripts/train.py` run "
+            "(weights are saved as safetensors; eval_results.json needs the test split scored, i.e. do_predict)."
+        )
+    if "auto_map" not in read_json(model_dir / "config.json"):
+        raise ValueError(f"{model_dir}/config.json has no auto_map, so the Hub copy could not load with "
+                         "trust_remote_code: save the model with imdb_lstm's classes (scripts/train.py does).")
+
+
+def read_test_metrics(eval_results: dict, source: Path) -> list[dict]:
+    """The test metrics of the card, read from eval_results.json; a clear error when one is missing."""
+    missing = [f"test_{key}" for key, _, _ in TEST_METRICS if f"test_{key}" not in eval_results]
+    if missing:
+        raise ValueError(f"{source} has no {', '.join(missing)}: the card reports test-split metrics, so train with "
+                         "do_predict (the default) before pushing.")
+    return [{"key": key, "type": metric_type, "name": name, "value": float(eval_results[f"test_{key}"])}
+            for key, metric_type, name in TEST_METRICS]
+
+
+def describe_architecture(config: dict) -> str:
+    """One line saying what the network is, from config.json."""
+    if config["encoder"] == "cnn":
+        widths = ", ".join(str(k) for k in config["cnn_kernel_sizes"])
+        encoder = f"a text CNN (Kim 2014; {config['cnn_num_filters']} filters of each width {widths})"
+    else:
+        direction = "bidirectional " if config["bidirectional"] else ""
+        layers = f"{config['num_layers']}-layer " if config["num_layers"] > 1 else ""
+        encoder = f"a {layers}{direction}{config['cell'].upper()} ({config['hidden_size']} units per direction)"
+    pooling = {"last": "its final state per direction", "max": "max pooling over the real tokens",
+               "mean": "mean pooling over the real tokens", "max_mean": "max and mean pooling over the real tokens"}
+    return f"{encoder}, then {pooling[config['pooling']]} and a linear head"
+
+
+def training_recipe(run_info: dict) -> list[tuple[str, str]]:
+    """(argument, value) rows from run_info.json's arguments; unset (None) and other-encoder arguments left out."""
+    arguments = run_info.get("arguments", {})
+    encoder = arguments.get("model", {}).get("encoder")
+    rows = []
+    for group, names in RECIPE_ARGUMENTS.items():
+        values = arguments.get(group, {})
+        for name in names:
+            if values.get(name) is None or ONLY_FOR_ENCODER.get(name, encoder) != encoder:
+                continue
+            rows.append((name, json.dumps(values[name]) if isinstance(values[name], (list, bool)) else str(values[name])))
+    return rows
+
+
+def recipe_benchmark(benchmarks_file: Path | None) -> dict | None:
+    """The shipped recipe's row (`"recipe": true`) of benchmarks/accuracy.json, or None when there is none."""
+    if benchmarks_file is None or not Path(benchmarks_file).is_file():
+        return None
+    rows = read_json(Path(benchmarks_file))
+    recipe_rows = [row for row in rows if isinstance(row, dict) and row.get("recipe")] if isinstance(rows, list) else []
+    if not recipe_rows:
+        return None
+    needed = ("name", "accuracy", "tpr", "tnr", "fnr", "fpr", "train_seconds", "model_mb", "machine", "date")
+    missing = [key for key in needed if key not in recipe_rows[0]]
+    if missing:
+        raise ValueError(f"The recipe row of {benchmarks_file} lacks {', '.join(missing)}; fix the file or pass "
+                         "benchmarks_file=None.")
+    return recipe_rows[0]
+
+
+def count_parameters(model_dir: Path) -> int:
+    from safetensors import safe_open
+
+    total = 0
+    for path in sorted(model_dir.glob("*.safetensors")):
+        with safe_open(str(path), framework="np") as weights:
+            for name in weights.keys():
+                shape = weights.get_slice(name).get_shape()
+                count = 1
+                for size in shape:
+                    count *= size
+                total += count
+    return total
+
+
+def render_model_card(model_dir, repo_id: str, benchmarks_file: Path | None = BENCHMARKS_FILE,
+                      template_path: Path = CARD_TEMPLATE) -> ModelCard:
+    """The model card of the output folder `model_dir`, rendered from the `model_card.md` template."""
+    model_dir = Path(model_dir)
+    check_model_dir(model_dir)
+    if not Path(template_path).is_file():
+        raise FileNotFoundError(f"Model card template {template_path} not found: run from a checkout of imdb-lstm "
+                                "(the template lives at its top level) or pass template_path.")
+    config = read_json(model_dir / "config.json")
+    eval_results = read_json(model_dir / "eval_results.json")
+    metrics = read_test_metrics(eval_results, model_dir / "eval_results.json")
+    run_info = read_json(model_dir / "run_info.json") if (model_dir / "run_info.json").is_file() else {}
+    max_length = read_json(model_dir / "tokenizer_config.json").get("model_max_length")
+
+    test_size = sum(int(eval_results.get(f"test_{cell}", 0)) for cell in ("tp", "tn", "fp", "fn")) or None
+    protocol = run_info.get("arguments", {}).get("data", {}).get("split_protocol", "canonical")
+    full_imdb_test = test_size == IMDB_TEST_SIZE and protocol == "canonical"
+    dataset_name = "IMDB" if full_imdb_test else f"IMDB (test split of protocol {protocol}, {test_size} reviews)"
+    test_description = (
+        "the IMDB test split (25,000 reviews)" if full_imdb_test
+        else f"a test split of {test_size or 'an unrecorded number of'} reviews (split protocol `{protocol}`; "
+        "not the full 25,000-review IMDB test split, so compare with care)"
+    )
+
+    card_data = ModelCardData(
+        language="en",
+        license="apache-2.0",
+        library_name="transformers",
+        pipeline_tag="text-classification",
+        datasets=["stanfordnlp/imdb"],
+        metrics=["accuracy"],
+        tags=["sentiment-analysis", "imdb", "glove", config["cell"] if config["encoder"] == "rnn" else "cnn",
+              "imdb-lstm", "custom_code"],
+        model_name=repo_id,
+        eval_results=[
+            EvalResult(task_type="text-classification", task_name="Sentiment analysis",
+                       dataset_type="stanfordnlp/imdb", dataset_name=dataset_name, dataset_split="test",
+                       metric_type=metric["type"], metric_name=metric["name"], metric_value=metric["value"])
+            for metric in metrics
+        ],
+    )
+    coverage = config.get("embedding_coverage")
+    return ModelCard.from_template(
+        card_data,
+        template_path=str(template_path),
+        repo_id=repo_id,
+        model_type=config["model_type"],
+        architecture=describe_architecture(config),
+        embedding_source=config.get("embedding_source") or "unrecorded",
+        embedding_coverage=f"{100 * coverage:.1f}%" if coverage is not None else "An unrecorded share",
+        embedding_dim=config["embedding_dim"],
+        freeze_embedding=config.get("freeze_embedding", False),
+        vocab_size=config["vocab_size"],
+        id2label=config["id2label"],
+        max_length=max_length,
+        num_parameters=count_parameters(model_dir),
+        model_mb=sum(path.stat().st_size for path in model_dir.glob("*.safetensors")) / 2**20,
+        test_results=metrics,
+        test_description=test_description,
+        validation_accuracy=eval_results.get("eval_accuracy"),
+        confusion_matrix=(model_dir / "confusion_matrix.png").is_file(),
+        training_curves=(model_dir / "training_curves.png").is_file(),
+        recipe=training_recipe(run_info),
+        versions=run_info.get("versions"),
+        benchmark=recipe_benchmark(benchmarks_file),
+    )
+
+
+def files_to_push(model_dir: Path) -> list[Path]:
+    """The files of `model_dir` that belong in the model repo (see MODEL_REPO_FILES), sorted."""
+    return sorted(path for path in model_dir.iterdir()
+                  if path.is_file() and any(fnmatch(path.name, pattern) for pattern in MODEL_REPO_FILES))
+
+
+def refuse_files_holding_token(paths: list[Path], token: str) -> None:
+    """A token written into a file (e.g. a command line with --hub_token in run_info.json) must not be published."""
+    secret = token.encode()
+    for path in paths:
+        if secret in path.read_bytes():
+            raise ValueError(f"{path} contains your Hugging Face token; refusing to push it. Remove the token from "
+                             "that file (and pass tokens through HF_TOKEN rather than on the command line).")
+
+
+def push_trained_model(output_dir, repo_id: str | None = None, token: str | None = None, private: bool = False,
+                       revision: str | None = None, commit_message: str | None = None,
+                       benchmarks_file: Path | None = BENCHMARKS_FILE):
+    """Push a `scripts/train.py` output folder to the Hub repo `repo_id` (created if needed, in the token's
+    namespace when `repo_id` has no owner; default name: the folder's) with a freshly rendered model card, which
+    is also written to `output_dir/README.md`. `revision`: a branch, created from main if missing. A repo that
+    exists keeps its visibility; pushing again updates its files. Returns the `CommitInfo`."""
+    model_dir = Path(output_dir)
+    check_model_dir(model_dir)
+    token = resolve_token(token)
+    refuse_files_holding_token(files_to_push(model_dir), token)
+    api = HfApi(token=token)
+
+    repo_url = api.create_repo(repo_id or model_dir.resolve().name, private=private, exist_ok=True)
+    repo_id = repo_url.repo_id
+    if revision and revision != "main":
+        api.create_branch(repo_id, branch=revision, exist_ok=True)
+    card = render_model_card(model_dir, repo_id, benchmarks_file=benchmarks_file)
+    card.save(model_dir / "README.md")
+    paths = files_to_push(model_dir)
+    refuse_files_holding_token(paths, token)
+    logger.info("Pushing %d files of %s to %s (revision %s): %s", len(paths), model_dir, repo_url,
+                revision or "main", ", ".join(path.name for path in paths))
+    commit = api.create_commit(
+        repo_id,
+        operations=[CommitOperationAdd(path_in_repo=path.name, path_or_fileobj=str(path)) for path in paths],
+        commit_message=commit_message or f"Upload {model_dir.name} with imdb-lstm",
+        revision=revision,
+    )
+    logger.info("Pushed: %s", commit.commit_url)
+    return commit

@@ -1,0 +1,78 @@
+"""The word-level tokenizer: built from training texts with `tokenizers`, saved as `tokenizer.json`, loaded by
+`AutoTokenizer` with no remote code.
+
+Normalisation and splitting follow the vocabulary of Stanford's GloVe (Wikipedia + Gigaword, lowercased, PTB-style
+tokens): IMDB's `<br />` tags and other markup are removed, text is NFKC-normalised and lowercased, punctuation marks
+are tokens of their own, and clitics are split the way GloVe has them ("don't" → "do" "n't", "it's" → "it" "'s").
+"""
+
+from collections.abc import Iterable
+
+from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
+from tokenizers.models import WordLevel
+from tokenizers.trainers import WordLevelTrainer
+from transformers import PreTrainedTokenizerFast
+
+PAD_TOKEN = "[PAD]"
+UNK_TOKEN = "[UNK]"
+DEFAULT_MAX_LENGTH = 400
+
+# Markup (IMDB's `<br />` above all) becomes a space; everything else GloVe-like is a token.
+MARKUP = Regex(r"<[^<>]{0,200}>")
+TOKEN = Regex(
+    r"\p{L}+(?=n't)"  # "do" of "don't", "ca" of "can't"
+    r"|n't|'(?:s|re|ve|m|ll|d)\b"  # clitics as GloVe has them
+    r"|[\p{L}\p{N}]+(?:[-.][\p{L}\p{N}]+)*"  # words, numbers, "well-known", "3.5"
+    r"|[^\s\p{L}\p{N}]"  # each other symbol alone: punctuation, emoji
+)
+
+
+def build_backend(vocab: dict[str, int] | None = None) -> Tokenizer:
+    """A `tokenizers.Tokenizer` with IMDB/GloVe normalisation and splitting; empty vocabulary unless given."""
+    tokenizer = Tokenizer(WordLevel(vocab or {PAD_TOKEN: 0, UNK_TOKEN: 1}, unk_token=UNK_TOKEN))
+    tokenizer.normalizer = normalizers.Sequence(
+        [normalizers.Replace(MARKUP, " "), normalizers.NFKC(), normalizers.Lowercase()]
+    )
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(TOKEN, behavior="removed", invert=True)
+    return tokenizer
+
+
+def build_tokenizer(
+    texts: Iterable[str],
+    vocab_size: int = 30000,
+    min_frequency: int = 2,
+    model_max_length: int = DEFAULT_MAX_LENGTH,
+) -> PreTrainedTokenizerFast:
+    """Learn a word vocabulary from `texts`: the `vocab_size` most frequent words seen at least `min_frequency`
+    times (the two special tokens included), `[PAD]` = 0 and `[UNK]` = 1. Reviews longer than `model_max_length`
+    tokens are cut at the end when the tokenizer is called with `truncation=True`."""
+    if vocab_size < 3:
+        raise ValueError(f"vocab_size={vocab_size} must be at least 3 ([PAD], [UNK] and one word).")
+    if min_frequency < 1:
+        raise ValueError(f"min_frequency={min_frequency} must be at least 1.")
+    if model_max_length < 1:
+        raise ValueError(f"model_max_length={model_max_length} must be a positive number of tokens.")
+    backend = build_backend()
+    trainer = WordLevelTrainer(
+        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=[PAD_TOKEN, UNK_TOKEN], show_progress=False
+    )
+    backend.train_from_iterator(texts, trainer=trainer)
+    if backend.get_vocab_size() <= 2:
+        raise ValueError(
+            f"No word occurs at least min_frequency={min_frequency} times in the training texts: "
+            "give more texts or lower min_frequency."
+        )
+    return wrap_backend(backend, model_max_length)
+
+
+def wrap_backend(backend: Tokenizer, model_max_length: int = DEFAULT_MAX_LENGTH) -> PreTrainedTokenizerFast:
+    """The `transformers` face of a backend tokenizer: right padding with `[PAD]`, no token type ids."""
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        pad_token=PAD_TOKEN,
+        unk_token=UNK_TOKEN,
+        model_max_length=model_max_length,
+        padding_side="right",
+        truncation_side="right",
+        model_input_names=["input_ids", "attention_mask"],
+    )

@@ -1,0 +1,442 @@
+#!/usr/bin/env python
+"""Speed benchmark on this CPU, in one run: the machine's sgemm rate, our model's training throughput (tokens/s and
+achieved model FLOP/s) against a `pack_padded_sequence` reference, `transformers.pipeline` inference (batched
+reviews/s and single-review latency), the saved model's size and the peak memory of a training process.
+
+    python scripts/bench_speed.py                 # full: IMDB lengths and reviews; writes BENCHMARKS.md, benchmarks/
+    python scripts/bench_speed.py --threads 1     # pin torch's thread count
+    python scripts/bench_speed.py --smoke         # tiny shapes, seconds; writes to a temp dir only
+
+What is measured and how:
+1. sgemm: `torch.mm` of float32 n×n matrices, best of `--sgemm_reps`, 2n³ FLOPs each.
+2. A real training process (`scripts/train.py` with the recipe's defaults, `--max_steps` steps) is run first: its
+   peak RSS (getrusage of the child) and its saved `model.safetensors` (vocabulary learnt from the training texts,
+   `vocab_size` 40000, `min_frequency` 2) are items 5; the saved folder is the model of items 2-4.
+3. Training throughput: the recipe architecture (BiLSTM 128, GloVe width 50, batch 64) on real training reviews
+   tokenised by that tokenizer (≤ `max_length` tokens), batched as Trainer's `group_by_length` batches them
+   (`get_length_grouped_indices`), forward + backward + gradient clipping + Trainer's optimizer step; a random
+   seeded sample of those batches is timed after warm-up. Model FLOPs count the recurrent and projection matmuls
+   per real token (LSTM: 2·4H·(I+H) per direction and layer, GRU: 3 gates) plus the classifier, ×3 for
+   forward + backward; padded positions are computed but not counted, so padding lowers the figure.
+4. The reference: the same architecture with one `nn.LSTM(bidirectional=True)` over `pack_padded_sequence`, on
+   the first `--ref_batches` of the same batches, with the same optimizer.
+5. Inference: `pipeline("text-classification", top_k=None, truncation=True, batch_size=...)` on real test
+   reviews: reviews/s in input order and with the reviews sorted by length first (the pipeline batches in input
+   order, so sorting cuts padding), both after warm-up; then p50/p90/p99 latency of single-review calls.
+"""
+
+import json
+import logging
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from benchmark import (  # noqa: E402  (the report helpers both benchmark scripts share)
+    REPO_ROOT,
+    command_line,
+    default_dataset,
+    machine_description,
+    replace_section,
+    utc_now,
+)
+from transformers import AutoTokenizer, HfArgumentParser, Trainer, pipeline  # noqa: E402
+from transformers.trainer_pt_utils import get_length_grouped_indices  # noqa: E402
+from train import ImdbTrainingArguments  # noqa: E402
+
+import imdb_lstm  # noqa: E402, F401  (registers the Auto classes the pipeline loads the model with)
+from imdb_lstm import ImdbLstmForSequenceClassification  # noqa: E402
+from imdb_lstm.data import load_imdb  # noqa: E402
+
+logger = logging.getLogger("bench_speed")
+
+GOALS = {  # field: (description, test)
+    "flops_share_of_sgemm": ("model FLOP/s ≥ 50% of sgemm", lambda value: value >= 0.5),
+    "speedup_vs_packed": ("≥ 10× the packed reference's tokens/s", lambda value: value >= 10),
+    "pipeline_reviews_per_s": ("pipeline ≥ 1,000 reviews/s batched", lambda value: value >= 1000),
+    "latency_p50_ms": ("p50 single-review latency ≤ 10 ms", lambda value: value <= 10),
+    "model_mb": ("model file ≤ 20 MB", lambda value: value <= 20),
+}
+
+
+@dataclass
+class SpeedArguments:
+    dataset: str = field(
+        default_factory=default_dataset,
+        metadata={"help": "IMDB source for review lengths and texts (default ../shared/data/imdb if present)"},
+    )
+    output_dir: str | None = field(
+        default=None,
+        metadata={"help": "work folder for the saved model (default outputs/bench_speed; a temp dir with --smoke)"},
+    )
+    threads: int | None = field(default=None, metadata={"help": "torch threads here and in the training process"})
+    batch_size: int = field(default=64, metadata={"help": "training batch size (the recipe's)"})
+    max_length: int = field(default=512, metadata={"help": "tokens kept per review (the recipe's)"})
+    sgemm_sizes: list[int] = field(default_factory=lambda: [1024, 2048])
+    sgemm_reps: int = field(default=5)
+    rss_steps: int = field(default=20, metadata={"help": "optimisation steps of the measured training process"})
+    warmup_batches: int = field(default=3)
+    train_batches: int = field(default=40, metadata={"help": "timed training batches of our model"})
+    ref_batches: int = field(default=8, metadata={"help": "timed training batches of the packed reference"})
+    pipeline_reviews: int = field(default=2000, metadata={"help": "test reviews through the batched pipeline"})
+    pipeline_batch_size: int = field(default=64)
+    latency_reviews: int = field(default=200, metadata={"help": "single-review pipeline calls timed"})
+    seed: int = field(default=42)
+    smoke: bool = field(
+        default=False, metadata={"help": "a plumbing check in seconds: the shipped sample and tiny sizes (overrides them)"}
+    )
+    write: bool = field(default=False, metadata={"help": "with --smoke: still write the repository's BENCHMARKS.md"})
+    report_dir: str | None = field(
+        default=None,
+        metadata={"help": "where BENCHMARKS.md and benchmarks/ go (default: the repository; output_dir with --smoke)"},
+    )
+
+
+SMOKE = {
+    "dataset": "sample",
+    "batch_size": 8,
+    "max_length": 64,
+    "sgemm_sizes": [256],
+    "sgemm_reps": 2,
+    "rss_steps": 2,
+    "warmup_batches": 1,
+    "train_batches": 2,
+    "ref_batches": 1,
+    "pipeline_reviews": 32,
+    "pipeline_batch_size": 8,
+    "latency_reviews": 10,
+}
+# The training process under --smoke: a tiny network on a few shipped reviews.
+SMOKE_TRAIN_ARGS = ["--hidden_size", "8", "--max_train_samples", "200"]
+
+
+def parse_args(argv=None) -> SpeedArguments:
+    (args,) = HfArgumentParser(SpeedArguments).parse_args_into_dataclasses(args=argv)
+    if args.smoke:
+        for key, value in SMOKE.items():
+            setattr(args, key, value)
+    if args.output_dir is None:
+        args.output_dir = tempfile.mkdtemp(prefix="imdb-bench-speed-smoke-") if args.smoke else "outputs/bench_speed"
+    if args.report_dir is None:
+        args.report_dir = str(REPO_ROOT) if (args.write or not args.smoke) else args.output_dir
+    for name in ("batch_size", "max_length", "sgemm_reps", "rss_steps", "train_batches", "ref_batches",
+                 "pipeline_reviews", "pipeline_batch_size", "latency_reviews"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be at least 1; got {getattr(args, name)}.")
+    return args
+
+
+# ---------------------------------------------------------------- 1. sgemm
+
+
+def sgemm_gflops(sizes: list[int], reps: int) -> tuple[float, int]:
+    """Best float32 matmul rate over `sizes` (GFLOP/s) and the size that reached it."""
+    best, best_size = 0.0, sizes[0]
+    for n in sizes:
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        torch.mm(a, b)  # warm-up: thread pool, page faults
+        for _ in range(reps):
+            started = time.perf_counter()
+            torch.mm(a, b)
+            rate = 2 * n**3 / (time.perf_counter() - started) / 1e9
+            if rate > best:
+                best, best_size = rate, n
+    return best, best_size
+
+
+# ---------------------------------------------------------------- 2. a real training process
+
+
+def run_training_process(args: SpeedArguments, model_dir: Path) -> dict:
+    """scripts/train.py with the recipe's defaults for `rss_steps` steps: its peak RSS and the model it saves."""
+    command = [
+        sys.executable, str(Path(__file__).parent / "train.py"),
+        "--dataset", args.dataset, "--output_dir", str(model_dir), "--max_length", str(args.max_length),
+        "--per_device_train_batch_size", str(args.batch_size),
+        "--max_steps", str(args.rss_steps), "--eval_strategy", "no", "--save_strategy", "no",
+        "--load_best_model_at_end", "false", "--do_predict", "false", "--max_eval_samples", "64",
+        "--disable_tqdm", "true", "--report_to", "none",
+    ]  # fmt: skip
+    if args.smoke:
+        command += SMOKE_TRAIN_ARGS
+    env = dict(os.environ)
+    if args.threads is not None:
+        env["OMP_NUM_THREADS"] = str(args.threads)
+    logger.info("Training process: %s", " ".join(command))
+    completed = subprocess.run(command, env=env, capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise RuntimeError(f"The training process failed (exit {completed.returncode}):\n{completed.stderr[-3000:]}")
+    # ru_maxrss is in KiB on Linux; the training process is the only child this process has waited for.
+    peak_rss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    train_results = json.loads((model_dir / "train_results.json").read_text())
+    return {
+        "peak_rss_mb": peak_rss_kib * 1024 / 1e6,
+        "model_mb": (model_dir / "model.safetensors").stat().st_size / 1e6,
+        "trainer_samples_per_s": train_results["train_samples_per_second"],
+        "training_process_steps": args.rss_steps,
+    }
+
+
+# ---------------------------------------------------------------- 3./4. training throughput
+
+
+def length_grouped_batches(input_ids: list[list[int]], args: SpeedArguments) -> list[list[int]]:
+    """Row indices per batch as Trainer's group_by_length sampler makes them, then a seeded random sample of
+    warm-up + timed batches (an unbiased draw: the sampler puts the longest batch first)."""
+    lengths = [len(ids) for ids in input_ids]
+    generator = torch.Generator().manual_seed(args.seed)
+    order = get_length_grouped_indices(lengths, args.batch_size, generator=generator)
+    batches = [order[i : i + args.batch_size] for i in range(0, len(order), args.batch_size)]
+    wanted = args.warmup_batches + args.train_batches
+    if len(batches) < wanted:
+        raise ValueError(f"{args.dataset} gives {len(batches)} batches; fewer than the {wanted} asked for.")
+    chosen = np.random.default_rng(args.seed).choice(len(batches), size=wanted, replace=False)
+    return [batches[i] for i in chosen]
+
+
+def collate(input_ids: list[list[int]], rows: list[int], pad_id: int, generator: torch.Generator) -> dict:
+    """Right-padded batch (dynamic padding, as DataCollatorWithPadding) with random labels."""
+    width = max(len(input_ids[row]) for row in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(input_ids[row])] = torch.tensor(input_ids[row])
+        mask[i, : len(input_ids[row])] = 1
+    labels = torch.randint(0, 2, (len(rows),), generator=generator)
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def forward_flops_per_token(config) -> float:
+    """Matmul FLOPs per real token of one forward pass through the encoder."""
+    if config.encoder == "cnn":
+        return sum(2 * config.embedding_dim * config.cnn_num_filters * k for k in config.cnn_kernel_sizes)
+    gates = 4 if config.cell == "lstm" else 3
+    directions = 2 if config.bidirectional else 1
+    flops, input_size = 0.0, config.embedding_dim
+    for _ in range(config.num_layers):
+        flops += directions * 2 * gates * config.hidden_size * (input_size + config.hidden_size)
+        input_size = config.hidden_size * directions
+    return flops
+
+
+def training_flops(model, real_tokens: int, sequences: int) -> float:
+    """Forward + backward (≈ 2× forward) model FLOPs of real tokens and the classifier of each sequence."""
+    classifier = 2 * model.classifier.in_features * model.classifier.out_features
+    return 3 * (real_tokens * forward_flops_per_token(model.config) + sequences * classifier)
+
+
+class PackedBiLstmReference(nn.Module):
+    """The recipe architecture as tutorials write it: one bidirectional nn.LSTM over a packed batch."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id)
+        self.embedding_dropout = nn.Dropout1d(config.embedding_dropout)
+        self.lstm = nn.LSTM(config.embedding_dim, config.hidden_size, batch_first=True, bidirectional=True)
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(4 * config.hidden_size, config.num_labels)
+
+    def forward(self, input_ids, attention_mask, labels):
+        lengths = attention_mask.sum(dim=1)
+        embedded = self.embedding_dropout(self.embedding(input_ids).transpose(1, 2)).transpose(1, 2)
+        packed = nn.utils.rnn.pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        outputs, _ = self.lstm(packed)
+        states, _ = nn.utils.rnn.pad_packed_sequence(outputs, batch_first=True, total_length=input_ids.size(1))
+        mask = attention_mask.unsqueeze(-1).bool()
+        maximum = states.masked_fill(~mask, torch.finfo(states.dtype).min).amax(dim=1)
+        mean = (states * mask).sum(dim=1) / lengths.unsqueeze(1)
+        logits = self.classifier(self.dropout(torch.cat([maximum, mean], dim=-1)))
+        return nn.functional.cross_entropy(logits, labels)
+
+
+def time_training(model, batches: list[dict], warmup: int) -> dict:
+    """Forward, backward, clipping and Trainer's optimizer step per batch; the first `warmup` batches untimed."""
+    optimizer_class, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(ImdbTrainingArguments(output_dir="unused"))
+    optimizer = optimizer_class([p for p in model.parameters() if p.requires_grad], **optimizer_kwargs)
+    model.train()
+    real_tokens = padded_tokens = sequences = 0
+    for i, batch in enumerate(batches):
+        if i == warmup:
+            started = time.perf_counter()
+        output = model(**batch)
+        loss = output if isinstance(output, torch.Tensor) else output.loss
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if i >= warmup:
+            real_tokens += int(batch["attention_mask"].sum())
+            padded_tokens += batch["attention_mask"].numel()
+            sequences += batch["input_ids"].size(0)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "real_tokens": real_tokens, "padded_tokens": padded_tokens, "sequences": sequences}
+
+
+def describe(config) -> str:
+    if config.encoder == "cnn":
+        return f"CNN {config.cnn_kernel_sizes}×{config.cnn_num_filters}, embedding {config.embedding_dim}"
+    cell = ("Bi" if config.bidirectional else "") + config.cell.upper()
+    return f"{cell} {config.hidden_size}×{config.num_layers}, embedding {config.embedding_dim}, {config.pooling} pooling"
+
+
+def training_throughput(args: SpeedArguments, model_dir: Path) -> dict:
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    texts = list(load_imdb(args.dataset, splits=("train",))["train"]["text"])
+    input_ids = tokenizer(texts, truncation=True, max_length=args.max_length)["input_ids"]
+    generator = torch.Generator().manual_seed(args.seed)
+    batches = [collate(input_ids, rows, tokenizer.pad_token_id, generator) for rows in length_grouped_batches(input_ids, args)]
+
+    torch.manual_seed(args.seed)
+    ours = ImdbLstmForSequenceClassification.from_pretrained(model_dir)
+    timed = time_training(ours, batches, args.warmup_batches)
+    flops = training_flops(ours, timed["real_tokens"], timed["sequences"])
+    ref_batches = batches[: args.warmup_batches + args.ref_batches]
+    reference = time_training(PackedBiLstmReference(ours.config), ref_batches, args.warmup_batches)
+    return {
+        "architecture": describe(ours.config),
+        "train_tokens_per_s": timed["real_tokens"] / timed["seconds"],
+        "train_gflops": flops / timed["seconds"] / 1e9,
+        "train_reviews_per_s": timed["sequences"] / timed["seconds"],
+        "padding_share": 1 - timed["real_tokens"] / timed["padded_tokens"],
+        "mean_review_tokens": float(np.mean([len(ids) for ids in input_ids])),
+        "ref_packed_tokens_per_s": reference["real_tokens"] / reference["seconds"],
+        "timed_batches": args.train_batches,
+        "ref_timed_batches": args.ref_batches,
+    }
+
+
+# ---------------------------------------------------------------- 5. inference
+
+
+def pipeline_speed(args: SpeedArguments, model_dir: Path) -> dict:
+    classifier = pipeline("text-classification", model=str(model_dir), top_k=None, truncation=True,
+                          batch_size=args.pipeline_batch_size)  # fmt: skip
+    test = load_imdb(args.dataset, splits=("test",))["test"].shuffle(seed=args.seed)
+    reviews = list(test.select(range(min(args.pipeline_reviews, len(test))))["text"])
+    classifier(reviews[: 2 * args.pipeline_batch_size])  # warm-up
+
+    started = time.perf_counter()
+    classifier(reviews)
+    input_order = len(reviews) / (time.perf_counter() - started)
+    started = time.perf_counter()
+    classifier(sorted(reviews, key=len))  # the sort is part of what a caller pays
+    sorted_order = len(reviews) / (time.perf_counter() - started)
+
+    singles = reviews[: args.latency_reviews]
+    for review in singles[:5]:
+        classifier(review)  # warm-up
+    latencies = []
+    for review in singles:
+        started = time.perf_counter()
+        classifier(review)
+        latencies.append((time.perf_counter() - started) * 1000)
+    p50, p90, p99 = np.percentile(latencies, [50, 90, 99])
+    return {
+        "pipeline_reviews_per_s": input_order,
+        "pipeline_sorted_reviews_per_s": sorted_order,
+        "pipeline_batch_size": args.pipeline_batch_size,
+        "pipeline_reviews": len(reviews),
+        "latency_p50_ms": float(p50),
+        "latency_p90_ms": float(p90),
+        "latency_p99_ms": float(p99),
+    }
+
+
+# ---------------------------------------------------------------- report
+
+
+def goals(result: dict) -> dict:
+    return {name: {"goal": text, "value": result[name], "met": bool(test(result[name]))} for name, (text, test) in GOALS.items()}
+
+
+def markdown_section(result: dict, command: str) -> str:
+    rows = [
+        ("sgemm (float32 torch.mm)", f"{result['sgemm_gflops']:.1f} GFLOP/s (n={result['sgemm_size']})"),
+        ("training: our model", f"{result['train_tokens_per_s']:,.0f} tokens/s, {result['train_reviews_per_s']:,.1f} reviews/s"),
+        ("training: model FLOP/s", f"{result['train_gflops']:.2f} GFLOP/s = {result['flops_share_of_sgemm']:.1%} of sgemm"),
+        ("training: padding computed", f"{result['padding_share']:.1%} of positions (length-grouped batches)"),
+        ("training: packed nn.LSTM reference", f"{result['ref_packed_tokens_per_s']:,.0f} tokens/s"),
+        ("training: ours / reference", f"{result['speedup_vs_packed']:.2f}×"),
+        ("training: Trainer end to end", f"{result['trainer_samples_per_s']:,.1f} reviews/s ({result['training_process_steps']} steps)"),
+        (f"pipeline, batch {result['pipeline_batch_size']}, input order", f"{result['pipeline_reviews_per_s']:,.0f} reviews/s"),
+        (f"pipeline, batch {result['pipeline_batch_size']}, sorted by length", f"{result['pipeline_sorted_reviews_per_s']:,.0f} reviews/s"),
+        ("pipeline, one review per call", f"p50 {result['latency_p50_ms']:.1f} ms, p90 {result['latency_p90_ms']:.1f} ms, p99 {result['latency_p99_ms']:.1f} ms"),
+        ("model.safetensors (recipe, vocabulary from training texts)", f"{result['model_mb']:.1f} MB"),
+        ("peak RSS of a training process", f"{result['peak_rss_mb']:,.0f} MB"),
+    ]  # fmt: skip
+    lines = ["## Speed", "", "| measurement | result |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in rows]
+    lines += ["", "| goal | value | met |", "|---|---|---|"]
+    for name, goal in result["goals"].items():
+        lines.append(f"| {goal['goal']} | {goal['value']:.3g} | {'yes' if goal['met'] else 'no'} |")
+    lines += [
+        "",
+        f"Training: {result['architecture']}, batch "
+        f"{result['batch_size']}, real IMDB training reviews ≤ {result['max_length']} tokens (mean "
+        f"{result['mean_review_tokens']:.0f}), Trainer's length-grouped batches, forward + backward + clipping + "
+        "optimizer step. Model FLOPs: recurrent and projection matmuls of real tokens only (×3 for backward). "
+        "The pipeline's headline figure is input order (what a caller gets by default); sorting by length is shown "
+        "beside it. MB = 10^6 bytes.",
+        "",
+        f"- Machine: {result['machine']} (1-minute load average {result['load_average_at_start']:.1f} at start); "
+        f"torch {result['torch']}, {result['threads']} threads",
+        f"- Date: {result['date']}",
+        f"- Command: `{command}`",
+    ]
+    if result["smoke"]:
+        lines.append("- **Smoke run** (tiny shapes): these numbers say nothing about speed.")
+    return "\n".join(lines)
+
+
+def run_benchmark(args: SpeedArguments, command: str) -> dict:
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    work_dir = Path(args.output_dir)
+    model_dir = work_dir / "recipe_model"
+    result = {"threads": torch.get_num_threads(), "torch": torch.__version__, "machine": machine_description(),
+              # libgomp spin-waits by default: on a busy machine more threads than free cores is many times slower.
+              "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "load_average_at_start": os.getloadavg()[0],
+              "date": utc_now(), "dataset": args.dataset, "batch_size": args.batch_size,
+              "max_length": args.max_length, "smoke": args.smoke}  # fmt: skip
+
+    logger.info("sgemm")
+    result["sgemm_gflops"], result["sgemm_size"] = sgemm_gflops(args.sgemm_sizes, args.sgemm_reps)
+    logger.info("training process")
+    result.update(run_training_process(args, model_dir))
+    logger.info("training throughput")
+    result.update(training_throughput(args, model_dir))
+    logger.info("pipeline")
+    result.update(pipeline_speed(args, model_dir))
+    result["flops_share_of_sgemm"] = result["train_gflops"] / result["sgemm_gflops"]
+    result["speedup_vs_packed"] = result["train_tokens_per_s"] / result["ref_packed_tokens_per_s"]
+    result["goals"] = goals(result)
+
+    report_dir = Path(args.report_dir)
+    json_path = report_dir / "benchmarks" / "speed.json"
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(result, indent=2) + "\n")
+    section = markdown_section(result, command)
+    replace_section(report_dir / "BENCHMARKS.md", "speed", section)
+    print(section)
+    print(f"\nWrote {json_path} and {report_dir / 'BENCHMARKS.md'}")
+    return result
+
+
+def main(argv=None) -> dict:
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    args = parse_args(argv)
+    return run_benchmark(args, command_line("bench_speed.py", argv))
+
+
+if __name__ == "__main__":
+    main()

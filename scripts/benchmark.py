@@ -1,0 +1,337 @@
+#!/usr/bin/env python
+"""Accuracy benchmark: our shipped recipe against a TF-IDF baseline and the original study's model family, all
+trained and scored in one run, on the same split and the same machine.
+
+    python scripts/benchmark.py                                  # everything, full IMDB; writes BENCHMARKS.md
+    python scripts/benchmark.py --only recipe,tfidf_logreg       # a subset (rows of other models are kept)
+    python scripts/benchmark.py --smoke                          # shipped sample, tiny models: seconds, temp dir
+
+Protocol (canonical): the neural models train on IMDB's train split minus a stratified validation part (used to
+keep the best epoch), the TF-IDF baseline on the whole train split (it has nothing to select); every model scores
+the full test split once. The comparison family gets the recipe's budget (epochs, learning rate, max length)
+unless a flag says otherwise. Train time is the optimisation only: Trainer's `train_runtime` minus its per-epoch
+validation passes; tokenisation, GloVe loading and test scoring are not counted.
+
+Writes `<report_dir>/benchmarks/accuracy.json` (one object per model) and the "## Accuracy" section of
+`<report_dir>/BENCHMARKS.md` (between HTML comment markers; the rest of the file is kept). `report_dir` is the
+repository in a full run, the output folder under `--smoke` unless `--write` is given.
+"""
+
+import datetime
+import json
+import logging
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import train  # noqa: E402  (scripts/train.py: the recipe)
+from transformers import HfArgumentParser  # noqa: E402
+
+from imdb_lstm.data import load_imdb  # noqa: E402
+from imdb_lstm.metrics import binary_rates  # noqa: E402
+
+logger = logging.getLogger("benchmark")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOCAL_IMDB = REPO_ROOT.parent / "shared" / "data" / "imdb"
+RATE_KEYS = ("accuracy", "tpr", "tnr", "fnr", "fpr")
+
+# The original study's family (name → what differs from the recipe's ModelArguments) and our recipe itself.
+NEURAL_MODELS = {
+    "recipe": ("BiLSTM, max+mean pooling (our shipped recipe)", {}),
+    "lstm": ("LSTM, last state", {"cell": "lstm", "bidirectional": False, "pooling": "last"}),
+    "gru": ("GRU, last state", {"cell": "gru", "bidirectional": False, "pooling": "last"}),
+    "bilstm": ("BiLSTM, last states", {"cell": "lstm", "bidirectional": True, "pooling": "last"}),
+    "cnn": (
+        "CNN (Kim 2014: widths 3,4,5 × 100 filters), max pooling",
+        {"encoder": "cnn", "pooling": "max", "cnn_kernel_sizes": [3, 4, 5], "cnn_num_filters": 100},
+    ),
+}
+TFIDF = "tfidf_logreg"
+MODEL_NAMES = ("recipe", TFIDF, "lstm", "gru", "bilstm", "cnn")
+# --smoke: tiny networks on a few hundred shipped reviews, one epoch.
+SMOKE_MODEL = {"hidden_size": 8, "cnn_num_filters": 8}
+SMOKE_DATA = {"max_train_samples": 200, "max_eval_samples": 100, "max_length": 64}
+
+
+def default_dataset() -> str:
+    return str(LOCAL_IMDB) if LOCAL_IMDB.is_dir() else "stanfordnlp/imdb"
+
+
+@dataclass
+class BenchmarkArguments:
+    dataset: str = field(
+        default_factory=default_dataset,
+        metadata={"help": "IMDB source (default ../shared/data/imdb if present, else stanfordnlp/imdb)"},
+    )
+    output_dir: str | None = field(
+        default=None,
+        metadata={"help": "models go to output_dir/<name> (default outputs/benchmark; a temp dir with --smoke)"},
+    )
+    only: str | None = field(default=None, metadata={"help": f"comma-separated subset of {', '.join(MODEL_NAMES)}"})
+    # The comparison family's budget; the recipe row always trains with train.py's defaults.
+    num_train_epochs: float | None = field(default=None, metadata={"help": "family's epochs (default: the recipe's)"})
+    learning_rate: float | None = field(default=None, metadata={"help": "family's learning rate (default: the recipe's)"})
+    max_length: int | None = field(default=None, metadata={"help": "family's max tokens (default: the recipe's)"})
+    smoke: bool = field(default=False, metadata={"help": "shipped sample, tiny models, 1 epoch: a plumbing check"})
+    write: bool = field(default=False, metadata={"help": "with --smoke: still write the repository's BENCHMARKS.md"})
+    report_dir: str | None = field(
+        default=None,
+        metadata={"help": "where BENCHMARKS.md and benchmarks/ go (default: the repository; output_dir with --smoke)"},
+    )
+    threads: int | None = field(default=None, metadata={"help": "torch threads (default: torch's, one per core)"})
+
+
+def parse_args(argv=None) -> BenchmarkArguments:
+    (args,) = HfArgumentParser(BenchmarkArguments).parse_args_into_dataclasses(args=argv)
+    args.names = selected_models(args.only)
+    if args.output_dir is None:
+        args.output_dir = tempfile.mkdtemp(prefix="imdb-benchmark-smoke-") if args.smoke else "outputs/benchmark"
+    if args.report_dir is None:
+        args.report_dir = str(REPO_ROOT) if (args.write or not args.smoke) else args.output_dir
+    return args
+
+
+def selected_models(only: str | None) -> list[str]:
+    if not only:
+        return list(MODEL_NAMES)
+    names = [name.strip() for name in only.split(",") if name.strip()]
+    unknown = [name for name in names if name not in MODEL_NAMES]
+    if unknown or not names:
+        raise ValueError(f"--only {only!r}: unknown model(s) {unknown}; choose among {', '.join(MODEL_NAMES)}.")
+    return names
+
+
+# ---------------------------------------------------------------- machine and report
+
+
+def machine_description() -> str:
+    """CPU model (from /proc/cpuinfo) and the cores this process may use."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cpu}, {cores} cores"
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def command_line(script: str, argv) -> str:
+    """The command that reproduces this run, relative to the repository root."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    return shlex.join(["python", f"scripts/{script}", *arguments])
+
+
+def replace_section(markdown_path: Path, name: str, body: str) -> None:
+    """Create or replace the part of `markdown_path` between `<!-- name:begin -->` and `<!-- name:end -->`,
+    keeping everything else (other scripts own the other sections)."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    section = f"{begin}\n{body.strip()}\n{end}\n"
+    text = markdown_path.read_text(encoding="utf-8") if markdown_path.exists() else "# Benchmarks\n"
+    start, stop = text.find(begin), text.find(end)
+    if start != -1 and stop > start:
+        text = text[:start] + section + text[stop + len(end) :].lstrip("\n")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    markdown_path.parent.mkdir(parents=True, exist_ok=True)
+    markdown_path.write_text(text, encoding="utf-8")
+
+
+def merge_rows(json_path: Path, rows: list[dict]) -> list[dict]:
+    """This run's rows, plus the rows of models a partial run (--only) did not retrain."""
+    fresh = {row["name"] for row in rows}
+    kept = []
+    if json_path.exists():
+        kept = [row for row in json.loads(json_path.read_text()) if row.get("name") not in fresh]
+    order = {name: i for i, name in enumerate(MODEL_NAMES)}
+    return sorted(kept + rows, key=lambda row: order.get(row["name"], len(order)))
+
+
+def markdown_table(rows: list[dict], command: str) -> str:
+    lines = [
+        "## Accuracy",
+        "",
+        "IMDB test split (canonical protocol), every model trained and scored in the same run on the same machine.",
+        "Neural models: train split minus a stratified 10% validation part (best epoch kept); TF-IDF: the whole train",
+        "split. Train time is optimisation only (no tokenisation, validation or test scoring). Size: MB (10^6 bytes)",
+        "of `model.safetensors` (TF-IDF: the pickled vectoriser + classifier).",
+        "",
+        "| model | accuracy | TPR | TNR | FNR | FPR | train time (s) | size (MB) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        name = f"**{row['name']}** (recipe)" if row["recipe"] else row["name"]
+        lines.append(
+            f"| {name}: {row['description']} | {row['accuracy']:.4f} | {row['tpr']:.4f} | {row['tnr']:.4f} | "
+            f"{row['fnr']:.4f} | {row['fpr']:.4f} | {row['train_seconds']:.0f} | {row['model_mb']:.1f} |"
+        )
+    machines = sorted({row["machine"] for row in rows})
+    dates = sorted({row["date"] for row in rows})
+    threads = ", ".join(sorted({str(row.get("threads")) for row in rows}))
+    loads = ", ".join(f"{row.get('load_average_at_start', float('nan')):.1f}" for row in rows)
+    lines += [
+        "",
+        f"- Machine: {'; '.join(machines)}; torch threads {threads}; 1-minute load average before each model: {loads}",
+        f"- Date: {', '.join(dates)}",
+        f"- Command: `{command}`",
+    ]
+    if any(row.get("smoke") for row in rows):
+        lines.append("- **Smoke run** (tiny models on the shipped sample): these numbers say nothing about quality.")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the models
+
+
+def neural_arguments(name: str, args: BenchmarkArguments, model_dir: Path):
+    """train.py's dataclasses for one model: the recipe's defaults, the family's differences, the budget flags."""
+    model_args = train.ModelArguments(**NEURAL_MODELS[name][1])
+    data_args = train.DataArguments(dataset=args.dataset)
+    training_args = train.ImdbTrainingArguments(output_dir=str(model_dir), disable_tqdm=True, report_to="none")
+    if name != "recipe":
+        # The family gets the recipe's budget unless a flag changes it; the recipe row is always the shipped one.
+        if args.num_train_epochs is not None:
+            training_args.num_train_epochs = args.num_train_epochs
+        if args.learning_rate is not None:
+            training_args.learning_rate = args.learning_rate
+        if args.max_length is not None:
+            data_args.max_length = args.max_length
+    if args.smoke:
+        for key, value in SMOKE_MODEL.items():
+            setattr(model_args, key, value)
+        for key, value in SMOKE_DATA.items():
+            setattr(data_args, key, value)
+        training_args.num_train_epochs = 1
+    return model_args, data_args, training_args
+
+
+def optimisation_seconds(model_dir: Path) -> tuple[float, float]:
+    """(train time without the per-epoch validation passes, Trainer's whole train_runtime) from trainer_state.json."""
+    history = json.loads((model_dir / "trainer_state.json").read_text())["log_history"]
+    runtime = next(entry["train_runtime"] for entry in history if "train_runtime" in entry)
+    validation = sum(entry["eval_runtime"] for entry in history if "eval_runtime" in entry)
+    return runtime - validation, runtime
+
+
+def file_mb(path: Path) -> float:
+    return path.stat().st_size / 1e6
+
+
+def run_neural(name: str, args: BenchmarkArguments) -> dict:
+    model_dir = Path(args.output_dir) / name
+    model_args, data_args, training_args = neural_arguments(name, args, model_dir)
+    logger.info("Training %s into %s", name, model_dir)
+    results = train.run(model_args, data_args, training_args)
+    train_seconds, runtime = optimisation_seconds(model_dir)
+    return {
+        "name": name,
+        "description": NEURAL_MODELS[name][0],
+        **{key: float(results[f"test_{key}"]) for key in RATE_KEYS},
+        "train_seconds": round(train_seconds, 2),
+        "model_mb": round(file_mb(model_dir / "model.safetensors"), 3),
+        "validation_accuracy": float(results["eval_accuracy"]),
+        "train_runtime_with_validation": round(runtime, 2),
+        "epochs": training_args.num_train_epochs,
+        "learning_rate": training_args.learning_rate,
+        "max_length": data_args.max_length,
+        "output_dir": str(model_dir),
+    }
+
+
+def tfidf_data(args: BenchmarkArguments):
+    """(train texts, train labels, test texts, test labels): the whole train split and the same test rows the neural
+    models score (train.run subsamples test the same way under --smoke)."""
+    raw = load_imdb(args.dataset)
+    train_split, test_split = raw["train"], raw["test"]
+    if args.smoke:
+        seed = train.DataArguments().split_seed
+        train_split = train_split.shuffle(seed=seed).select(range(min(SMOKE_DATA["max_train_samples"], len(train_split))))
+        test_split = test_split.shuffle(seed=seed).select(range(min(SMOKE_DATA["max_eval_samples"], len(test_split))))
+    return (
+        list(train_split["text"]),
+        np.asarray(train_split["label"]),
+        list(test_split["text"]),
+        np.asarray(test_split["label"]),
+    )
+
+
+def run_tfidf(args: BenchmarkArguments) -> dict:
+    """TF-IDF over word 1–2-grams with sublinear tf, then logistic regression with C=10."""
+    import joblib
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    train_texts, train_labels, test_texts, test_labels = tfidf_data(args)
+    classifier = make_pipeline(
+        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+        LogisticRegression(C=10, solver="liblinear", max_iter=1000),
+    )
+    started = time.perf_counter()
+    classifier.fit(train_texts, train_labels)
+    train_seconds = time.perf_counter() - started
+    rates = binary_rates(classifier.predict(test_texts), test_labels)
+
+    model_dir = Path(args.output_dir) / TFIDF
+    model_dir.mkdir(parents=True, exist_ok=True)
+    joblib.dump(classifier, model_dir / "model.joblib")
+    return {
+        "name": TFIDF,
+        "description": "TF-IDF (1–2-grams, sublinear tf) + logistic regression (C=10)",
+        **{key: float(rates[key]) for key in RATE_KEYS},
+        "train_seconds": round(train_seconds, 2),
+        "model_mb": round(file_mb(model_dir / "model.joblib"), 3),
+        "features": len(classifier[0].vocabulary_),
+        "output_dir": str(model_dir),
+    }
+
+
+def run_benchmark(args: BenchmarkArguments, command: str) -> list[dict]:
+    machine, rows = machine_description(), []
+    for name in args.names:
+        # Train times mean little on a busy machine: record how busy it was.
+        load_average = round(os.getloadavg()[0], 2)
+        row = run_tfidf(args) if name == TFIDF else run_neural(name, args)
+        row.update(recipe=name == "recipe", machine=machine, date=utc_now(), dataset=args.dataset, smoke=args.smoke,
+                   threads=torch.get_num_threads(), load_average_at_start=load_average)
+        logger.info("%s: %s", name, {key: row[key] for key in (*RATE_KEYS, "train_seconds", "model_mb")})
+        rows.append(row)
+
+    report_dir = Path(args.report_dir)
+    json_path = report_dir / "benchmarks" / "accuracy.json"
+    all_rows = merge_rows(json_path, rows)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(all_rows, indent=2) + "\n")
+    replace_section(report_dir / "BENCHMARKS.md", "accuracy", markdown_table(all_rows, command))
+    print(markdown_table(all_rows, command))
+    print(f"\nWrote {json_path} and {report_dir / 'BENCHMARKS.md'}")
+    return rows
+
+
+def main(argv=None) -> list[dict]:
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    return run_benchmark(args, command_line("benchmark.py", argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,353 @@
+#!/usr/bin/env python
+"""Train and evaluate an IMDB sentiment model with `transformers.Trainer`.
+
+    python scripts/train.py --dataset ../shared/data/imdb --output_dir outputs/imdb-bilstm   # the shipped recipe
+    python scripts/train.py configs/imdb_bilstm.json                                         # the same, from JSON
+    python scripts/train.py --dataset sample --output_dir outputs/demo --num_train_epochs 3  # offline, minutes
+
+Recipe: IMDB (`datasets`) → split protocol → word tokenizer learnt on the train split → model with a
+GloVe-initialised embedding → Trainer (length-grouped batches, dynamic padding, evaluation every epoch, best
+validation checkpoint kept) → test split scored once → model, tokenizer, results JSON, predictions and plots in
+`output_dir` → optional push to the Hub with a rendered model card.
+"""
+
+import json
+import logging
+import os
+import platform
+import re
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import transformers
+from transformers import DataCollatorWithPadding, HfArgumentParser, Trainer, TrainingArguments, set_seed
+from safetensors import SafetensorError, safe_open
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+import imdb_lstm
+from imdb_lstm.data import HUB_DATASET, load_imdb, make_splits
+from imdb_lstm.glove import DEFAULT_GLOVE, build_model
+from imdb_lstm.metrics import binary_rates, compute_metrics
+from imdb_lstm.plots import plot_confusion_matrix, plot_training_curves
+from imdb_lstm.tokenization import build_tokenizer
+
+logger = logging.getLogger("train")
+
+
+@dataclass
+class ModelArguments:
+    """The network (see `ImdbLstmConfig`) and its initial word vectors."""
+
+    encoder: str = field(default="rnn", metadata={"help": "'rnn' (see --cell) or 'cnn' (Kim 2014)"})
+    cell: str = field(default="lstm", metadata={"help": "'lstm' or 'gru'"})
+    bidirectional: bool = field(default=True, metadata={"help": "add a right-to-left direction"})
+    hidden_size: int = field(default=128, metadata={"help": "units per direction and layer"})
+    num_layers: int = field(default=1)
+    pooling: str = field(default="max_mean", metadata={"help": "'last', 'max', 'mean' or 'max_mean'"})
+    cnn_kernel_sizes: list[int] = field(default_factory=lambda: [3, 4, 5])
+    cnn_num_filters: int = field(default=100)
+    embedding_dropout: float = field(default=0.25, metadata={"help": "spatial dropout on the word vectors"})
+    rnn_dropout: float = field(default=0.0, metadata={"help": "dropout between stacked recurrent layers"})
+    dropout: float = field(default=0.5, metadata={"help": "dropout before the linear head"})
+    freeze_embedding: bool = field(default=False, metadata={"help": "keep the GloVe vectors fixed"})
+    glove: str = field(
+        default=DEFAULT_GLOVE,
+        metadata={"help": "gensim-data name (e.g. glove-wiki-gigaword-100) or a local vector file; default offline"},
+    )
+    oov_init: str = field(default="random", metadata={"help": "vectors of words GloVe lacks: 'zero' or 'random'"})
+
+
+@dataclass
+class DataArguments:
+    """Where IMDB comes from, how it is split and tokenised."""
+
+    dataset: str = field(
+        default=HUB_DATASET,
+        metadata={"help": "Hub id, local Hub-layout folder (../shared/data/imdb), aclImdb folder, or 'sample'"},
+    )
+    split_protocol: str = field(
+        default="canonical", metadata={"help": "'canonical' (IMDB train/test) or train/validation/test %, e.g. 50/25/25"}
+    )
+    validation_fraction: float = field(default=0.1, metadata={"help": "canonical protocol: share of train held out"})
+    split_seed: int = field(default=42)
+    vocab_size: int = field(default=40000, metadata={"help": "largest vocabulary (special tokens included)"})
+    min_frequency: int = field(default=2, metadata={"help": "words seen fewer times in train become [UNK]"})
+    max_length: int = field(default=512, metadata={"help": "tokens kept per review (longer ones are cut at the end)"})
+    max_train_samples: int | None = field(default=None, metadata={"help": "use only this many training reviews"})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "use only this many validation/test reviews"})
+
+
+@dataclass
+class ImdbTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with the shipped recipe's defaults (see BENCHMARKS.md for how they were chosen)."""
+
+    output_dir: str = field(default="outputs/imdb-bilstm")
+    learning_rate: float = field(default=2e-3)
+    weight_decay: float = field(default=0.0)
+    num_train_epochs: float = field(default=4.0)
+    per_device_train_batch_size: int = field(default=64)
+    per_device_eval_batch_size: int = field(default=256)
+    lr_scheduler_type: str = field(default="linear")
+    warmup_steps: float = field(default=0.05)
+    max_grad_norm: float = field(default=1.0)
+    train_sampling_strategy: str = field(default="group_by_length")
+    eval_strategy: str = field(default="epoch")
+    save_strategy: str = field(default="epoch")
+    save_total_limit: int | None = field(default=2)
+    load_best_model_at_end: bool = field(default=True)
+    metric_for_best_model: str | None = field(default="accuracy")
+    logging_steps: float = field(default=50)
+    seed: int = field(default=42)
+    do_predict: bool = field(default=True, metadata={"help": "score the test split at the end (false while tuning)"})
+
+
+def parse_args(argv=None) -> tuple[ModelArguments, DataArguments, ImdbTrainingArguments]:
+    parser = HfArgumentParser((ModelArguments, DataArguments, ImdbTrainingArguments))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def tokenize_splits(splits, tokenizer, max_length: int):
+    def tokenize(batch):
+        return tokenizer(batch["text"], truncation=True, max_length=max_length)
+
+    return splits.map(tokenize, batched=True, remove_columns=["text"], desc="Tokenising")
+
+
+def predictions_in_dataset_order(trainer: Trainer, dataset, output):
+    """Trainer's length-grouped evaluation returns rows permuted; put them back in dataset order. The sampler is
+    seeded, so asking Trainer for it again yields the same permutation; the labels check the mapping."""
+    order = np.arange(len(dataset))
+    if trainer.args.train_sampling_strategy == "group_by_length" and trainer.args.world_size <= 1:
+        order = np.fromiter(trainer._get_eval_sampler(dataset), dtype=int)
+    logits = np.empty_like(output.predictions)
+    logits[order] = output.predictions
+    if not np.array_equal(np.asarray(dataset["label"])[order], output.label_ids):
+        raise RuntimeError("Could not map the evaluation batches back to dataset order.")
+    return logits
+
+
+def redact_secrets(argv: list[str]) -> list[str]:
+    """The command line with the value of `--hub_token` replaced: run_info.json is pushed with the model."""
+    redacted, hide_next = [], False
+    for argument in argv:
+        if hide_next:
+            redacted.append("<HUB_TOKEN>")
+        elif argument.startswith("--hub_token="):
+            redacted.append("--hub_token=<HUB_TOKEN>")
+        else:
+            redacted.append(argument)
+        hide_next = argument == "--hub_token"
+    return redacted
+
+
+def run_information(model_args, data_args, training_args) -> dict:
+    """What makes the run reproducible: every argument, the seed, the library versions and the machine."""
+    import datasets
+    import gensim
+    import huggingface_hub
+    import sklearn
+    import tokenizers
+
+    return {
+        "arguments": {
+            "model": asdict(model_args),
+            "data": asdict(data_args),
+            "training": training_args.to_dict(),
+        },
+        "seed": training_args.seed,
+        "versions": {
+            "imdb_lstm": imdb_lstm.__version__,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "tokenizers": tokenizers.__version__,
+            "datasets": datasets.__version__,
+            "gensim": gensim.__version__,
+            "huggingface_hub": huggingface_hub.__version__,
+            "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__,
+        },
+        "machine": {"platform": platform.platform(), "processor": platform.machine(), "torch_threads": torch.get_num_threads()},
+        "command": redact_secrets(sys.argv),
+    }
+
+
+def is_complete_checkpoint(folder: Path) -> bool:
+    """Whether Trainer finished writing this checkpoint: it writes trainer_state.json last, so a run killed while
+    saving leaves a folder without it (or with it cut short); the weights must open too (a full disk or a crash
+    can leave model.safetensors truncated)."""
+    weights, state = folder / "model.safetensors", folder / "trainer_state.json"
+    if not weights.is_file() or not state.is_file():
+        return False
+    try:
+        json.loads(state.read_text())
+        with safe_open(weights, framework="pt"):
+            return True
+    except (SafetensorError, OSError, ValueError):
+        return False
+
+
+def resolve_checkpoint(requested: str | None, output_dir: Path) -> str | None:
+    """The checkpoint to resume from: None (start afresh), the folder given, or for "last" the newest complete
+    `checkpoint-N` in `output_dir`; incomplete ones (a run killed while saving) are never picked."""
+    if requested is None:
+        return None
+    if requested != "last":
+        if not is_complete_checkpoint(Path(requested)):
+            raise FileNotFoundError(
+                f"--resume_from_checkpoint {requested}: not a complete checkpoint (it needs trainer_state.json and a "
+                "readable model.safetensors). Give another checkpoint-N folder, or 'last' for the newest complete one."
+            )
+        return requested
+    steps = {}
+    for folder in output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+        match = re.fullmatch(rf"{PREFIX_CHECKPOINT_DIR}-(\d+)", folder.name)
+        if match and folder.is_dir():
+            steps[int(match.group(1))] = folder
+    for step in sorted(steps, reverse=True):
+        if is_complete_checkpoint(steps[step]):
+            return str(steps[step])
+        logger.warning("Skipping incomplete checkpoint %s (interrupted while saving?).", steps[step])
+    raise FileNotFoundError(
+        f"--resume_from_checkpoint last: no complete checkpoint in {output_dir}; train without --resume_from_checkpoint."
+    )
+
+
+def run(model_args: ModelArguments, data_args: DataArguments, training_args: ImdbTrainingArguments) -> dict:
+    """Train, evaluate on validation, score the test split once; write everything to `output_dir`."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    set_seed(training_args.seed)
+    output_dir = Path(training_args.output_dir)
+
+    raw = load_imdb(data_args.dataset)
+    splits = make_splits(raw, data_args.split_protocol, data_args.validation_fraction, data_args.split_seed)
+    if data_args.max_train_samples is not None:
+        splits["train"] = splits["train"].shuffle(seed=data_args.split_seed).select(
+            range(min(data_args.max_train_samples, len(splits["train"])))
+        )
+    if data_args.max_eval_samples is not None:
+        for name in ("validation", "test"):
+            if name in splits:
+                splits[name] = splits[name].shuffle(seed=data_args.split_seed).select(
+                    range(min(data_args.max_eval_samples, len(splits[name])))
+                )
+    logger.info("Splits: %s", {name: len(split) for name, split in splits.items()})
+    has_validation = "validation" in splits
+    if not has_validation and training_args.eval_strategy != "no":
+        logger.info("No validation split under protocol %s: no per-epoch evaluation, last epoch kept.", data_args.split_protocol)
+        training_args.eval_strategy = "no"
+        training_args.load_best_model_at_end = False
+
+    # The vocabulary comes from training texts only, so nothing of validation or test leaks into the model.
+    tokenizer = build_tokenizer(
+        splits["train"]["text"],
+        vocab_size=data_args.vocab_size,
+        min_frequency=data_args.min_frequency,
+        model_max_length=data_args.max_length,
+    )
+    model = build_model(
+        tokenizer,
+        glove_source=model_args.glove,
+        oov=model_args.oov_init,
+        seed=training_args.seed,
+        encoder=model_args.encoder,
+        cell=model_args.cell,
+        bidirectional=model_args.bidirectional,
+        hidden_size=model_args.hidden_size,
+        num_layers=model_args.num_layers,
+        pooling=model_args.pooling,
+        cnn_kernel_sizes=model_args.cnn_kernel_sizes,
+        cnn_num_filters=model_args.cnn_num_filters,
+        embedding_dropout=model_args.embedding_dropout,
+        rnn_dropout=model_args.rnn_dropout,
+        dropout=model_args.dropout,
+        freeze_embedding=model_args.freeze_embedding,
+    )
+    logger.info(
+        "Model: %s, %d trainable parameters; vocabulary %d words, GloVe coverage %.1f%%",
+        model.config.cell if model.config.encoder == "rnn" else "cnn",
+        sum(p.numel() for p in model.parameters() if p.requires_grad),
+        len(tokenizer),
+        100 * model.config.embedding_coverage,
+    )
+
+    tokenized = tokenize_splits(splits, tokenizer, data_args.max_length)
+    # We push ourselves at the end (model + rendered card), not Trainer at every save.
+    push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=tokenized["train"],
+        eval_dataset=tokenized["validation"] if has_validation else None,
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=compute_metrics,
+    )
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if trainer.is_world_process_zero():
+        (output_dir / "run_info.json").write_text(json.dumps(run_information(model_args, data_args, training_args), indent=2, default=str))
+
+    checkpoint = resolve_checkpoint(training_args.resume_from_checkpoint, output_dir)
+    if checkpoint is not None:
+        logger.info("Resuming training from %s", checkpoint)
+    train_result = trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.save_model()
+    metrics = {**train_result.metrics, "train_samples": len(tokenized["train"])}
+    trainer.log_metrics("train", metrics)
+    trainer.save_metrics("train", metrics)
+    trainer.save_state()
+
+    results = {}
+    if has_validation:
+        results.update(trainer.evaluate(tokenized["validation"], metric_key_prefix="eval"))
+    if training_args.do_predict:
+        test_output = trainer.predict(tokenized["test"], metric_key_prefix="test")
+        results.update(test_output.metrics)
+    if results:
+        trainer.log_metrics("eval", results)
+        trainer.save_metrics("eval", results)
+
+    if trainer.is_world_process_zero():
+        if training_args.do_predict:
+            logits = predictions_in_dataset_order(trainer, tokenized["test"], test_output)
+            write_test_outputs(output_dir, splits["test"], logits)
+        plot_training_curves(trainer.state.log_history, output_dir / "training_curves.png")
+        if push_to_hub:
+            from imdb_lstm.hub import push_trained_model
+
+            push_trained_model(
+                output_dir,
+                repo_id=training_args.hub_model_id,
+                token=training_args.hub_token,
+                private=bool(training_args.hub_private_repo),
+                revision=getattr(training_args, "hub_revision", None),
+            )
+    return results
+
+
+def write_test_outputs(output_dir: Path, test_split, logits: np.ndarray) -> None:
+    """Per-review test predictions (JSON lines, dataset order) and the confusion-matrix picture."""
+    probabilities = torch.from_numpy(logits).float().softmax(dim=-1).numpy()
+    predicted = probabilities.argmax(axis=-1)
+    labels = np.asarray(test_split["label"])
+    with open(output_dir / "test_predictions.jsonl", "w", encoding="utf-8") as handle:
+        for row, (label, prediction, p) in enumerate(zip(labels, predicted, probabilities)):
+            handle.write(json.dumps({"row": row, "label": int(label), "prediction": int(prediction),
+                                     "p_negative": float(p[0]), "p_positive": float(p[1])}) + "\n")
+    matrix = binary_rates(predicted, labels)["confusion_matrix"]
+    plot_confusion_matrix(matrix, output_dir / "confusion_matrix.png", title="IMDB test confusion matrix")
+
+
+def main(argv=None) -> dict:
+    return run(*parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()

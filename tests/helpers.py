@@ -1,0 +1,21 @@
+"""Small shared builders for the tests: a tokenizer and a model over the shipped IMDB sample."""
+
+import functools
+
+from imdb_lstm import build_model, build_tokenizer
+from imdb_lstm.data import load_imdb
+
+
+@functools.lru_cache(maxsize=1)
+def sample_texts(count: int = 300) -> tuple[str, ...]:
+    return tuple(load_imdb("sample")["train"]["text"][:count])
+
+
+def tiny_tokenizer(max_length: int = 64):
+    return build_tokenizer(sample_texts(), vocab_size=2000, min_frequency=1, model_max_length=max_length)
+
+
+def tiny_model(tokenizer=None, **config):
+    tokenizer = tokenizer or tiny_tokenizer()
+    config = {"hidden_size": 16, **config}
+    return build_model(tokenizer, **config).eval(), tokenizer

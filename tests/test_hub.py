@@ -1,0 +1,293 @@
+"""Sharing through the Hub, tested against `LocalHub` (tests/hub_server.py), a local stand-in for huggingface.co.
+
+A small model is trained once (scripts/train.py on the shipped sample, tiny settings), pushed with
+scripts/push_to_hub.py, and loaded back by repo id in fresh Python processes with an empty HF cache: once where
+`imdb_lstm` cannot be imported (remote code), once with it installed (no remote code). Pushes and loads run in
+subprocesses because `huggingface_hub` reads `HF_ENDPOINT` when it is imported.
+"""
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from huggingface_hub import ModelCard
+from safetensors.torch import load_file, save_file
+
+from hub_server import LocalHub
+from imdb_lstm.hub import MODEL_REPO_FILES, push_trained_model, render_model_card
+from imdb_lstm.predict import load_classifier, predict_proba
+
+ROOT = Path(__file__).resolve().parent.parent
+PUSH_SCRIPT = ROOT / "scripts" / "push_to_hub.py"
+SECRET = "hf_localTestToken0123456789abcdefNEVERPRINTED"
+TEXTS = [
+    "A wonderful, moving film with a brilliant cast.",
+    "This movie was a waste of time: wooden acting and a predictable plot.",
+    "",
+]
+REPO_FILES = {"README.md", "config.json", "model.safetensors", "configuration_imdb_lstm.py", "modeling_imdb_lstm.py",
+              "tokenizer.json", "tokenizer_config.json", "confusion_matrix.png", "eval_results.json"}
+
+# Runs in a fresh interpreter: loads the repo by id and prints what it got as JSON. Mode "remote" first makes
+# `imdb_lstm` unimportable (as for a user who never installed it), so only the repo's own code can be used.
+LOADER = r'''
+import json, sys
+mode, repo_id = sys.argv[1], sys.argv[2]
+texts = json.loads(sys.argv[3])
+
+class NoImdbLstm:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == "imdb_lstm":
+            raise ModuleNotFoundError(f"No module named {name!r} (hidden for this test)")
+
+if mode == "remote":
+    sys.meta_path.insert(0, NoImdbLstm())
+try:
+    import imdb_lstm  # noqa: F401  (with it, the Auto classes know the model without remote code)
+    importable = True
+except ImportError:
+    importable = False
+
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+remote = mode == "remote"
+tokenizer = AutoTokenizer.from_pretrained(repo_id, trust_remote_code=remote)
+model = AutoModelForSequenceClassification.from_pretrained(repo_id, trust_remote_code=remote).eval()
+with torch.no_grad():
+    probabilities = [model(**tokenizer([text], truncation=True, return_tensors="pt")).logits.softmax(-1)[0].tolist()
+                     for text in texts]
+classifier = pipeline("text-classification", model=repo_id, trust_remote_code=remote, top_k=None)
+scores = [{row["label"]: row["score"] for row in rows} for rows in classifier(texts)]
+print(json.dumps({"imdb_lstm_importable": importable, "model_module": type(model).__module__,
+                  "max_length": tokenizer.model_max_length, "probabilities": probabilities, "pipeline": scores}))
+'''
+
+
+def train_tiny_model(output_dir: Path) -> None:
+    spec = importlib.util.spec_from_file_location("train_script", ROOT / "scripts" / "train.py")
+    train_script = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = train_script  # Trainer pickles the argument dataclass, which must be importable
+    spec.loader.exec_module(train_script)
+    train_script.main([
+        "--dataset", "sample", "--output_dir", str(output_dir), "--num_train_epochs", "1",
+        "--max_train_samples", "200", "--max_eval_samples", "100", "--hidden_size", "16",
+        "--vocab_size", "3000", "--max_length", "128", "--disable_tqdm", "true", "--report_to", "none",
+    ])
+
+
+@pytest.fixture(scope="module")
+def trained_dir(tmp_path_factory) -> Path:
+    output_dir = tmp_path_factory.mktemp("trained") / "imdb-lstm-tiny"
+    train_tiny_model(output_dir)
+    return output_dir
+
+
+@pytest.fixture(scope="module")
+def hub():
+    server = LocalHub().start()
+    yield server
+    server.stop()
+
+
+def hub_env(hub: LocalHub, hf_home: Path, token: str | None) -> dict:
+    """The environment of a fresh user of `hub`: no HF settings of ours leak in, an empty HF home (no cached
+    login, no cached files), and the token only if given."""
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(("HF_", "HUGGINGFACE_", "TRANSFORMERS_")) and name != "PYTHONPATH"}
+    env.update(HF_ENDPOINT=hub.url, HF_HOME=str(hf_home), HF_HUB_DISABLE_TELEMETRY="1")
+    if token:
+        env["HF_TOKEN"] = token
+    return env
+
+
+def run_push(hub, tmp_path, *args, token=SECRET) -> subprocess.CompletedProcess:
+    hf_home = Path(tmp_path) / f"hf_home_push_{len(hub.requests)}"
+    return subprocess.run([sys.executable, str(PUSH_SCRIPT), *args], env=hub_env(hub, hf_home, token),
+                          cwd=tmp_path, capture_output=True, text=True, timeout=180)
+
+
+def run_loader(hub, tmp_path, mode: str, repo_id: str) -> dict:
+    work = Path(tmp_path) / f"load_{mode}"
+    work.mkdir()
+    (work / "loader.py").write_text(LOADER)
+    result = subprocess.run(
+        [sys.executable, "-I", "loader.py", mode, repo_id, json.dumps(TEXTS)],
+        env=hub_env(hub, work / "hf_home", token=None), cwd=work, capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def pushed(hub, trained_dir, tmp_path_factory):
+    """The tiny model pushed to tester/imdb-lstm-tiny with HF_TOKEN; the push's CompletedProcess."""
+    result = run_push(hub, tmp_path_factory.mktemp("push"), "--model_dir", str(trained_dir),
+                      "--repo_id", "tester/imdb-lstm-tiny")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_push_sends_the_model_repo_files_and_nothing_else(hub, trained_dir, pushed):
+    files = hub.repos["tester/imdb-lstm-tiny"].files("main")
+    assert REPO_FILES <= set(files)
+    assert any(trained_dir.glob("checkpoint-*")) and (trained_dir / "training_args.bin").is_file()  # left behind
+    assert not [path for path in files if path.startswith("checkpoint-") or path in
+                ("training_args.bin", "trainer_state.json", "test_predictions.jsonl", "optimizer.pt")]
+    assert set(files) - {".gitattributes"} <= {path.name for path in trained_dir.iterdir()}
+    assert all(any(Path(path).match(pattern) for pattern in MODEL_REPO_FILES) for path in set(files) - {".gitattributes"})
+    assert files["model.safetensors"] == (trained_dir / "model.safetensors").read_bytes()
+    assert "auto_map" in json.loads(files["config.json"])
+
+
+def test_push_uses_the_token_and_never_prints_it(hub, pushed):
+    assert SECRET in hub.tokens_received()
+    assert SECRET not in pushed.stdout + pushed.stderr
+    assert pushed.stdout.strip().endswith(hub.repos["tester/imdb-lstm-tiny"].branches["main"])
+    assert not [path for path, content in hub.repos["tester/imdb-lstm-tiny"].files("main").items()
+                if SECRET.encode() in content]
+
+
+def test_pushed_card_carries_the_runs_metrics_and_facts(hub, trained_dir, pushed, tmp_path):
+    files = hub.repos["tester/imdb-lstm-tiny"].files("main")
+    (tmp_path / "README.md").write_bytes(files["README.md"])
+    card = ModelCard.load(tmp_path / "README.md")
+    eval_results = json.loads((trained_dir / "eval_results.json").read_text())
+    config = json.loads((trained_dir / "config.json").read_text())
+    max_length = json.loads((trained_dir / "tokenizer_config.json").read_text())["model_max_length"]
+
+    assert card.data.library_name == "transformers"
+    assert card.data.pipeline_tag == "text-classification"
+    assert card.data.datasets == ["stanfordnlp/imdb"]
+    assert card.data.language == "en" and card.data.license and card.data.tags
+    reported = {result.metric_type: result.metric_value for result in card.data.eval_results}
+    assert reported == {key: eval_results[f"test_{key}"] for key in ("accuracy", "tpr", "tnr", "fnr", "fpr")}
+    assert {result.dataset_type for result in card.data.eval_results} == {"stanfordnlp/imdb"}
+    assert {result.dataset_split for result in card.data.eval_results} == {"test"}
+
+    body = card.text
+    assert f"`{config['embedding_source']}`" in body
+    assert f"{100 * config['embedding_coverage']:.1f}%" in body
+    assert f"{config['vocab_size']:,} words" in body
+    assert f"{max_length} tokens" in body
+    assert f"{eval_results['test_accuracy']:.4f}" in body
+    assert "](confusion_matrix.png)" in body and "confusion_matrix.png" in files
+    assert 'trust_remote_code=True' in body and "pip install imdb-lstm" in body and "import imdb_lstm" in body
+    assert "| `max_train_samples` | `200` |" in body  # the recipe comes from run_info.json
+    assert card.content == (trained_dir / "README.md").read_text()  # the local folder keeps the same card
+
+
+def test_load_by_repo_id_with_remote_code_and_no_imdb_lstm(hub, trained_dir, pushed, tmp_path):
+    model, tokenizer = load_classifier(str(trained_dir))
+    expected = predict_proba(model, tokenizer, TEXTS)
+
+    loaded = run_loader(hub, tmp_path, "remote", "tester/imdb-lstm-tiny")
+
+    assert loaded["imdb_lstm_importable"] is False
+    assert loaded["model_module"].startswith("transformers_modules.")  # the repo's own modeling file
+    assert loaded["max_length"] == tokenizer.model_max_length
+    torch.testing.assert_close(torch.tensor(loaded["probabilities"]), expected, rtol=0, atol=1e-5)
+    pipeline_probabilities = torch.tensor([[row["NEGATIVE"], row["POSITIVE"]] for row in loaded["pipeline"]])
+    torch.testing.assert_close(pipeline_probabilities, expected, rtol=0, atol=1e-5)
+
+
+def test_load_by_repo_id_without_remote_code_when_imdb_lstm_is_installed(hub, trained_dir, pushed, tmp_path):
+    model, tokenizer = load_classifier(str(trained_dir))
+    expected = predict_proba(model, tokenizer, TEXTS)
+
+    loaded = run_loader(hub, tmp_path, "installed", "tester/imdb-lstm-tiny")
+
+    assert loaded["imdb_lstm_importable"] is True
+    assert loaded["model_module"] == "imdb_lstm.modeling_imdb_lstm"
+    torch.testing.assert_close(torch.tensor(loaded["probabilities"]), expected, rtol=0, atol=1e-5)
+
+
+def test_push_without_a_token_says_how_to_give_one(hub, trained_dir, tmp_path):
+    result = run_push(hub, tmp_path, "--model_dir", str(trained_dir), "--repo_id", "tester/no-token", token=None)
+
+    assert result.returncode == 1
+    for hint in ("HF_TOKEN", "hf auth login", "--token", "--hub_token"):
+        assert hint in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "tester/no-token" not in hub.repos
+
+
+def copy_of_model(trained_dir: Path, destination: Path) -> Path:
+    return Path(shutil.copytree(trained_dir, destination, ignore=shutil.ignore_patterns("checkpoint-*")))
+
+
+def test_a_file_holding_the_token_is_never_pushed(trained_dir, tmp_path, caplog):
+    model_dir = copy_of_model(trained_dir, tmp_path / "model")
+    run_info = json.loads((model_dir / "run_info.json").read_text())
+    run_info["command"] += ["--hub_token", SECRET]  # what a token on train.py's command line would leave
+    (model_dir / "run_info.json").write_text(json.dumps(run_info))
+
+    # Refused before any request is made, so this runs in-process with no Hub at all.
+    with pytest.raises(ValueError, match="run_info.json contains your Hugging Face token") as error:
+        push_trained_model(model_dir, repo_id="tester/leak", token=SECRET)
+    assert SECRET not in str(error.value) and SECRET not in caplog.text
+
+
+def test_private_push_to_a_branch_then_a_second_push_updates_it(hub, trained_dir, tmp_path):
+    model_dir = copy_of_model(trained_dir, tmp_path / "model")
+    first = run_push(hub, tmp_path, "--model_dir", str(model_dir), "--repo_id", "tester/imdb-lstm-private",
+                     "--private", "--revision", "dev")
+    assert first.returncode == 0, first.stderr[-3000:]
+    repo = hub.repos["tester/imdb-lstm-private"]
+    assert repo.private
+    assert REPO_FILES <= set(repo.files("dev"))
+    assert set(repo.files("main")) == {".gitattributes"}  # the branch got the model, main did not
+    first_commit = repo.branches["dev"]
+
+    # A new training result: other weights and another test accuracy.
+    weights = load_file(model_dir / "model.safetensors")
+    weights["classifier.bias"] = weights["classifier.bias"] + 1.0
+    save_file(weights, model_dir / "model.safetensors", metadata={"format": "pt"})
+    eval_results = json.loads((model_dir / "eval_results.json").read_text())
+    eval_results["test_accuracy"] = 0.123456
+    (model_dir / "eval_results.json").write_text(json.dumps(eval_results))
+    second = run_push(hub, tmp_path, "--model_dir", str(model_dir), "--repo_id", "tester/imdb-lstm-private",
+                      "--revision", "dev", "--commit_message", "Retrained")
+
+    assert second.returncode == 0, second.stderr[-3000:]
+    files = repo.files("dev")
+    assert repo.branches["dev"] != first_commit and repo.resolve("dev").message == "Retrained"
+    assert files["model.safetensors"] == (model_dir / "model.safetensors").read_bytes()
+    assert "value: 0.123456" in files["README.md"].decode()
+
+
+def test_card_shows_the_recipe_benchmark_row_when_there_is_one(trained_dir, tmp_path):
+    rows = [
+        {"name": "bigru-other", "accuracy": 0.85, "tpr": 0.8, "tnr": 0.9, "fnr": 0.2, "fpr": 0.1,
+         "train_seconds": 100.0, "model_mb": 9.0, "machine": "laptop", "date": "2025-01-01"},
+        {"name": "bilstm-recipe", "accuracy": 0.8912, "tpr": 0.9011, "tnr": 0.8813, "fnr": 0.0989, "fpr": 0.1187,
+         "train_seconds": 1234.0, "model_mb": 8.2, "machine": "2-core CPU", "date": "2025-02-03", "recipe": True},
+    ]
+    (tmp_path / "accuracy.json").write_text(json.dumps(rows))
+
+    with_benchmark = render_model_card(trained_dir, "tester/x", benchmarks_file=tmp_path / "accuracy.json").text
+    without_benchmark = render_model_card(trained_dir, "tester/x", benchmarks_file=tmp_path / "missing.json").text
+
+    assert "| bilstm-recipe | 0.8912 | 0.9011 | 0.8813 | 0.0989 | 0.1187 | 1234 s | 8.2 MB | 2-core CPU | 2025-02-03 |" \
+        in with_benchmark
+    assert "bigru-other" not in with_benchmark
+    assert "bilstm-recipe" not in without_benchmark and "## Intended use and limitations" in without_benchmark
+
+
+def test_card_renders_without_run_info_and_refuses_a_run_without_test_metrics(trained_dir, tmp_path):
+    model_dir = copy_of_model(trained_dir, tmp_path / "model")
+    (model_dir / "run_info.json").unlink()
+    card = render_model_card(model_dir, "tester/x", benchmarks_file=None)
+    assert "no `run_info.json`" in card.text and len(card.data.eval_results) == 5
+
+    eval_results = json.loads((model_dir / "eval_results.json").read_text())
+    (model_dir / "eval_results.json").write_text(json.dumps({k: v for k, v in eval_results.items()
+                                                             if not k.startswith("test_")}))
+    with pytest.raises(ValueError, match="has no test_accuracy, test_tpr.*do_predict"):
+        render_model_card(model_dir, "tester/x", benchmarks_file=None)

@@ -44,10 +44,20 @@ def load_imdb(source: str = HUB_DATASET, splits: tuple[str, ...] = ("train", "te
                 f"use a Hub id, a parquet/Hub-layout folder, an aclImdb folder, or {SAMPLE!r}."
             )
         # Name the splits: a local IMDB folder would otherwise also build its 50k-review unsupervised split.
-        dataset = DatasetDict({split: load_dataset(source, split=split) for split in splits})
+        dataset = DatasetDict({split: _load_named_split(source, split) for split in splits})
     for name, split in dataset.items():
         validate_split(split, name)
     return dataset
+
+
+def _load_named_split(source: str, split: str) -> Dataset:
+    try:
+        return load_dataset(source, split=split)
+    except ValueError as error:
+        # datasets refuses a split with no rows before our own checks see it ("Instruction 'test' corresponds to no data").
+        if "corresponds to no data" in str(error) or "Unknown split" in str(error):
+            raise DataError(f"Split {split!r} of {source} is empty or missing: IMDB needs labelled train and test reviews.") from error
+        raise
 
 
 def load_aclimdb_split(root: Path, split: str) -> Dataset:

@@ -148,7 +148,8 @@ def embedding_matrix(
     rng = np.random.default_rng(seed)
     scale = float(vectors.vectors.std())
     found = 0
-    for word, index in vocab.items():
+    # In id order: the random vectors must land on the same words in every process (get_vocab's order is not fixed).
+    for word, index in sorted(vocab.items(), key=lambda item: item[1]):
         if index in special_ids:
             continue
         if word in vectors.key_to_index:

@@ -103,7 +103,6 @@ class ImdbLstmConvEncoder(nn.Module):
 
 def masked_pool(states: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
     """Max and/or mean over time of `states` (batch, time, features) where `mask` (broadcastable) is true."""
-    mask = mask.expand_as(states)
     pooled = []
     if pooling in ("max", "max_mean"):
         pooled.append(states.masked_fill(~mask, torch.finfo(states.dtype).min).amax(dim=1))

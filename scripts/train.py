@@ -75,7 +75,7 @@ class DataArguments:
     split_seed: int = field(default=42)
     vocab_size: int = field(default=40000, metadata={"help": "largest vocabulary (special tokens included)"})
     min_frequency: int = field(default=2, metadata={"help": "words seen fewer times in train become [UNK]"})
-    max_length: int = field(default=512, metadata={"help": "tokens kept per review (longer ones are cut at the end)"})
+    max_length: int = field(default=1000, metadata={"help": "tokens kept per review (longer ones are cut at the end)"})
     max_train_samples: int | None = field(default=None, metadata={"help": "use only this many training reviews"})
     max_eval_samples: int | None = field(default=None, metadata={"help": "use only this many validation/test reviews"})
 
@@ -87,7 +87,7 @@ class ImdbTrainingArguments(TrainingArguments):
     output_dir: str = field(default="outputs/imdb-bilstm")
     learning_rate: float = field(default=2e-3)
     weight_decay: float = field(default=0.0)
-    num_train_epochs: float = field(default=4.0)
+    num_train_epochs: float = field(default=5.0)
     per_device_train_batch_size: int = field(default=64)
     per_device_eval_batch_size: int = field(default=256)
     lr_scheduler_type: str = field(default="linear")
@@ -105,6 +105,9 @@ class ImdbTrainingArguments(TrainingArguments):
 
 
 def parse_args(argv=None) -> tuple[ModelArguments, DataArguments, ImdbTrainingArguments]:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
+        # Under torchrun on CPUs, Trainer only warns and trains independent copies unless told to use the CPU.
+        os.environ.setdefault("ACCELERATE_USE_CPU", "true")
     parser = HfArgumentParser((ModelArguments, DataArguments, ImdbTrainingArguments))
     argv = sys.argv[1:] if argv is None else list(argv)
     if len(argv) == 1 and argv[0].endswith(".json"):
@@ -116,14 +119,18 @@ def tokenize_splits(splits, tokenizer, max_length: int):
     def tokenize(batch):
         return tokenizer(batch["text"], truncation=True, max_length=max_length)
 
-    return splits.map(tokenize, batched=True, remove_columns=["text"], desc="Tokenising")
+    tokenized = splits.map(tokenize, batched=True, remove_columns=["text"], desc="Tokenising")
+    # Calling the tokenizer switched truncation on in its backend; saved with it, tokenizer.json would then differ
+    # between a run that tokenised and one that read the datasets cache.
+    tokenizer.backend_tokenizer.no_truncation()
+    return tokenized
 
 
 def predictions_in_dataset_order(trainer: Trainer, dataset, output):
     """Trainer's length-grouped evaluation returns rows permuted; put them back in dataset order. The sampler is
     seeded, so asking Trainer for it again yields the same permutation; the labels check the mapping."""
     order = np.arange(len(dataset))
-    if trainer.args.train_sampling_strategy == "group_by_length" and trainer.args.world_size <= 1:
+    if trainer.args.train_sampling_strategy == "group_by_length":
         order = np.fromiter(trainer._get_eval_sampler(dataset), dtype=int)
     logits = np.empty_like(output.predictions)
     logits[order] = output.predictions

@@ -2,6 +2,8 @@
 same seed gives the same run; weights only from safetensors; one loaded model serves several threads."""
 
 import ast
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -22,10 +24,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from transformers import pipeline
 
-from imdb_lstm import ImdbLstmConfig, build_model, build_tokenizer
+from imdb_lstm import build_model, build_tokenizer
 from imdb_lstm.data import DataError
 from imdb_lstm.glove import GloveSourceError
 from imdb_lstm.predict import load_classifier, predict
+from imdb_lstm.predict import main as predict_main
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 sys.path.insert(0, str(SCRIPTS))
@@ -152,11 +155,11 @@ WORLD_TEXT = "😀😀 great film 素晴らしい映画 فيلم رائع סרט
 TEN_THOUSAND = ["great film, loved it", "awful, boring and far too long"] * 5_000
 
 
-def save_parquet_dataset(folder: Path, train: dict, test: dict | None = None) -> str:
+def save_parquet_dataset(folder: Path, train: dict, test: dict) -> str:
     """A local dataset folder in the Hub parquet layout (train.parquet, test.parquet)."""
     folder.mkdir(parents=True, exist_ok=True)
     Dataset.from_dict(train).to_parquet(str(folder / "train.parquet"))
-    Dataset.from_dict(test or {"text": ["fine film", "bad film"], "label": [1, 0]}).to_parquet(str(folder / "test.parquet"))
+    Dataset.from_dict(test).to_parquet(str(folder / "test.parquet"))
     return str(folder)
 
 
@@ -220,6 +223,21 @@ def with_other_tokenizer(env):
     return folder
 
 
+def predict_command(env, folder: Path) -> tuple[int, str]:
+    """The imdb-lstm-predict command on a model folder: (exit status, what it printed on stderr)."""
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        status = predict_main(["--model", str(folder), "A fine film."])
+    return status, stderr.getvalue()
+
+
+def says_weights_are_broken(outcome, env):
+    status, stderr = outcome
+    assert status == 2
+    assert "model.safetensors) cannot be read" in stderr and "truncated or corrupt" in stderr
+    assert "Traceback" not in stderr
+
+
 def glove_file(env, content: str) -> str:
     path = env.scratch / "vectors.txt"
     path.write_text(content)
@@ -267,14 +285,16 @@ CASES = [
     Case("predict-int", lambda e: predict(e.model, e.tokenizer, 5), error=(TypeError, r"got int \(5\)")),
     Case("predict-int-in-batch", lambda e: predict(e.model, e.tokenizer, ["good", 3]),
          error=(TypeError, r"Review #1 is int \(3\), not str")),
-    Case("predict-bytes", lambda e: predict(e.model, e.tokenizer, b"good film"), error=(TypeError, r"got bytes: decode")),
+    Case("predict-bytes", lambda e: predict(e.model, e.tokenizer, b"good film"),
+         error=(TypeError, r"got bytes: decode")),
     Case("predict-bytes-in-batch", lambda e: predict(e.model, e.tokenizer, ["good", b"bad"]),
          error=(TypeError, r"Review #1 is bytes .*decode bytes first")),
     # The raw pipeline: transformers' own tokenizer checks answer. For int/bytes the message names the type
     # needed; for None it only says text is missing ("You need to specify either `text` or `text_target`").
     Case("pipeline-None-in-batch", lambda e: e.classify(["good", None]), error=((TypeError, ValueError), r"`text`")),
     Case("pipeline-int", lambda e: e.classify(5), error=((TypeError, ValueError), r"must be of type `str`")),
-    Case("pipeline-bytes", lambda e: e.classify(b"good film"), error=((TypeError, ValueError), r"must be of type `str`")),
+    Case("pipeline-bytes", lambda e: e.classify(b"good film"),
+         error=((TypeError, ValueError), r"must be of type `str`")),
     # Training data, through the training script itself (it stops before any training).
     Case("train-no-text-column", lambda e: train_on(e, "no-text", {"review": ["a good film"] * 4, "label": [0, 1] * 2}),
          error=(DataError, r"Split 'train' has no 'text' column .*rename your columns")),
@@ -285,10 +305,10 @@ CASES = [
     Case("train-unlabelled-reviews", lambda e: train_on(e, "unlabelled", {"text": ["a", "b"], "label": [-1, -1]}),
          error=(DataError, r"labels \[-1\] outside \{0, 1\}.*unsupervised")),
     Case("train-empty-test-split", train_on_aclimdb_without_test_reviews, error=(DataError, r"Split 'test' is empty")),
-    # An empty parquet split never reaches our check: `datasets` refuses it first, in its own words.
+    # `datasets` refuses an empty parquet split before our check; load_imdb turns that into our error.
     Case("train-empty-parquet-split",
          lambda e: train_on(e, "empty-test", {"text": ["a", "b"], "label": [0, 1]}, {"text": [], "label": []}),
-         error=(ValueError, r'Instruction "test" corresponds to no data')),
+         error=(DataError, r"Split 'test' of .* is empty or missing")),
     Case("train-split-50-30-30", lambda e: train.main(["--dataset", "sample", "--split_protocol", "50/30/30",
                                                         "--output_dir", str(e.scratch / "split-out")]),
          error=(DataError, r"'50/30/30' .*sum to 100")),
@@ -307,6 +327,8 @@ CASES = [
          error=(OSError, r"model\.safetensors\) cannot be read .*truncated or corrupt")),
     Case("garbage-safetensors", lambda e: load_classifier(str(with_garbage_weights(e))),
          error=(OSError, r"model\.safetensors\) cannot be read .*truncated or corrupt")),
+    Case("command-truncated-safetensors", lambda e: predict_command(e, with_truncated_weights(e)),
+         check=says_weights_are_broken),
     # The raw pipeline refuses a truncated file too, though with safetensors' terse message (no file name).
     Case("pipeline-truncated-safetensors",
          lambda e: pipeline("text-classification", model=str(with_truncated_weights(e)), top_k=None),
@@ -314,7 +336,8 @@ CASES = [
     # Word vectors.
     Case("glove-missing-file", lambda e: build_model(e.tokenizer, glove_source=str(e.scratch / "no-such-vectors.txt")),
          error=(GloveSourceError, r"Unknown word-vector source .*no file and no gensim-data name")),
-    Case("glove-malformed-file", lambda e: build_model(e.tokenizer, glove_source=glove_file(e, "good 1 2 3\nbad 4 5\n")),
+    Case("glove-malformed-file",
+         lambda e: build_model(e.tokenizer, glove_source=glove_file(e, "good 1 2 3\nbad 4 5\n")),
          error=(GloveSourceError, r"Could not read word vectors from .*vectors\.txt")),
     # A tokenizer that does not belong to the model.
     Case("folder-with-other-tokenizer", lambda e: load_classifier(str(with_other_tokenizer(e))),
@@ -356,13 +379,18 @@ def train_command(output_dir: Path, *extra: str) -> list[str]:
     return [sys.executable, str(SCRIPTS / "train.py"), *RUN_ARGS, "--output_dir", str(output_dir), *extra]
 
 
-def subprocess_env() -> dict:
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+@pytest.fixture(scope="module")
+def training_env(tmp_path_factory) -> dict:
+    """Environment of the training runs. Their own, initially empty `datasets` cache: the first run tokenises, the
+    later ones are served from the cache, as on a user's machine, and must still produce the same files. One torch
+    thread: on a busy machine two spinning OpenMP threads make these short runs ten times slower; every run
+    compared here uses the same count, so the comparisons hold."""
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+            "OMP_NUM_THREADS": "1", "HF_DATASETS_CACHE": str(tmp_path_factory.mktemp("datasets-cache"))}
 
 
-def run_training(output_dir: Path, *extra: str) -> str:
-    result = subprocess.run(train_command(output_dir, *extra), capture_output=True, text=True, env=subprocess_env(),
-                            timeout=600)
+def run_training(env: dict, output_dir: Path, *extra: str) -> str:
+    result = subprocess.run(train_command(output_dir, *extra), capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout + result.stderr
 
@@ -380,10 +408,10 @@ def eval_history(output_dir: Path) -> dict[int, float]:
 
 
 @pytest.fixture(scope="module")
-def reference_run(tmp_path_factory) -> Path:
+def reference_run(tmp_path_factory, training_env) -> Path:
     """One uninterrupted run: what the resumed and the repeated runs must reproduce."""
     output_dir = tmp_path_factory.mktemp("reference")
-    run_training(output_dir)
+    run_training(training_env, output_dir)
     return output_dir
 
 
@@ -396,10 +424,10 @@ def wait_for_complete_checkpoint(process: subprocess.Popen, checkpoint: Path, ti
 
 
 @pytest.mark.slow
-def test_killed_training_resumes_to_the_uninterrupted_result(reference_run, tmp_path):
+def test_killed_training_resumes_to_the_uninterrupted_result(reference_run, training_env, tmp_path):
     output_dir = tmp_path / "interrupted"
     with open(tmp_path / "first-attempt.log", "w") as log:
-        process = subprocess.Popen(train_command(output_dir), stdout=log, stderr=subprocess.STDOUT, env=subprocess_env())
+        process = subprocess.Popen(train_command(output_dir), stdout=log, stderr=subprocess.STDOUT, env=training_env)
         try:
             wait_for_complete_checkpoint(process, output_dir / "checkpoint-10")
             process.send_signal(signal.SIGKILL)
@@ -416,7 +444,7 @@ def test_killed_training_resumes_to_the_uninterrupted_result(reference_run, tmp_
     shutil.copytree(newest, torn)
     truncate(torn / "model.safetensors", keep=0.6)
 
-    log = run_training(output_dir, "--resume_from_checkpoint", "last")
+    log = run_training(training_env, output_dir, "--resume_from_checkpoint", "last")
     assert f"Skipping incomplete checkpoint {torn}" in log
     assert f"Resuming training from {newest}" in log
 
@@ -460,15 +488,17 @@ def test_last_checkpoint_skips_incomplete_ones(env, tmp_path):
 
 
 @pytest.mark.slow
-def test_same_seed_gives_identical_weights_and_metrics(reference_run, tmp_path):
-    run_training(tmp_path)
+def test_same_seed_gives_identical_weights_and_metrics(reference_run, training_env, tmp_path):
+    run_training(training_env, tmp_path)
     assert model_metrics(tmp_path) == model_metrics(reference_run)
     assert eval_history(tmp_path) == eval_history(reference_run)
-    assert (tmp_path / "tokenizer.json").read_text() == (reference_run / "tokenizer.json").read_text()
     first, second = load_file(reference_run / "model.safetensors"), load_file(tmp_path / "model.safetensors")
     assert first.keys() == second.keys()
     different = [name for name in first if not torch.equal(first[name], second[name])]
     assert not different, f"tensors differ between two runs with the same seed: {different}"
+    # The saved tokenizer too, although this run's tokenised splits came from the datasets cache.
+    tokenizers = [json.loads((folder / "tokenizer.json").read_text()) for folder in (reference_run, tmp_path)]
+    assert tokenizers[0] == tokenizers[1], {key for key in tokenizers[0] if tokenizers[0][key] != tokenizers[1][key]}
 
 
 @pytest.mark.slow
@@ -544,7 +574,8 @@ def test_pipeline_from_four_threads_matches_serial_calls(env):
 
     def classify_chunk(chunk):
         # One by one and as a batch, so calls from different threads overlap inside the model.
-        return [pipeline_scores(env.classify(text)) for text in chunk], [pipeline_scores([rows]) for rows in env.classify(chunk)]
+        one_by_one = [pipeline_scores(env.classify(text)) for text in chunk]
+        return one_by_one, [pipeline_scores([rows]) for rows in env.classify(chunk)]
 
     chunks = [texts[i::4] for i in range(4)]
     with ThreadPoolExecutor(max_workers=4) as pool:

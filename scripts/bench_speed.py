@@ -52,7 +52,7 @@ from benchmark import (  # noqa: E402  (the report helpers both benchmark script
 )
 from transformers import AutoTokenizer, HfArgumentParser, Trainer, pipeline  # noqa: E402
 from transformers.trainer_pt_utils import get_length_grouped_indices  # noqa: E402
-from train import ImdbTrainingArguments  # noqa: E402
+from train import DataArguments, ImdbTrainingArguments  # noqa: E402
 
 import imdb_lstm  # noqa: E402, F401  (registers the Auto classes the pipeline loads the model with)
 from imdb_lstm import ImdbLstmForSequenceClassification  # noqa: E402
@@ -80,8 +80,10 @@ class SpeedArguments:
         metadata={"help": "work folder for the saved model (default outputs/bench_speed; a temp dir with --smoke)"},
     )
     threads: int | None = field(default=None, metadata={"help": "torch threads here and in the training process"})
-    batch_size: int = field(default=64, metadata={"help": "training batch size (the recipe's)"})
-    max_length: int = field(default=512, metadata={"help": "tokens kept per review (the recipe's)"})
+    batch_size: int = field(
+        default=ImdbTrainingArguments.per_device_train_batch_size, metadata={"help": "training batch size (the recipe's)"}
+    )
+    max_length: int = field(default=DataArguments.max_length, metadata={"help": "tokens kept per review (the recipe's)"})
     sgemm_sizes: list[int] = field(default_factory=lambda: [1024, 2048])
     sgemm_reps: int = field(default=5)
     rss_steps: int = field(default=20, metadata={"help": "optimisation steps of the measured training process"})

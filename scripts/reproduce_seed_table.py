@@ -82,7 +82,8 @@ def main(argv=None) -> list[dict]:
             test = test.shuffle(seed=args.seed).select(range(min(200, len(test))))
         checkpoints = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
         for epochs, model_dir in ((2, checkpoints[1]), (4, output_dir)):
-            rows.append({"protocol": protocol, "epochs": epochs, **{k: score(model_dir, test)[k] for k in RATES}})
+            rates = score(model_dir, test)
+            rows.append({"protocol": protocol, "epochs": epochs, **{name: rates[name] for name in RATES}})
     print_table(rows)
     (Path(args.output_dir) / "seed_table.json").write_text(json.dumps(rows, indent=2))
     return rows

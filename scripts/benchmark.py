@@ -83,7 +83,7 @@ class BenchmarkArguments:
     num_train_epochs: float | None = field(default=None, metadata={"help": "family's epochs (default: the recipe's)"})
     learning_rate: float | None = field(default=None, metadata={"help": "family's learning rate (default: the recipe's)"})
     max_length: int | None = field(default=None, metadata={"help": "family's max tokens (default: the recipe's)"})
-    smoke: bool = field(default=False, metadata={"help": "shipped sample, tiny models, 1 epoch: a plumbing check"})
+    smoke: bool = field(default=False, metadata={"help": "shipped sample (overrides --dataset), tiny models, 1 epoch"})
     write: bool = field(default=False, metadata={"help": "with --smoke: still write the repository's BENCHMARKS.md"})
     report_dir: str | None = field(
         default=None,
@@ -95,6 +95,8 @@ class BenchmarkArguments:
 def parse_args(argv=None) -> BenchmarkArguments:
     (args,) = HfArgumentParser(BenchmarkArguments).parse_args_into_dataclasses(args=argv)
     args.names = selected_models(args.only)
+    if args.smoke:
+        args.dataset = "sample"  # a plumbing check that runs anywhere, offline
     if args.output_dir is None:
         args.output_dir = tempfile.mkdtemp(prefix="imdb-benchmark-smoke-") if args.smoke else "outputs/benchmark"
     if args.report_dir is None:

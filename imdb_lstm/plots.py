@@ -17,8 +17,10 @@ def plot_confusion_matrix(matrix, path: str | Path, labels=("NEGATIVE", "POSITIV
         for column in range(2):
             value = matrix[row][column]
             axes.text(column, row, f"{value:,}", ha="center", va="center", color="white" if value > peak / 2 else "black")
-    axes.set_xticks([0, 1], labels=[f"pred {label}" for label in labels])
-    axes.set_yticks([0, 1], labels=[f"true {label}" for label in labels])
+    axes.set_xticks([0, 1], labels=list(labels))
+    axes.set_yticks([0, 1], labels=list(labels))
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
     axes.set_title(title)
     figure.colorbar(image, ax=axes, fraction=0.046)
     figure.tight_layout()
@@ -28,8 +30,11 @@ def plot_confusion_matrix(matrix, path: str | Path, labels=("NEGATIVE", "POSITIV
 
 def plot_training_curves(log_history: list[dict], path: str | Path) -> None:
     """Training loss per logging step and validation loss/accuracy per evaluation, against the epoch."""
-    train = [(entry["epoch"], entry["loss"]) for entry in log_history if "loss" in entry and "epoch" in entry]
-    evals = [entry for entry in log_history if "eval_loss" in entry]
+    # Only what was logged during training: evaluations after it (of the kept best model) would repeat a point.
+    end = next((i for i, entry in enumerate(log_history) if "train_runtime" in entry), len(log_history))
+    during = log_history[:end]
+    train = [(entry["epoch"], entry["loss"]) for entry in during if "loss" in entry and "epoch" in entry]
+    evals = [entry for entry in during if "eval_loss" in entry]
     figure, loss_axes = plt.subplots(figsize=(6, 4))
     if train:
         loss_axes.plot(*zip(*train), label="train loss", color="tab:blue")
@@ -47,7 +52,7 @@ def plot_training_curves(log_history: list[dict], path: str | Path) -> None:
         more_handles, more_labels = accuracy_axes.get_legend_handles_labels()
         handles, labels = handles + more_handles, labels + more_labels
     if handles:
-        loss_axes.legend(handles, labels, loc="best")
+        loss_axes.legend(handles, labels, loc="center right")
     loss_axes.set_title("Training curves")
     figure.tight_layout()
     figure.savefig(path, dpi=120)

@@ -258,23 +258,10 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Imd
         min_frequency=data_args.min_frequency,
         model_max_length=data_args.max_length,
     )
+    # Every ModelArguments field but the vector source and OOV choice is an ImdbLstmConfig field.
+    config_fields = {k: v for k, v in asdict(model_args).items() if k not in ("glove", "oov_init")}
     model = build_model(
-        tokenizer,
-        glove_source=model_args.glove,
-        oov=model_args.oov_init,
-        seed=training_args.seed,
-        encoder=model_args.encoder,
-        cell=model_args.cell,
-        bidirectional=model_args.bidirectional,
-        hidden_size=model_args.hidden_size,
-        num_layers=model_args.num_layers,
-        pooling=model_args.pooling,
-        cnn_kernel_sizes=model_args.cnn_kernel_sizes,
-        cnn_num_filters=model_args.cnn_num_filters,
-        embedding_dropout=model_args.embedding_dropout,
-        rnn_dropout=model_args.rnn_dropout,
-        dropout=model_args.dropout,
-        freeze_embedding=model_args.freeze_embedding,
+        tokenizer, glove_source=model_args.glove, oov=model_args.oov_init, seed=training_args.seed, **config_fields
     )
     logger.info(
         "Model: %s, %d trainable parameters; vocabulary %d words, GloVe coverage %.1f%%",

@@ -1,5 +1,6 @@
 """Metrics: the `binary_rates` evaluate module (loaded from its folder, offline) and Trainer's compute_metrics."""
 
+import functools
 from pathlib import Path
 
 import evaluate
@@ -12,6 +13,7 @@ BINARY_RATES_PATH = str(Path(__file__).parent / "binary_rates")
 SCALAR_METRICS = ("accuracy", "tpr", "tnr", "fnr", "fpr", "precision", "f1")
 
 
+@functools.lru_cache(maxsize=1)
 def load_binary_rates() -> evaluate.EvaluationModule:
     """The `binary_rates` metric through `evaluate.load` from this package's folder (no Hub needed)."""
     return evaluate.load(BINARY_RATES_PATH)

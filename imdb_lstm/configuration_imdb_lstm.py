@@ -8,6 +8,7 @@ from transformers import PretrainedConfig
 ENCODERS = ("rnn", "cnn")
 CELLS = ("lstm", "gru")
 POOLINGS = ("last", "max", "mean", "max_mean")
+TRUNCATION_SIDES = ("left", "right")
 DEFAULT_LABELS = {0: "NEGATIVE", 1: "POSITIVE"}
 
 
@@ -36,6 +37,11 @@ class ImdbLstmConfig(PretrainedConfig):
         pad_token_id (`int`): id of `[PAD]`; its embedding row stays zero.
         embedding_source (`str`, optional): where the initial vectors came from (informational, for the card).
         embedding_coverage (`float`, optional): share of the vocabulary found in `embedding_source`.
+        model_max_length (`int`, optional): longest input the model reads; a longer one is cut inside `forward`
+            the way the tokenizer cuts it, so a caller that does not ask the tokenizer to truncate (a plain
+            `pipeline(...)` call) gets what training saw. None (models saved before this field): no cut.
+        truncation_side (`str`): which part of a longer input is kept, as the tokenizer's `truncation_side`:
+            `"left"` cuts the front (keeps the end), `"right"` cuts the end (keeps the beginning).
     """
 
     model_type = "imdb-lstm"
@@ -59,6 +65,8 @@ class ImdbLstmConfig(PretrainedConfig):
         pad_token_id: int = 0,
         embedding_source: str | None = None,
         embedding_coverage: float | None = None,
+        model_max_length: int | None = None,
+        truncation_side: str = "right",
         id2label=None,
         label2id=None,
         **kwargs,
@@ -79,6 +87,8 @@ class ImdbLstmConfig(PretrainedConfig):
         self.freeze_embedding = freeze_embedding
         self.embedding_source = embedding_source
         self.embedding_coverage = embedding_coverage
+        self.model_max_length = model_max_length
+        self.truncation_side = truncation_side
         if id2label is None:
             id2label = dict(DEFAULT_LABELS)
         if label2id is None:
@@ -88,13 +98,18 @@ class ImdbLstmConfig(PretrainedConfig):
 
     def validate(self):
         """Raise a `ValueError` naming the first field whose value is not allowed."""
-        for field, allowed in (("encoder", ENCODERS), ("cell", CELLS), ("pooling", POOLINGS)):
+        for field, allowed in (
+            ("encoder", ENCODERS), ("cell", CELLS), ("pooling", POOLINGS), ("truncation_side", TRUNCATION_SIDES)
+        ):
             if getattr(self, field) not in allowed:
                 raise ValueError(f"ImdbLstmConfig.{field}={getattr(self, field)!r} is not allowed; use one of {allowed}.")
         for field in ("vocab_size", "embedding_dim", "hidden_size", "num_layers", "cnn_num_filters"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"ImdbLstmConfig.{field}={value!r} must be a positive integer.")
+        value = self.model_max_length
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"ImdbLstmConfig.model_max_length={value!r} must be a positive integer or None.")
         for field in ("embedding_dropout", "rnn_dropout", "dropout"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:

@@ -53,6 +53,11 @@ def load_imdb(source: str = HUB_DATASET, splits: tuple[str, ...] = ("train", "te
 def _load_named_split(source: str, split: str) -> Dataset:
     try:
         return load_dataset(source, split=split)
+    except ConnectionError as error:  # datasets' "Couldn't reach '<id>' on the Hub (<reason>)"
+        raise DataError(
+            f"Hub unreachable: cannot download the dataset {source!r} ({error}). Offline, use --dataset {SAMPLE} "
+            "(reviews shipped with this package) or a local folder such as ../shared/data/imdb."
+        ) from error
     except ValueError as error:
         # datasets refuses a split with no rows before our own checks see it ("Instruction 'test' corresponds to no data").
         if "corresponds to no data" in str(error) or "Unknown split" in str(error):

@@ -183,6 +183,10 @@ def build_model(
         pad_token_id=tokenizer.pad_token_id,
         embedding_source=str(glove_source),
         embedding_coverage=round(coverage.ratio, 4),
+        # The model cuts over-long input itself, as the tokenizer does, so callers that do not truncate (a plain
+        # `pipeline(...)` call) still get what training saw.
+        model_max_length=tokenizer.model_max_length if tokenizer.model_max_length < 10**9 else None,
+        truncation_side=tokenizer.truncation_side,
         **config_kwargs,
     )
     torch.manual_seed(seed)

@@ -41,7 +41,9 @@ MODEL_REPO_FILES = (
     "all_results.json",
     "train_results.json",
     "run_info.json",
+    "model.onnx",  # from imdb-lstm-export; pushed when present and not older than the weights (see push_trained_model)
 )
+ONNX_FILE = "model.onnx"
 REQUIRED_FILES = ("config.json", "configuration_imdb_lstm.py", "modeling_imdb_lstm.py", "tokenizer.json",
                   "tokenizer_config.json", "eval_results.json")
 
@@ -58,7 +60,7 @@ IMDB_TEST_SIZE = 25000
 # The run_info.json arguments the card lists as the training recipe, by argument group.
 RECIPE_ARGUMENTS = {
     "data": ("dataset", "split_protocol", "validation_fraction", "split_seed", "vocab_size", "min_frequency",
-             "max_length", "max_train_samples", "max_eval_samples"),
+             "max_length", "truncation_side", "max_train_samples", "max_eval_samples"),
     "model": ("encoder", "cell", "bidirectional", "num_layers", "hidden_size", "pooling", "cnn_kernel_sizes",
               "cnn_num_filters", "glove", "oov_init", "embedding_dropout", "rnn_dropout", "dropout", "freeze_embedding"),
     "training": ("num_train_epochs", "per_device_train_batch_size", "learning_rate", "lr_scheduler_type",
@@ -246,10 +248,22 @@ def render_model_card(model_dir, repo_id: str, benchmarks_file: Path | None = BE
     )
 
 
-def files_to_push(model_dir: Path) -> list[Path]:
-    """The files of `model_dir` that belong in the model repo (see MODEL_REPO_FILES), sorted."""
-    return sorted(path for path in model_dir.iterdir()
-                  if path.is_file() and any(fnmatch(path.name, pattern) for pattern in MODEL_REPO_FILES))
+def files_to_push(model_dir: Path, onnx: bool = True) -> list[Path]:
+    """The files of `model_dir` that belong in the model repo (see MODEL_REPO_FILES), sorted; model.onnx only with
+    `onnx` and only when it is not older than the weights (an export of an earlier model is left out, with a
+    warning)."""
+    paths = sorted(path for path in model_dir.iterdir()
+                   if path.is_file() and any(fnmatch(path.name, pattern) for pattern in MODEL_REPO_FILES))
+    onnx_path = model_dir / ONNX_FILE
+    if onnx_path in paths:
+        newest_weights = max(path.stat().st_mtime for path in model_dir.glob("*.safetensors"))
+        if not onnx:
+            paths.remove(onnx_path)
+        elif onnx_path.stat().st_mtime < newest_weights:
+            logger.warning("Leaving out %s: it is older than the weights (exported from an earlier model). Export "
+                           "again (imdb-lstm-export, or push_trained_model(..., onnx=True)).", onnx_path)
+            paths.remove(onnx_path)
+    return paths
 
 
 def refuse_files_holding_token(paths: list[Path], token: str) -> None:
@@ -263,14 +277,22 @@ def refuse_files_holding_token(paths: list[Path], token: str) -> None:
 
 def push_trained_model(output_dir, repo_id: str | None = None, token: str | None = None, private: bool = False,
                        revision: str | None = None, commit_message: str | None = None,
-                       benchmarks_file: Path | None = BENCHMARKS_FILE):
+                       benchmarks_file: Path | None = BENCHMARKS_FILE, onnx: bool | None = None):
     """Push a `scripts/train.py` output folder to the Hub repo `repo_id` (created if needed, in the token's
     namespace when `repo_id` has no owner; default name: the folder's) with a freshly rendered model card, which
     is also written to `output_dir/README.md`. `revision`: a branch, created from main if missing. A repo that
-    exists keeps its visibility; pushing again updates its files. Returns the `CommitInfo`."""
+    exists keeps its visibility; pushing again updates its files. `onnx`: None pushes model.onnx when the folder
+    has a current one, True exports it first (imdb_lstm.onnx_export, needs the `onnx` extra), False never pushes
+    it. Returns the `CommitInfo`."""
     model_dir = Path(output_dir)
     check_model_dir(model_dir)
     token = resolve_token(token)
+    if onnx:
+        from .onnx_export import export_onnx
+        from .predict import load_classifier
+
+        model, tokenizer = load_classifier(str(model_dir))
+        export_onnx(model, model_dir / ONNX_FILE, tokenizer)
     refuse_files_holding_token(files_to_push(model_dir), token)
     api = HfApi(token=token)
 
@@ -280,7 +302,7 @@ def push_trained_model(output_dir, repo_id: str | None = None, token: str | None
         api.create_branch(repo_id, branch=revision, exist_ok=True)
     card = render_model_card(model_dir, repo_id, benchmarks_file=benchmarks_file)
     card.save(model_dir / "README.md")
-    paths = files_to_push(model_dir)
+    paths = files_to_push(model_dir, onnx=onnx is not False)
     refuse_files_holding_token(paths, token)
     logger.info("Pushing %d files of %s to %s (revision %s): %s", len(paths), model_dir, repo_url,
                 revision or "main", ", ".join(path.name for path in paths))

@@ -8,7 +8,16 @@ Why batches are never packed: `pack_padded_sequence` makes CPU training an order
 recurrent layer reads the padded batch as it is. Padding sits at the end of every row, so a left-to-right direction
 computes the real positions exactly; the right-to-left direction is run on each review reversed in place (real
 tokens first, padding still at the end) and its outputs are reversed back. Pooling then reads only real positions,
-so a review gets the same logits alone or in any padded batch.
+so a review gets the same logits alone or in any padded batch. A left-padded batch is first rotated row by row so
+that its real tokens come first, and is then read exactly the same way.
+
+Inference in any order (e.g. `pipeline("text-classification")`, which pads each batch to its longest review): a
+batch whose rows differ much in length is split, inside `forward`, into sub-batches of similar length, each cut to
+its own longest review, and the logits are put back in row order (`plan_length_buckets`). Because the logits do not
+depend on padding this changes nothing but speed; it happens only without gradients, on CPU, and never while the
+model is traced, compiled or exported. Reviews longer than `config.model_max_length` are cut the way the tokenizer
+cuts them (`config.truncation_side`: "left" keeps the end, "right" the beginning), so callers that do not ask the
+tokenizer to truncate get what training saw.
 """
 
 import torch
@@ -18,6 +27,48 @@ from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .configuration_imdb_lstm import ImdbLstmConfig
+
+# Length buckets at inference (CPU). A recurrent step over `rows` rows costs about rows + BUCKET_STEP_OVERHEAD_ROWS
+# row-steps, and each sub-batch a fixed BUCKET_CALL_OVERHEAD_ROW_STEPS more (embedding, gathers, pooling, Python);
+# both measured for a BiLSTM-128 with one thread. A batch is split only when that saves BUCKET_MIN_SAVING of its cost.
+BUCKET_STEP_OVERHEAD_ROWS = 2
+BUCKET_CALL_OVERHEAD_ROW_STEPS = 120
+BUCKET_MIN_SAVING = 0.2
+BUCKET_MAX_CUTS = 32
+
+
+def plan_length_buckets(lengths: list[int]) -> list[list[int]] | None:
+    """Rows of a padded batch grouped into sub-batches of similar length (lists of row indices, shortest rows
+    first), or None when reading the batch as it is costs about as much. Each sub-batch is meant to be cut to its
+    longest row; the grouping minimises the estimated cost, the sum over sub-batches of
+    width · (rows + BUCKET_STEP_OVERHEAD_ROWS) + BUCKET_CALL_OVERHEAD_ROW_STEPS, by dynamic programming over the
+    rows sorted by length (cutting between at most BUCKET_MAX_CUTS + 1 evenly spaced places)."""
+    count = len(lengths)
+    if count < 2:
+        return None
+    order = sorted(range(count), key=lengths.__getitem__)
+    ordered = [lengths[row] for row in order]
+    as_is = ordered[-1] * (count + BUCKET_STEP_OVERHEAD_ROWS) + BUCKET_CALL_OVERHEAD_ROW_STEPS
+    budget = (1 - BUCKET_MIN_SAVING) * as_is
+    # No grouping costs less than the real tokens plus one sub-batch as wide as the longest row: skip cheaply.
+    if sum(ordered) + ordered[-1] * BUCKET_STEP_OVERHEAD_ROWS + BUCKET_CALL_OVERHEAD_ROW_STEPS > budget:
+        return None
+    stride = -(-count // BUCKET_MAX_CUTS)
+    cuts = [*range(0, count, stride), count]
+    best, previous = [0.0] + [float("inf")] * (len(cuts) - 1), [0] * len(cuts)
+    for end in range(1, len(cuts)):
+        width = ordered[cuts[end] - 1]
+        for start in range(end):
+            cost = best[start] + width * (cuts[end] - cuts[start] + BUCKET_STEP_OVERHEAD_ROWS)
+            if cost + BUCKET_CALL_OVERHEAD_ROW_STEPS < best[end]:
+                best[end], previous[end] = cost + BUCKET_CALL_OVERHEAD_ROW_STEPS, start
+    if best[-1] > budget:
+        return None
+    buckets, end = [], len(cuts) - 1
+    while end > 0:
+        buckets.append(order[cuts[previous[end]] : cuts[end]])
+        end = previous[end]
+    return buckets[::-1]
 
 
 def reverse_padded(states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -49,8 +100,13 @@ class ImdbLstmRecurrentEncoder(nn.Module):
         self.layer_dropout = nn.Dropout(config.rnn_dropout)
         self.output_size = input_size
 
-    def forward(self, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, embedded: torch.Tensor, lengths: torch.Tensor, return_all_layers: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """Per-token states (batch, time, output_size) of the last layer; with `return_all_layers`, a tuple of
+        every layer's states, first layer first. Positions at or after `lengths` hold no meaningful values."""
         states = embedded
+        layer_states = []
         for layer, forward_rnn in enumerate(self.forward_layers):
             if layer > 0:
                 states = self.layer_dropout(states)
@@ -59,7 +115,8 @@ class ImdbLstmRecurrentEncoder(nn.Module):
                 backward_outputs, _ = self.backward_layers[layer](reverse_padded(states, lengths))
                 outputs = torch.cat([outputs, reverse_padded(backward_outputs, lengths)], dim=-1)
             states = outputs
-        return states
+            layer_states.append(states)
+        return tuple(layer_states) if return_all_layers else states
 
     def last_states(self, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Final state of each direction: left-to-right at the last real token, right-to-left at the first."""
@@ -164,31 +221,63 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
     def set_input_embeddings(self, value: nn.Embedding):
         self.embedding = value
 
-    def _lengths(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    def _lengths_and_shifts(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(lengths, shifts): the real tokens of each row, and for a left-padded batch how many padding steps
+        precede them in each row (None when no row is left-padded). Each row must be one run of real tokens with
+        padding only after it (right padding) or only before it (left padding)."""
         if attention_mask is None:
-            return torch.full((input_ids.size(0),), input_ids.size(1), dtype=torch.long, device=input_ids.device)
-        lengths = attention_mask.sum(dim=1).long()
-        right_padded = torch.arange(input_ids.size(1), device=input_ids.device).unsqueeze(0) < lengths.unsqueeze(1)
-        if not torch.equal(attention_mask.bool(), right_padded):
+            lengths = torch.full((input_ids.size(0),), input_ids.size(1), dtype=torch.long, device=input_ids.device)
+            return lengths, None
+        mask = attention_mask.bool()
+        lengths = mask.sum(dim=1).long()
+        steps = torch.arange(input_ids.size(1), device=input_ids.device).unsqueeze(0)
+        starts = input_ids.size(1) - lengths
+        right_padded = (mask == (steps < lengths.unsqueeze(1))).all(dim=1)
+        left_padded = (mask == (steps >= starts.unsqueeze(1))).all(dim=1)
+        if not bool((right_padded | left_padded).all()):
             raise ValueError(
-                "attention_mask must mark real tokens first and padding last (right padding); "
-                "set tokenizer.padding_side = 'right'."
+                "attention_mask must mark one run of real tokens per row, with padding only after it (right "
+                "padding) or only before it (left padding); a row has padding between real tokens. Pad with the "
+                "tokenizer (tokenizer(texts, padding=True)) instead of masking tokens out."
             )
-        return lengths
+        shifts = torch.where(right_padded, torch.zeros_like(starts), starts)
+        return lengths, (shifts if bool(shifts.any()) else None)
+
+    @staticmethod
+    def _roll_rows(tensor: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+        """Row b of `tensor` (batch, time, ...) rotated left by `shifts[b]` steps (right by a negative shift)."""
+        steps = torch.arange(tensor.size(1), device=tensor.device).unsqueeze(0)
+        index = (steps + shifts.unsqueeze(1)) % tensor.size(1)
+        index = index.view(*index.shape, *([1] * (tensor.dim() - 2))).expand_as(tensor)
+        return tensor.gather(1, index)
 
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
         return_dict: bool | None = None,
     ) -> SequenceClassifierOutput:
         r"""
-        input_ids (`torch.LongTensor` of shape `(batch, time)`): token ids, right-padded with `pad_token_id`.
+        input_ids (`torch.LongTensor` of shape `(batch, time)`): token ids, padded with `pad_token_id`.
         attention_mask (`torch.Tensor` of shape `(batch, time)`, optional): 1 for real tokens, 0 for padding;
-            without it every position counts as real.
+            without it every position counts as real. Padding may follow the real tokens (right padding, what the
+            saved tokenizer does) or precede them (left padding): a left-padded row is rotated so that its real
+            tokens come first, and gets exactly the logits it gets right-padded.
         labels (`torch.LongTensor` of shape `(batch,)`, optional): 0 = NEGATIVE, 1 = POSITIVE; gives the
             cross-entropy `loss`.
+        output_hidden_states (`bool`, optional): also return `hidden_states`, a tuple of `(batch, time, features)`
+            tensors aligned with `input_ids` (with the kept tokens, real ones first, when reviews longer than
+            `config.model_max_length` are cut): the embedding output, then the per-token states of each recurrent
+            layer (both directions side by side, left-to-right first). For the CNN encoder, the embedding output
+            and the feature maps of every filter width side by side, indexed by window start counted from the
+            first real token. Padding positions (and windows past the review) are zero.
+        output_attentions (`bool`, optional): accepted for compatibility; this model has no attention, so
+            `attentions` is always None.
         """
         if input_ids is None or input_ids.dim() != 2:
             raise ValueError("input_ids must be a (batch, time) tensor of token ids.")
@@ -201,12 +290,31 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
             # Text with no tokens (empty, or only markup): read one padding step, the model's no-evidence answer.
             input_ids = torch.full((input_ids.size(0), 1), self.config.pad_token_id, device=input_ids.device)
             attention_mask = None
-        lengths = self._lengths(input_ids, attention_mask).clamp(min=1)
+        if output_hidden_states is None:
+            output_hidden_states = getattr(self.config, "output_hidden_states", False)
+        lengths, shifts = self._lengths_and_shifts(input_ids, attention_mask)
+        input_width = input_ids.size(1)
+        if shifts is not None:
+            # Left padding: real tokens first in every row, after which everything below is exact as for right padding.
+            input_ids = self._roll_rows(input_ids, shifts)
+        lengths = lengths.clamp(min=1)
+        input_ids, lengths = self._truncated_to_max_length(input_ids, lengths)
+        if labels is None and not output_hidden_states and self._may_bucket_by_length(input_ids):
+            buckets = plan_length_buckets(lengths.tolist())
+            if buckets is not None:
+                logits = self._logits_in_length_buckets(input_ids, lengths, buckets)
+                return (logits,) if return_dict is False else SequenceClassifierOutput(logits=logits)
 
         embedded = self.embedding(input_ids)
         embedded = self.embedding_dropout(embedded.transpose(1, 2)).transpose(1, 2)
+        hidden_states = None
         if self.config.encoder == "rnn":
-            states = self.encoder(embedded, lengths)
+            layer_states = self.encoder(embedded, lengths, return_all_layers=True)
+            states = layer_states[-1]
+            if output_hidden_states:
+                hidden_states = self._token_aligned(
+                    (embedded, *layer_states), lengths, self._shifts_back(shifts, input_width, embedded)
+                )
             if self.config.pooling == "last":
                 pooled = self.encoder.last_states(states, lengths)
             else:
@@ -215,6 +323,10 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
         else:
             features, mask = self.encoder(embedded, lengths)
             pooled = masked_pool(features, mask, self.config.pooling)
+            if output_hidden_states:
+                (embedding_states,) = self._token_aligned((embedded,), lengths,
+                                                          self._shifts_back(shifts, input_width, embedded))
+                hidden_states = (embedding_states, features * mask)
         logits = self.classifier(self.dropout(pooled))
 
         loss = None
@@ -226,8 +338,83 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
                 )
             loss = nn.functional.cross_entropy(logits, labels)
         if return_dict is False:
-            return (loss, logits) if loss is not None else (logits,)
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+            return tuple(value for value in (loss, logits, hidden_states) if value is not None)
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states, attentions=None)
+
+    @staticmethod
+    def _shifts_back(shifts: torch.Tensor | None, input_width: int, embedded: torch.Tensor) -> torch.Tensor | None:
+        """The rotation that puts per-token states back at the input's own positions after a left-padded batch
+        was read real tokens first; None when there is none to undo, or when reviews longer than
+        `config.model_max_length` were cut (the states then follow the kept tokens, real tokens first)."""
+        return None if shifts is None or embedded.size(1) != input_width else -shifts
+
+    def _token_aligned(
+        self, states: tuple[torch.Tensor, ...], lengths: torch.Tensor, shifts: torch.Tensor | None
+    ) -> tuple[torch.Tensor, ...]:
+        """Per-token `states` with padding positions zeroed, each row rotated by `shifts` (back to the input's own
+        positions after a left-padded batch was read real tokens first)."""
+        steps = torch.arange(states[0].size(1), device=states[0].device).unsqueeze(0)
+        real = (steps < lengths.unsqueeze(1)).unsqueeze(-1)
+        aligned = tuple(tensor * real.to(tensor.dtype) for tensor in states)
+        if shifts is not None:
+            aligned = tuple(self._roll_rows(tensor, shifts) for tensor in aligned)
+        return aligned
+
+    def _truncated_to_max_length(
+        self, input_ids: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Right-padded `input_ids` and `lengths` with every review cut to `config.model_max_length` tokens, on
+        `config.truncation_side` as the tokenizer cuts ("left": keep the end, "right": keep the beginning).
+        Unchanged when the config has no maximum, when no row is longer, or while exporting (an exported graph
+        reads what it is given: truncate with the tokenizer)."""
+        max_length = self.config.model_max_length
+        if not max_length or input_ids.size(1) <= max_length or _is_exporting():
+            return input_ids, lengths
+        if self.config.truncation_side == "left":
+            starts = (lengths - max_length).clamp(min=0)
+            index = starts.unsqueeze(1) + torch.arange(max_length, device=input_ids.device).unsqueeze(0)
+            input_ids = input_ids.gather(1, index)
+        else:
+            input_ids = input_ids[:, :max_length]
+        return input_ids, lengths.clamp(max=max_length)
+
+    @staticmethod
+    def _may_bucket_by_length(input_ids: torch.Tensor) -> bool:
+        """Whether `forward` may split this batch by length: inference on CPU, not traced, compiled or exported."""
+        return (
+            input_ids.size(0) > 1
+            and input_ids.device.type == "cpu"
+            and not torch.is_grad_enabled()
+            and not _is_exporting()
+        )
+
+    def _logits_in_length_buckets(
+        self, input_ids: torch.Tensor, lengths: torch.Tensor, buckets: list[list[int]]
+    ) -> torch.Tensor:
+        """Logits of a right-padded batch computed sub-batch by sub-batch, each cut to its longest row, in row order."""
+        logits = None
+        steps = torch.arange(input_ids.size(1), device=input_ids.device).unsqueeze(0)
+        for rows in buckets:
+            rows = torch.tensor(rows, device=input_ids.device)
+            bucket_lengths = lengths[rows]
+            width = int(bucket_lengths.max())
+            attention_mask = (steps[:, :width] < bucket_lengths.unsqueeze(1)).long()
+            bucket_logits = self(input_ids=input_ids[rows, :width], attention_mask=attention_mask).logits
+            if logits is None:
+                logits = bucket_logits.new_empty(input_ids.size(0), bucket_logits.size(-1))
+            logits[rows] = bucket_logits
+        return logits
+
+
+def _is_exporting() -> bool:
+    """Whether the model is being traced (torch.jit, legacy ONNX export), compiled or exported (torch.export)."""
+    compiler = getattr(torch, "compiler", None)
+    return (
+        torch.jit.is_tracing()
+        or torch.onnx.is_in_onnx_export()
+        or bool(compiler and getattr(compiler, "is_compiling", lambda: False)())
+        or bool(compiler and getattr(compiler, "is_exporting", lambda: False)())
+    )
 
 
 ImdbLstmForSequenceClassification.register_for_auto_class("AutoModelForSequenceClassification")

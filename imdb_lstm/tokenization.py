@@ -16,6 +16,11 @@ from transformers import PreTrainedTokenizerFast
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
 DEFAULT_MAX_LENGTH = 400
+# Which part of a review longer than `model_max_length` is kept: "left" cuts at the front and keeps the ending (where
+# verdicts usually are, and what Keras' `pad_sequences` keeps by default), "right" cuts at the end and keeps the
+# beginning. Saved in tokenizer_config.json, so every later call (predict, pipeline) cuts the way training did.
+TRUNCATION_SIDES = {"left": "keep the end", "right": "keep the beginning"}
+DEFAULT_TRUNCATION_SIDE = "left"
 
 # Markup (IMDB's `<br />` above all) becomes a space; everything else GloVe-like is a token.
 MARKUP = Regex(r"<[^<>]{0,200}>")
@@ -42,16 +47,19 @@ def build_tokenizer(
     vocab_size: int = 30000,
     min_frequency: int = 2,
     model_max_length: int = DEFAULT_MAX_LENGTH,
+    truncation_side: str = DEFAULT_TRUNCATION_SIDE,
 ) -> PreTrainedTokenizerFast:
     """Learn a word vocabulary from `texts`: the `vocab_size` most frequent words seen at least `min_frequency`
     times (the two special tokens included), `[PAD]` = 0 and `[UNK]` = 1. Reviews longer than `model_max_length`
-    tokens are cut at the end when the tokenizer is called with `truncation=True`."""
+    tokens are cut on `truncation_side` when the tokenizer is called with `truncation=True` ("left": the
+    beginning is dropped and the ending kept; "right": the ending is dropped)."""
     if vocab_size < 3:
         raise ValueError(f"vocab_size={vocab_size} must be at least 3 ([PAD], [UNK] and one word).")
     if min_frequency < 1:
         raise ValueError(f"min_frequency={min_frequency} must be at least 1.")
     if model_max_length < 1:
         raise ValueError(f"model_max_length={model_max_length} must be a positive number of tokens.")
+    check_truncation_side(truncation_side)
     backend = build_backend()
     trainer = WordLevelTrainer(
         vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=[PAD_TOKEN, UNK_TOKEN], show_progress=False
@@ -62,17 +70,26 @@ def build_tokenizer(
             f"No word occurs at least min_frequency={min_frequency} times in the training texts: "
             "give more texts or lower min_frequency."
         )
-    return wrap_backend(backend, model_max_length)
+    return wrap_backend(backend, model_max_length, truncation_side)
 
 
-def wrap_backend(backend: Tokenizer, model_max_length: int = DEFAULT_MAX_LENGTH) -> PreTrainedTokenizerFast:
-    """The `transformers` face of a backend tokenizer: right padding with `[PAD]`, no token type ids."""
+def check_truncation_side(truncation_side: str) -> None:
+    if truncation_side not in TRUNCATION_SIDES:
+        choices = ", ".join(f"{side!r} ({meaning})" for side, meaning in TRUNCATION_SIDES.items())
+        raise ValueError(f"truncation_side={truncation_side!r} is not allowed; use {choices}.")
+
+
+def wrap_backend(
+    backend: Tokenizer, model_max_length: int = DEFAULT_MAX_LENGTH, truncation_side: str = DEFAULT_TRUNCATION_SIDE
+) -> PreTrainedTokenizerFast:
+    """The `transformers` face of a backend tokenizer: right padding with `[PAD]` (the model needs real tokens
+    first), truncation on `truncation_side`, no token type ids."""
     return PreTrainedTokenizerFast(
         tokenizer_object=backend,
         pad_token=PAD_TOKEN,
         unk_token=UNK_TOKEN,
         model_max_length=model_max_length,
         padding_side="right",
-        truncation_side="right",
+        truncation_side=truncation_side,
         model_input_names=["input_ids", "attention_mask"],
     )

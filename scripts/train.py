@@ -28,11 +28,11 @@ from safetensors import SafetensorError, safe_open
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 import imdb_lstm
-from imdb_lstm.data import HUB_DATASET, load_imdb, make_splits
+from imdb_lstm.data import HUB_DATASET, DataError, load_imdb, make_splits
 from imdb_lstm.glove import DEFAULT_GLOVE, build_model
 from imdb_lstm.metrics import binary_rates, compute_metrics
 from imdb_lstm.plots import plot_confusion_matrix, plot_training_curves
-from imdb_lstm.tokenization import build_tokenizer
+from imdb_lstm.tokenization import DEFAULT_TRUNCATION_SIDE, build_tokenizer
 
 logger = logging.getLogger("train")
 
@@ -75,7 +75,12 @@ class DataArguments:
     split_seed: int = field(default=42)
     vocab_size: int = field(default=40000, metadata={"help": "largest vocabulary (special tokens included)"})
     min_frequency: int = field(default=2, metadata={"help": "words seen fewer times in train become [UNK]"})
-    max_length: int = field(default=1000, metadata={"help": "tokens kept per review (longer ones are cut at the end)"})
+    max_length: int = field(default=1000, metadata={"help": "tokens kept per review (see --truncation_side)"})
+    truncation_side: str = field(
+        default=DEFAULT_TRUNCATION_SIDE,
+        metadata={"help": "which part of a longer review is kept: 'left' cuts the front (keeps the ending), 'right' "
+                  "cuts the end (keeps the beginning); saved with the tokenizer, so inference cuts the same way"},
+    )
     max_train_samples: int | None = field(default=None, metadata={"help": "use only this many training reviews"})
     max_eval_samples: int | None = field(default=None, metadata={"help": "use only this many validation/test reviews"})
 
@@ -102,6 +107,13 @@ class ImdbTrainingArguments(TrainingArguments):
     logging_steps: float = field(default=50)
     seed: int = field(default=42)
     do_predict: bool = field(default=True, metadata={"help": "score the test split at the end (false while tuning)"})
+
+    def __post_init__(self):
+        # Trainer refuses --bf16 without a bf16 GPU unless told to use the CPU; on a CPU with AVX512_BF16 or AMX,
+        # bf16 autocast is what makes training faster, so say so for the user instead of failing.
+        if (self.bf16 or self.bf16_full_eval) and not torch.cuda.is_available():
+            self.use_cpu = True
+        super().__post_init__()
 
 
 def parse_args(argv=None) -> tuple[ModelArguments, DataArguments, ImdbTrainingArguments]:
@@ -257,6 +269,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Imd
         vocab_size=data_args.vocab_size,
         min_frequency=data_args.min_frequency,
         model_max_length=data_args.max_length,
+        truncation_side=data_args.truncation_side,
     )
     # Every ModelArguments field but the vector source and OOV choice is an ImdbLstmConfig field.
     config_fields = {k: v for k, v in asdict(model_args).items() if k not in ("glove", "oov_init")}
@@ -344,4 +357,7 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except DataError as error:  # unusable or unreachable data: one line that says what to use instead
+        sys.exit(f"error: {error}")

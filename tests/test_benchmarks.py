@@ -18,7 +18,8 @@ from imdb_lstm import ImdbLstmConfig  # noqa: E402
 ACCURACY_KEYS = {"name", "accuracy", "tpr", "tnr", "fnr", "fpr", "train_seconds", "model_mb", "machine", "date", "recipe"}
 SPEED_KEYS = {
     "sgemm_gflops", "train_tokens_per_s", "train_gflops", "ref_packed_tokens_per_s", "pipeline_reviews_per_s",
-    "latency_p50_ms", "model_mb", "peak_rss_mb", "threads", "machine", "date",
+    "latency_p50_ms", "model_mb", "peak_rss_mb", "threads", "machine", "date", "onnx_reviews_per_s",
+    "model_test_accuracy",
 }  # fmt: skip
 
 
@@ -82,6 +83,13 @@ def test_speed_benchmark_smoke_writes_positive_measurements_and_leaves_the_repos
     saved = tmp_path / "recipe_model" / "model.safetensors"
     assert result["model_mb"] == pytest.approx(saved.stat().st_size / 1e6)
     assert set(result["goals"]) == set(bench_speed.GOALS)
+    assert 0 <= result["onnx_max_abs_diff"] <= 1e-4
+    assert result["model_test_accuracy"] <= 1
+    assert result["bf16_train_tokens_per_s"] is None or result["bf16_train_tokens_per_s"] > 0
+    assert result["pretrain_tokens_per_s"] is None  # no LM pretraining yet
+    text = (tmp_path / "benchmarks" / "speed.json").read_text()
+    assert str(REPO) not in text and str(tmp_path) not in text  # no absolute path of this machine
+    assert all(not (isinstance(value, str) and value.startswith("/")) for value in result.values())
 
     markdown = (tmp_path / "BENCHMARKS.md").read_text()
     assert markdown.count("<!-- speed:begin -->") == 1 and "## Speed" in markdown

@@ -103,3 +103,31 @@ def test_bad_data_is_refused_by_the_splitter():
 def test_unknown_source_is_explained():
     with pytest.raises(DataError, match="neither an existing folder nor a Hub id"):
         load_imdb("./no/such/folder")
+
+
+def test_unreachable_hub_dataset_says_what_to_use_instead(monkeypatch):
+    def unreachable(source, split):
+        raise ConnectionError(f"Couldn't reach '{source}' on the Hub (LocalEntryNotFoundError)")
+
+    monkeypatch.setattr("imdb_lstm.data.load_dataset", unreachable)
+    with pytest.raises(DataError, match=r"Hub unreachable: .*'stanfordnlp/imdb'.*--dataset sample.*\.\./shared/data/imdb"):
+        load_imdb()
+
+
+def test_training_script_offline_with_the_default_hub_dataset_ends_in_one_line(tmp_path):
+    """What a user gets from scripts/train.py on a machine without the Hub: one line, no traceback, at once."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("HF_", "HUGGINGFACE_"))}
+    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf_home"), OMP_NUM_THREADS="1")  # nothing cached
+    result = subprocess.run([sys.executable, str(root / "scripts" / "train.py"), "--output_dir", str(tmp_path / "out")],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Hub unreachable" in lines[0] and "--dataset sample" in lines[0], result.stderr[-2000:]
+    assert not (tmp_path / "out").exists()

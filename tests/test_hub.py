@@ -1,11 +1,14 @@
-"""Sharing through the Hub, tested against `LocalHub` (tests/hub_server.py), a local stand-in for huggingface.co.
+"""Sharing through the Hub, tested against `LocalHub` (tests/hub_server.py), a local stand-in for huggingface.co
+that speaks the Hub's LFS protocol, checks tokens and hides private repos.
 
 A small model is trained once (scripts/train.py on the shipped sample, tiny settings), pushed with
 scripts/push_to_hub.py, and loaded back by repo id in fresh Python processes with an empty HF cache: once where
 `imdb_lstm` cannot be imported (remote code), once with it installed (no remote code). Pushes and loads run in
-subprocesses because `huggingface_hub` reads `HF_ENDPOINT` when it is imported.
+subprocesses because `huggingface_hub` reads `HF_ENDPOINT` when it is imported; `huggingface_hub`'s own client
+does all the talking.
 """
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -25,7 +28,8 @@ from imdb_lstm.predict import load_classifier, predict_proba
 
 ROOT = Path(__file__).resolve().parent.parent
 PUSH_SCRIPT = ROOT / "scripts" / "push_to_hub.py"
-SECRET = "hf_localTestToken0123456789abcdefNEVERPRINTED"
+SECRET = "hf_localTestToken0123456789abcdefNEVERPRINTED"  # the token of user "tester"
+OTHER_USER_TOKEN = "hf_localTestTokenOfSomeoneElse0123456789"
 TEXTS = [
     "A wonderful, moving film with a brilliant cast.",
     "This movie was a waste of time: wooden acting and a predictable plot.",
@@ -36,6 +40,7 @@ REPO_FILES = {"README.md", "config.json", "model.safetensors", "configuration_im
 
 # Runs in a fresh interpreter: loads the repo by id and prints what it got as JSON. Mode "remote" first makes
 # `imdb_lstm` unimportable (as for a user who never installed it), so only the repo's own code can be used.
+# A load that fails prints {"error": <exception type>, "message": ...} and exits with 3.
 LOADER = r'''
 import json, sys
 mode, repo_id = sys.argv[1], sys.argv[2]
@@ -58,8 +63,12 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
 remote = mode == "remote"
-tokenizer = AutoTokenizer.from_pretrained(repo_id, trust_remote_code=remote)
-model = AutoModelForSequenceClassification.from_pretrained(repo_id, trust_remote_code=remote).eval()
+try:
+    tokenizer = AutoTokenizer.from_pretrained(repo_id, trust_remote_code=remote)
+    model = AutoModelForSequenceClassification.from_pretrained(repo_id, trust_remote_code=remote).eval()
+except Exception as error:
+    print(json.dumps({"error": type(error).__name__, "cause": type(error.__cause__).__name__, "message": str(error)}))
+    sys.exit(3)
 with torch.no_grad():
     probabilities = [model(**tokenizer([text], truncation=True, return_tensors="pt")).logits.softmax(-1)[0].tolist()
                      for text in texts]
@@ -91,17 +100,20 @@ def trained_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def hub():
-    server = LocalHub().start()
+    server = LocalHub(tokens={SECRET: "tester", OTHER_USER_TOKEN: "someone-else"}).start()
     yield server
     server.stop()
+    # An endpoint the clients needed and LocalHub does not emulate answered 501; a test may have passed anyway.
+    assert not server.unhandled, f"requests LocalHub does not emulate: {server.unhandled}"
 
 
 def hub_env(hub: LocalHub, hf_home: Path, token: str | None) -> dict:
     """The environment of a fresh user of `hub`: no HF settings of ours leak in, an empty HF home (no cached
-    login, no cached files), and the token only if given."""
+    login, no cached files), and the token only if given. Xet is off: with `hf_xet` installed the client would
+    send every large file through Xet, which LocalHub does not emulate; without it, the Hub's LFS path."""
     env = {name: value for name, value in os.environ.items()
            if not name.startswith(("HF_", "HUGGINGFACE_", "TRANSFORMERS_")) and name != "PYTHONPATH"}
-    env.update(HF_ENDPOINT=hub.url, HF_HOME=str(hf_home), HF_HUB_DISABLE_TELEMETRY="1")
+    env.update(HF_ENDPOINT=hub.url, HF_HOME=str(hf_home), HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_XET="1")
     if token:
         env["HF_TOKEN"] = token
     return env
@@ -113,15 +125,15 @@ def run_push(hub, tmp_path, *args, token=SECRET) -> subprocess.CompletedProcess:
                           cwd=tmp_path, capture_output=True, text=True, timeout=180)
 
 
-def run_loader(hub, tmp_path, mode: str, repo_id: str) -> dict:
-    work = Path(tmp_path) / f"load_{mode}"
+def run_loader(hub, tmp_path, mode: str, repo_id: str, token: str | None = None, expect_failure: bool = False) -> dict:
+    work = Path(tmp_path) / f"load_{mode}_{len(hub.requests)}"
     work.mkdir()
     (work / "loader.py").write_text(LOADER)
     result = subprocess.run(
         [sys.executable, "-I", "loader.py", mode, repo_id, json.dumps(TEXTS)],
-        env=hub_env(hub, work / "hf_home", token=None), cwd=work, capture_output=True, text=True, timeout=180,
+        env=hub_env(hub, work / "hf_home", token=token), cwd=work, capture_output=True, text=True, timeout=180,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == (3 if expect_failure else 0), result.stdout[-2000:] + result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -178,7 +190,9 @@ def test_pushed_card_carries_the_runs_metrics_and_facts(hub, trained_dir, pushed
     assert f"{max_length} tokens" in body
     assert f"{eval_results['test_accuracy']:.4f}" in body
     assert "](confusion_matrix.png)" in body and "confusion_matrix.png" in files
-    assert 'trust_remote_code=True' in body and "pip install imdb-lstm" in body and "import imdb_lstm" in body
+    assert 'trust_remote_code=True' in body and "import imdb_lstm" in body
+    # Install instructions that work today (the package is not on PyPI yet), PyPI only as the future.
+    assert "`pip install .`" in body and "once it is published on PyPI, `pip install imdb-lstm`" in body
     assert "| `max_train_samples` | `200` |" in body  # the recipe comes from run_info.json
     assert card.content == (trained_dir / "README.md").read_text()  # the local folder keeps the same card
 
@@ -206,6 +220,70 @@ def test_load_by_repo_id_without_remote_code_when_imdb_lstm_is_installed(hub, tr
     assert loaded["imdb_lstm_importable"] is True
     assert loaded["model_module"] == "imdb_lstm.modeling_imdb_lstm"
     torch.testing.assert_close(torch.tensor(loaded["probabilities"]), expected, rtol=0, atol=1e-5)
+
+
+def test_push_sends_weights_and_images_through_lfs_and_a_clean_process_loads_them_back(hub, trained_dir, pushed,
+                                                                                       tmp_path):
+    head = hub.repos["tester/imdb-lstm-tiny"].resolve("main")
+    weights_oid = hashlib.sha256((trained_dir / "model.safetensors").read_bytes()).hexdigest()
+    # Stored in LFS under the local file's sha256, and committed as lfsFile entries, not inline.
+    assert head.lfs["model.safetensors"] == weights_oid
+    assert "confusion_matrix.png" in head.lfs, sorted(head.lfs)
+    assert {"config.json", "README.md", "modeling_imdb_lstm.py", "tokenizer.json"}.isdisjoint(head.lfs)
+    assert {("lfsFile", "model.safetensors"), ("lfsFile", "confusion_matrix.png"), ("file", "config.json")} \
+        <= set(head.operations)
+    # The LFS protocol: batch on the Hub, the content to storage (no Hub token leaves the Hub), verify on the Hub.
+    assert hub.requests_to("hub", "POST", "/tester/imdb-lstm-tiny.git/info/lfs/objects/batch")
+    uploads = hub.requests_to("storage", "PUT", f"/upload/{weights_oid}")
+    assert [(upload["status"], upload["token"]) for upload in uploads] == [(200, None)]
+    verified = hub.requests_to("hub", "POST", "/tester/imdb-lstm-tiny.git/info/lfs/objects/verify")
+    assert [r["status"] for r in verified] == [200] * len(head.lfs)  # one verified upload per LFS file
+
+    first_request = len(hub.requests)
+    loaded = run_loader(hub, tmp_path, "installed", "tester/imdb-lstm-tiny")
+    during_load = hub.requests[first_request:]
+    # The weights came through the Hub's redirect to storage, fetched there without the token.
+    weights_resolved = [r["status"] for r in during_load if r["path"].startswith("/tester/imdb-lstm-tiny/resolve/")
+                        and r["path"].endswith("/model.safetensors")]
+    assert weights_resolved and set(weights_resolved) == {302}
+    assert [(r["method"], r["path"], r["token"], r["status"]) for r in during_load if r["server"] == "storage"] == [
+        ("GET", f"/lfs/{weights_oid}", None, 200)]
+    model, tokenizer = load_classifier(str(trained_dir))
+    torch.testing.assert_close(torch.tensor(loaded["probabilities"]), predict_proba(model, tokenizer, TEXTS),
+                               rtol=0, atol=1e-5)
+
+
+def test_a_private_repo_is_readable_only_with_its_owners_token(hub, trained_dir, tmp_path):
+    pushed = run_push(hub, tmp_path, "--model_dir", str(trained_dir), "--repo_id", "tester/imdb-lstm-secret",
+                      "--private")
+    assert pushed.returncode == 0, pushed.stderr[-3000:]
+    assert hub.repos["tester/imdb-lstm-secret"].private
+
+    for token, status in ((None, 401), (OTHER_USER_TOKEN, 404)):
+        first_request = len(hub.requests)
+        refused = run_loader(hub, tmp_path, "installed", "tester/imdb-lstm-secret", token=token, expect_failure=True)
+        assert refused["error"] == "OSError" and refused["cause"] == "RepositoryNotFoundError", refused
+        assert "tester/imdb-lstm-secret" in refused["message"] and "token" in refused["message"]
+        answered = [r for r in hub.requests[first_request:] if "imdb-lstm-secret" in r["path"]]
+        assert answered and {r["status"] for r in answered} == {status}
+        assert not [r for r in hub.requests[first_request:] if r["server"] == "storage"]
+
+    model, tokenizer = load_classifier(str(trained_dir))
+    loaded = run_loader(hub, tmp_path, "installed", "tester/imdb-lstm-secret", token=SECRET)
+    torch.testing.assert_close(torch.tensor(loaded["probabilities"]), predict_proba(model, tokenizer, TEXTS),
+                               rtol=0, atol=1e-5)
+
+
+def test_a_token_the_hub_does_not_know_is_refused(hub, trained_dir, tmp_path):
+    result = run_push(hub, tmp_path, "--model_dir", str(trained_dir), "--repo_id", "tester/unknown-token",
+                      token="hf_notATokenTheHubIssued000000000000")
+    assert result.returncode == 1
+    assert "401" in result.stderr and "Invalid credentials" in result.stderr and "Traceback" not in result.stderr
+    assert "tester/unknown-token" not in hub.repos
+    # Nor may a known user write under another user's name.
+    result = run_push(hub, tmp_path, "--model_dir", str(trained_dir), "--repo_id", "tester/not-yours",
+                      token=OTHER_USER_TOKEN)
+    assert result.returncode == 1 and "403" in result.stderr and "tester/not-yours" not in hub.repos
 
 
 def test_push_without_a_token_says_how_to_give_one(hub, trained_dir, tmp_path):

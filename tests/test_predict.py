@@ -6,7 +6,7 @@ import json
 import pytest
 from helpers import tiny_model
 
-from imdb_lstm.predict import EXAMPLE_REVIEW, format_line, main, predict
+from imdb_lstm.predict import EXAMPLE_REVIEW, format_line, load_classifier, main, predict
 
 
 @pytest.fixture(scope="module")
@@ -19,15 +19,19 @@ def model_dir(tmp_path_factory):
 
 
 def test_text_output(model_dir, capsys):
-    assert main(["--model", str(model_dir), EXAMPLE_REVIEW, "Great film!"]) == 0
+    texts = [EXAMPLE_REVIEW, "Great film!", "Dull.", ""]
+    assert main(["--model", str(model_dir), *texts]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 2
-    for line in lines:
+    model, tokenizer = load_classifier(str(model_dir))
+    expected = predict(model, tokenizer, texts)
+    assert len(lines) == len(texts)
+    for line, result in zip(lines, expected):
         label, p_neg, p_pos = line.split()
-        assert label in ("NEGATIVE", "POSITIVE")
-        negative, positive = float(p_neg.split("=")[1]), float(p_pos.split("=")[1])
-        assert abs(negative + positive - 1) <= 0.011
-        assert (label == "POSITIVE") == (positive > negative)
+        assert label == result["label"] == max(("NEGATIVE", "POSITIVE"), key=lambda l: result[f"p_{l.lower()}"])
+        # Printed with two decimals: each within rounding of the Python API's probability.
+        assert p_neg.startswith("p(neg)=") and p_pos.startswith("p(pos)=")
+        assert abs(float(p_neg.removeprefix("p(neg)=")) - result["p_negative"]) <= 0.005 + 1e-9
+        assert abs(float(p_pos.removeprefix("p(pos)=")) - result["p_positive"]) <= 0.005 + 1e-9
 
 
 def test_json_output_matches_the_python_api(model_dir, capsys):
@@ -44,18 +48,29 @@ def test_json_output_matches_the_python_api(model_dir, capsys):
 
 
 def test_file_and_stdin_are_batched_in_order(model_dir, tmp_path, capsys, monkeypatch):
-    reviews = [f"review number {i} " + "good " * (i % 7) + "bad " * (i % 3) for i in range(150)]
+    """Reviews are sorted by length into batches; each answer must still belong to its own review. The reviews
+    differ in length and in what they say, so an answer given to the wrong review shows."""
+    reviews = [f"review number {i} " + "good " * (i % 7) + "bad " * (i % 3) + "film " * (i % 11) for i in range(150)]
     path = tmp_path / "reviews.txt"
     path.write_text("\n".join(reviews) + "\n")
+    model, tokenizer = load_classifier(str(model_dir))
+    one_by_one = [predict(model, tokenizer, [review])[0]["p_positive"] for review in reviews]
+    assert len({round(p, 4) for p in one_by_one}) > 100  # answers differ, so a mix-up would show
+
     assert main(["--model", str(model_dir), "--json", "--batch_size", "16", "--file", str(path)]) == 0
     from_file = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["text"] for r in from_file] == reviews
+    assert [r["p_positive"] for r in from_file] == pytest.approx(one_by_one, abs=1e-5)
     monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(reviews[:5]) + "\n"))
     assert main(["--model", str(model_dir), "--json"]) == 0
     from_stdin = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert from_stdin == from_file[:5]
 
 
-def test_missing_model_is_a_clear_error(tmp_path, capsys):
-    assert main(["--model", str(tmp_path / "nothing"), "hello"]) == 2
-    assert "cannot load a model" in capsys.readouterr().err
+def test_missing_model_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for model in (str(tmp_path / "nothing"), "./nothing", "../nothing/here"):
+        assert main(["--model", model, "hello"]) == 2
+        err = capsys.readouterr().err
+        assert f"cannot load a model from {model!r}: no such folder and not a Hub repo id" in err, err
+        assert "Traceback" not in err and "Repo id must be" not in err

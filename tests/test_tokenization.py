@@ -62,3 +62,35 @@ def test_bad_tokenizer_settings(kwargs, message):
 def test_no_word_frequent_enough():
     with pytest.raises(ValueError, match="min_frequency"):
         build_tokenizer(["one two three"], min_frequency=5)
+
+
+def test_truncation_side_is_validated():
+    with pytest.raises(ValueError, match="truncation_side='middle'.*'left' \\(keep the end\\)"):
+        build_tokenizer(["a b c a b c"], min_frequency=1, truncation_side="middle")
+
+
+@pytest.mark.parametrize("side, kept", [("left", slice(-6, None)), ("right", slice(0, 6))])
+def test_truncation_side_survives_save_and_load_and_is_applied_by_the_pipeline(tmp_path, side, kept):
+    import torch
+    from transformers import pipeline
+
+    from imdb_lstm import build_model
+
+    tokenizer = build_tokenizer(sample_texts(), vocab_size=800, min_frequency=1, model_max_length=6, truncation_side=side)
+    model = build_model(tokenizer, hidden_size=8, pooling="last").eval()
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    loaded = AutoTokenizer.from_pretrained(tmp_path)
+    assert loaded.truncation_side == side
+
+    review = "the acting was dreadful and the plot was dull but the ending was wonderful and moving"
+    words = loaded(review)["input_ids"]
+    assert len(words) > 6
+    assert loaded(review, truncation=True)["input_ids"] == words[kept]
+    with torch.no_grad():
+        expected = model(input_ids=torch.tensor([words[kept]])).logits.softmax(-1)[0]
+        other_side = model(input_ids=torch.tensor([words[slice(0, 6) if side == "left" else slice(-6, None)]])).logits
+    assert not torch.allclose(expected, other_side.softmax(-1)[0], atol=1e-4)  # the side makes a difference here
+    classify = pipeline("text-classification", model=str(tmp_path), top_k=None, truncation=True)
+    scores = {item["label"]: item["score"] for item in classify([review])[0]}
+    assert [scores["NEGATIVE"], scores["POSITIVE"]] == pytest.approx(expected.tolist(), abs=1e-6)

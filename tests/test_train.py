@@ -88,10 +88,26 @@ def test_shipped_config_matches_script_defaults():
 def test_seed_table_reproduction_runs_in_smoke_mode(tmp_path, capsys):
     import reproduce_seed_table
 
-    rows = reproduce_seed_table.main(["--smoke", "--output_dir", str(tmp_path)])
+    result = reproduce_seed_table.main(["--smoke", "--output_dir", str(tmp_path)])
+    rows = result["rows"]
     assert [(row["protocol"], row["epochs"]) for row in rows] == [("50/25/25", 2), ("50/25/25", 4), ("50/0/50", 2), ("50/0/50", 4)]
-    for row in rows:
+    assert [model["model"] for model in result["models"]] == ["LSTM", "GRU", "BiLSTM", "CNN"]
+    for row in rows + result["models"]:
         assert row["tpr"] + row["fnr"] == pytest.approx(1) and row["tnr"] + row["fpr"] == pytest.approx(1)
         assert min(row["tpr"], row["tnr"]) <= row["accuracy"] <= max(row["tpr"], row["tnr"])
+    # The comparison trained different networks, and each long review kept its ending as the study's Keras did.
+    configs = {name: json.loads((tmp_path / name / "config.json").read_text()) for name in ("gru-2ep", "bilstm-2ep", "cnn-2ep")}
+    assert configs["gru-2ep"]["cell"] == "gru" and configs["bilstm-2ep"]["bidirectional"] and configs["cnn-2ep"]["encoder"] == "cnn"
+    assert json.loads((tmp_path / "lstm-2ep" / "tokenizer_config.json").read_text())["truncation_side"] == "left"
+    assert json.loads((tmp_path / "seed_table.json").read_text())["rows"] == rows
     table = capsys.readouterr().out
-    assert "0.8487" in table and "ours / study" in table
+    # Each printed row shows this run's rates next to the study's for the same protocol and epochs.
+    from imdb_lstm.study import STUDY_RATES, STUDY_TABLE
+
+    printed = {tuple(line.split()[:2]): line for line in table.splitlines() if line.startswith(("50/25/25", "50/0/50"))}
+    assert len(printed) == len(rows)
+    for row in rows:
+        line = printed[(row["protocol"], str(row["epochs"]))]
+        for name, study_value in zip(STUDY_RATES, STUDY_TABLE[(row["protocol"], row["epochs"])]):
+            assert f"{row[name]:.4f} / {study_value:.4f}" in line, (name, line)
+    assert "BiLSTM" in table

@@ -94,6 +94,7 @@ def validation_accuracy(model_dir: Path) -> float | None:
 
 
 def main(argv=None) -> dict:
+    started = time.perf_counter()
     (args,) = HfArgumentParser(ReproductionArguments).parse_args_into_dataclasses(args=argv)
     if args.smoke:
         args.dataset, args.hidden_size, args.max_length = "sample", 16, 64
@@ -114,16 +115,17 @@ def main(argv=None) -> dict:
             rows.append({"protocol": protocol, "epochs": epochs, **score(model_dir, tests[protocol])})
         if epochs == 2:
             models.append({"model": "LSTM", "validation_accuracy": validation_accuracy(model_dir),
-                           **rows[-2], "train_seconds": round(seconds, 1)})  # fmt: skip
+                           **rows[-2], "run_seconds": round(seconds, 1)})  # fmt: skip
     if args.other_models:
         for name, overrides in OTHER_MODELS.items():
             model_dir = output_dir / f"{name.lower()}-2ep"
             seconds = train_model(args, 2, model_dir, **overrides)
             models.append({"model": name, "validation_accuracy": validation_accuracy(model_dir), "protocol": PROTOCOLS[0],
-                           "epochs": 2, **score(model_dir, tests[PROTOCOLS[0]]), "train_seconds": round(seconds, 1)})  # fmt: skip
+                           "epochs": 2, **score(model_dir, tests[PROTOCOLS[0]]), "run_seconds": round(seconds, 1)})  # fmt: skip
     rows.sort(key=lambda row: (PROTOCOLS.index(row["protocol"]), row["epochs"]))
     print_tables(rows, models)
-    result = {"settings": {k: v for k, v in vars(args).items() if k != "output_dir"}, "rows": rows, "models": models}
+    result = {"settings": {k: v for k, v in vars(args).items() if k != "output_dir"}, "rows": rows, "models": models,
+              "wall_seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "seed_table.json").write_text(json.dumps(result, indent=2))
     return result

@@ -9,7 +9,6 @@ does all the talking.
 """
 
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -23,6 +22,7 @@ from huggingface_hub import ModelCard
 from safetensors.torch import load_file, save_file
 
 from hub_server import LocalHub
+from imdb_lstm import training
 from imdb_lstm.hub import MODEL_REPO_FILES, push_trained_model, render_model_card
 from imdb_lstm.predict import load_classifier, predict_proba
 
@@ -80,11 +80,7 @@ print(json.dumps({"imdb_lstm_importable": importable, "model_module": type(model
 
 
 def train_tiny_model(output_dir: Path) -> None:
-    spec = importlib.util.spec_from_file_location("train_script", ROOT / "scripts" / "train.py")
-    train_script = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = train_script  # Trainer pickles the argument dataclass, which must be importable
-    spec.loader.exec_module(train_script)
-    train_script.main([
+    training.main([
         "--dataset", "sample", "--output_dir", str(output_dir), "--num_train_epochs", "1",
         "--max_train_samples", "200", "--max_eval_samples", "100", "--hidden_size", "16",
         "--vocab_size", "3000", "--max_length", "128", "--disable_tqdm", "true", "--report_to", "none",
@@ -113,7 +109,9 @@ def hub_env(hub: LocalHub, hf_home: Path, token: str | None) -> dict:
     send every large file through Xet, which LocalHub does not emulate; without it, the Hub's LFS path."""
     env = {name: value for name, value in os.environ.items()
            if not name.startswith(("HF_", "HUGGINGFACE_", "TRANSFORMERS_")) and name != "PYTHONPATH"}
-    env.update(HF_ENDPOINT=hub.url, HF_HOME=str(hf_home), HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_XET="1")
+    # The checkout's package, not whatever copy is installed (a wheel, another worktree's editable install).
+    env.update(HF_ENDPOINT=hub.url, HF_HOME=str(hf_home), HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_XET="1",
+               PYTHONPATH=str(ROOT))
     if token:
         env["HF_TOKEN"] = token
     return env

@@ -45,6 +45,8 @@ BUCKET_STEP_OVERHEAD_ROWS = 2
 BUCKET_CALL_OVERHEAD_ROW_STEPS = 120
 BUCKET_MIN_SAVING = 0.2
 BUCKET_MAX_CUTS = 32
+# Added to the language model's score of [PAD] (see ImdbLstmLMHead).
+PAD_PENALTY = -1e4
 
 
 def plan_length_buckets(lengths: list[int]) -> list[list[int]] | None:
@@ -254,10 +256,11 @@ class ImdbLstmLMHead(nn.Module):
 
     def forward(self, states: torch.Tensor, word_vectors: torch.Tensor, backward: bool = False) -> torch.Tensor:
         projection = self.backward_projection if backward else self.forward_projection
-        logits = nn.functional.linear(projection(self.dropout(states)), word_vectors, self.bias)
-        # [PAD] is never a word to predict; scoring it lowest keeps its embedding row at zero (no gradient reaches it).
-        return logits.index_fill(-1, torch.tensor([self.pad_token_id], device=logits.device),
-                                 torch.finfo(logits.dtype).min)
+        # [PAD] is never a word to predict: scored PAD_PENALTY lower it gets probability 0 (exp underflows), so no
+        # gradient reaches its embedding row, which stays zero. Added to the bias, it costs no pass over the scores.
+        pad = torch.tensor([self.pad_token_id], device=self.bias.device)
+        bias = self.bias + torch.zeros_like(self.bias).index_fill_(0, pad, PAD_PENALTY)
+        return nn.functional.linear(projection(self.dropout(states)), word_vectors, bias)
 
 
 class ImdbLstmPreTrainedModel(PreTrainedModel):
@@ -630,13 +633,16 @@ class ImdbLstmForCausalLM(ImdbLstmPreTrainedModel):
             labels = labels.to(logits.device).long()
             steps = torch.arange(labels.size(1), device=labels.device).unsqueeze(0)
             targets = labels.masked_fill(steps >= lengths.unsqueeze(1), -100)
-            # Position t predicts word t + 1 left to right, word t - 1 right to left.
-            forward_loss = self._mean_cross_entropy(logits[:, :-1], targets[:, 1:])
+            ignored = torch.full_like(targets[:, :1], -100)
+            # Position t predicts word t + 1 left to right, word t - 1 right to left; only real positions predict
+            # (position `length`, padding, must not predict the last word right to left).
+            forward_targets = torch.cat([targets[:, 1:], ignored], dim=1)
+            forward_loss = self._mean_cross_entropy(logits, forward_targets)
             loss = forward_loss
             if backward_logits is not None:
-                # Only real positions predict: position `length` (padding) must not predict the last word.
-                backward_targets = targets[:, :-1].masked_fill(steps[:, 1:] >= lengths.unsqueeze(1), -100)
-                backward_loss = self._mean_cross_entropy(backward_logits[:, 1:], backward_targets)
+                backward_targets = torch.cat([ignored, targets[:, :-1]], dim=1).masked_fill(
+                    steps >= lengths.unsqueeze(1), -100)
+                backward_loss = self._mean_cross_entropy(backward_logits, backward_targets)
                 loss = (forward_loss + backward_loss) / 2
 
         if shifts_back is not None:
@@ -649,11 +655,11 @@ class ImdbLstmForCausalLM(ImdbLstmPreTrainedModel):
         return output.to_tuple() if return_dict is False else output
 
     def _mean_cross_entropy(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy over the targets that are not -100 (zero, still differentiable, when none is)."""
-        keep = targets != -100
-        if not bool(keep.any()):
+        """Mean cross-entropy of `logits` (batch, time, vocab) over the `targets` (batch, time) that are not -100
+        (zero, still differentiable, when none is). Read in place: no copy of the scores is made."""
+        if not bool((targets != -100).any()):
             return logits.sum() * 0.0
-        return nn.functional.cross_entropy(logits[keep].float(), targets[keep])
+        return nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
 
 
 def _is_exporting() -> bool:

@@ -140,9 +140,10 @@ def test_lm_states_and_loss_equal_a_packed_pytorch_lstm(tokenizer):
             forward_targets.append(ids[1:])
             backward_scores.append(head.backward_projection(states[row, 1:length, 8:]) @ word_vectors.T + head.bias)
             backward_targets.append(ids[:-1])
-        # [PAD] is no candidate word: the model scores it lowest.
+        # [PAD] is no candidate word: the model gives it probability 0.
         forward_scores, backward_scores = torch.cat(forward_scores), torch.cat(backward_scores)
         forward_scores[:, tokenizer.pad_token_id] = backward_scores[:, tokenizer.pad_token_id] = float("-inf")
+        assert output.logits.softmax(-1)[..., tokenizer.pad_token_id].max() == 0
         forward_loss = nn.functional.cross_entropy(forward_scores, torch.cat(forward_targets))
         backward_loss = nn.functional.cross_entropy(backward_scores, torch.cat(backward_targets))
     torch.testing.assert_close(output.forward_loss, forward_loss, atol=1e-5, rtol=1e-5)
@@ -196,8 +197,7 @@ REMOTE_CODE_CHECK = textwrap.dedent(
         assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
         with torch.no_grad():
             output = model(**batch)
-        # (column 0 of the language model's scores is [PAD], scored -inf)
-        first = output.last_hidden_state if auto is AutoModel else output.logits[..., 1:]
+        first = output.last_hidden_state if auto is AutoModel else output.logits
         answers[type(model).__name__] = first.sum().item()
     print(json.dumps(answers))
     """
@@ -218,6 +218,6 @@ def test_every_class_loads_through_remote_code_without_the_package(tmp_path, tok
     assert set(answers) == {"ImdbLstmModel", "ImdbLstmForCausalLM", "ImdbLstmForSequenceClassification"}
     batch = tokenizer(["a wonderful film", "terrible plot and wooden acting"], padding=True, return_tensors="pt")
     with torch.no_grad():
-        assert answers["ImdbLstmForCausalLM"] == pytest.approx(lm(**batch).logits[..., 1:].sum().item(), rel=1e-5)
+        assert answers["ImdbLstmForCausalLM"] == pytest.approx(lm(**batch).logits.sum().item(), rel=1e-5)
         assert answers["ImdbLstmModel"] == pytest.approx(lm.imdb_lstm(**batch).last_hidden_state.sum().item(),
                                                          rel=1e-5)

@@ -117,14 +117,17 @@ def test_no_test_review_reaches_pretraining(tmp_path):
 
 
 def test_a_streaming_source_pretrains(tmp_path):
-    folder = write_imdb_like_folder(tmp_path / "imdb")
+    """A plain-text corpus (one text per line, `datasets`' "text" loader) read as a stream."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(text.replace("\n", " ") for text in load_imdb("sample")["train"]["text"][:300]))
     output_dir = tmp_path / "lm"
-    results = pretrain(output_dir, "--dataset", str(folder), "--streaming", "true", "--max_steps", "3",
-                       "--max_validation_texts", "20", "--max_tokenizer_texts", "150")
+    source = ["--dataset", "text", "--data_files", str(corpus), "--dataset_splits", "train", "--streaming", "true"]
+    results = pretrain(output_dir, *source, "--max_steps", "3", "--max_validation_texts", "20",
+                       "--max_tokenizer_texts", "150")
     assert math.isfinite(results["eval_perplexity"]) and results["train_tokens"] == 3 * 16 * 32
     assert isinstance(AutoModelForCausalLM.from_pretrained(output_dir), ImdbLstmForCausalLM)
     with pytest.raises(DataError, match="--max_steps"):
-        pretrain(tmp_path / "unbounded", "--dataset", str(folder), "--streaming", "true")
+        pretrain(tmp_path / "unbounded", *source)
 
 
 @pytest.mark.parametrize("columns, message", [

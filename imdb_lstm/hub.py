@@ -153,7 +153,7 @@ def describe_architecture(config: dict) -> str:
 def training_recipe(run_info: dict) -> list[tuple[str, str]]:
     """(argument, value) rows from run_info.json's arguments; unset (None) and other-encoder arguments left out."""
     arguments = run_info.get("arguments", {})
-    encoder = arguments.get("model", {}).get("encoder")
+    encoder = arguments.get("model", {}).get("encoder", "rnn")  # a language model's run records no encoder: recurrent
     rows = []
     for group, names in RECIPE_ARGUMENTS.items():
         values = arguments.get(group, {})

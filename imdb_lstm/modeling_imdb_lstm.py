@@ -28,8 +28,6 @@ cuts them (`config.truncation_side`: "left" keeps the end, "right" the beginning
 tokenizer to truncate get what training saw.
 """
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 from transformers import PreTrainedModel
@@ -191,7 +189,6 @@ AUTO_MAP = {
 }
 
 
-@dataclass
 class EncodedBatch:
     """What the base model computed for a batch, in its own layout: rows real tokens first (left padding rotated
     away) and cut to `config.model_max_length`.
@@ -199,35 +196,12 @@ class EncodedBatch:
     `layers`: per-token states of every recurrent layer (batch, time, features), first layer first; for the CNN
     encoder one tensor, the feature maps of every filter width side by side, indexed by window start. `mask`
     (broadcastable to the last of `layers`): where those states are real (tokens, or windows inside the review).
-    `shifts_back`: the row rotation that puts per-token tensors back at the input's own positions, or None."""
+    `shifts_back`: the row rotation that puts per-token tensors back at the input's own positions, or None.
+    (A plain class: this file imports nothing but torch, transformers and its configuration.)"""
 
-    input_ids: torch.Tensor
-    lengths: torch.Tensor
-    embedded: torch.Tensor
-    layers: tuple[torch.Tensor, ...]
-    mask: torch.Tensor
-    shifts_back: torch.Tensor | None
-
-
-@dataclass
-class ImdbLstmCausalLMOutput(ModelOutput):
-    """Output of [`ImdbLstmForCausalLM`].
-
-    loss: mean cross-entropy of the next word (left-to-right) and, with a bidirectional encoder, the average of that
-        and the mean cross-entropy of the previous word (right-to-left); `exp(loss)` is the perplexity (for a
-        bidirectional model the geometric mean of the two directions' perplexities).
-    logits: `(batch, time, vocab_size)` scores of the word after each position.
-    backward_logits: `(batch, time, vocab_size)` scores of the word before each position (bidirectional only).
-    forward_loss, backward_loss: each direction's loss.
-    hidden_states: as [`ImdbLstmModel`]'s, with `output_hidden_states`.
-    """
-
-    loss: torch.FloatTensor | None = None
-    logits: torch.FloatTensor | None = None
-    backward_logits: torch.FloatTensor | None = None
-    forward_loss: torch.FloatTensor | None = None
-    backward_loss: torch.FloatTensor | None = None
-    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    def __init__(self, input_ids, lengths, embedded, layers, mask, shifts_back):
+        self.input_ids, self.lengths, self.embedded = input_ids, lengths, embedded
+        self.layers, self.mask, self.shifts_back = layers, mask, shifts_back
 
 
 def roll_rows(tensor: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
@@ -608,15 +582,23 @@ class ImdbLstmForCausalLM(ImdbLstmPreTrainedModel):
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
-    ) -> ImdbLstmCausalLMOutput:
+    ) -> ModelOutput:
         r"""
         input_ids, attention_mask: as for [`ImdbLstmForSequenceClassification`] (right or left padding).
         labels (`torch.LongTensor` of shape `(batch, time)`, optional): the words to predict, aligned with
             `input_ids` (usually `input_ids` itself: the shift happens here, as in transformers' causal LMs);
-            -100 and padding positions are ignored. Gives `loss` (see [`ImdbLstmCausalLMOutput`]).
+            -100 and padding positions are ignored.
 
-        `logits` (and `backward_logits`) are aligned with `input_ids`; their values at padding positions mean
-        nothing.
+        Returns a `ModelOutput` with, in this order (fields that do not apply are absent, as None fields are in
+        transformers' outputs; `output.get("backward_logits")` is None for a unidirectional model):
+        - `loss`: with `labels`, the mean cross-entropy of the next word (left-to-right) and, with a bidirectional
+          encoder, the average of that and the mean cross-entropy of the previous word (right-to-left);
+          `exp(loss)` is the perplexity (for a bidirectional model the geometric mean of the two directions');
+        - `logits`: `(batch, time, vocab_size)` scores of the word after each position;
+        - `backward_logits`: `(batch, time, vocab_size)` scores of the word before each position (bidirectional);
+        - `forward_loss`, `backward_loss`: each direction's loss, with `labels`;
+        - `hidden_states`: as [`ImdbLstmModel`]'s, with `output_hidden_states`.
+        Scores are aligned with `input_ids`; their values at padding positions mean nothing.
         """
         if output_hidden_states is None:
             output_hidden_states = getattr(self.config, "output_hidden_states", False)
@@ -649,9 +631,10 @@ class ImdbLstmForCausalLM(ImdbLstmPreTrainedModel):
             logits = roll_rows(logits, shifts_back)
             backward_logits = roll_rows(backward_logits, shifts_back) if backward_logits is not None else None
         hidden_states = self.imdb_lstm.token_aligned_states(encoded) if output_hidden_states else None
-        output = ImdbLstmCausalLMOutput(loss=loss, logits=logits, backward_logits=backward_logits,
-                                        forward_loss=forward_loss, backward_loss=backward_loss,
-                                        hidden_states=hidden_states)
+        # A `ModelOutput` like transformers' own: fields that are None are left out (of keys, tuples and attributes).
+        fields = {"loss": loss, "logits": logits, "backward_logits": backward_logits, "forward_loss": forward_loss,
+                  "backward_loss": backward_loss, "hidden_states": hidden_states}
+        output = ModelOutput(**{name: value for name, value in fields.items() if value is not None})
         return output.to_tuple() if return_dict is False else output
 
     def _mean_cross_entropy(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

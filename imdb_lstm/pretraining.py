@@ -23,11 +23,11 @@ from dataclasses import asdict, dataclass, field
 from itertools import chain
 from pathlib import Path
 
-from datasets import Dataset, IterableDataset, concatenate_datasets, interleave_datasets, load_dataset
+from datasets import Dataset, IterableDataset
 from transformers import AutoTokenizer, Trainer, default_data_collator, set_seed
 
 from .configuration_imdb_lstm import ImdbLstmConfig
-from .data import HUB_DATASET, SAMPLE, SAMPLE_DIR, DataError
+from .data import HUB_DATASET, DataError, load_unlabelled_texts
 from .glove import DEFAULT_GLOVE, build_model
 from .modeling_imdb_lstm import ImdbLstmForCausalLM
 from .plots import plot_training_curves
@@ -35,11 +35,6 @@ from .tokenization import build_tokenizer
 from .training import CpuTrainingArguments, parse_arguments, push_output, train_and_save, write_run_info
 
 logger = logging.getLogger(__name__)
-
-# Splits no pretraining may read: they score the classifiers fine-tuned from the language model.
-FORBIDDEN_SPLITS = ("test",)
-SAMPLE_SPLITS = ("train", "unsupervised")
-
 
 @dataclass
 class LanguageModelArguments:
@@ -138,62 +133,12 @@ def parse_args(argv=None) -> tuple[LanguageModelArguments, PretrainingDataArgume
     return parse_arguments((LanguageModelArguments, PretrainingDataArguments, PretrainingArguments), argv)
 
 
-def pretraining_splits(data_args: PretrainingDataArguments) -> list[str]:
-    """The split names to read, refusing the ones no pretraining may read."""
-    splits = [name.strip() for name in data_args.dataset_splits.split(",") if name.strip()]
-    if not splits:
-        raise DataError("--dataset_splits names no split; give e.g. 'train,unsupervised'.")
-    forbidden = [name for name in splits if name.lower() in FORBIDDEN_SPLITS]
-    if forbidden:
-        raise DataError(
-            f"--dataset_splits includes {forbidden}: test reviews must never reach pretraining (classifiers "
-            "fine-tuned from this model are scored on them). Pretrain on 'train' and 'unsupervised'."
-        )
-    return splits
-
-
 def load_text_source(data_args: PretrainingDataArguments) -> Dataset | IterableDataset:
-    """The pretraining texts as one dataset with a single `text` column (streamed with `--streaming`), checked:
-    the text column must exist and hold strings."""
-    splits = pretraining_splits(data_args)
-    if data_args.dataset == SAMPLE:
-        unknown = [name for name in splits if name not in SAMPLE_SPLITS]
-        if unknown:
-            raise DataError(f"The shipped sample has no split {unknown} to pretrain on; it has {list(SAMPLE_SPLITS)}.")
-        files = {name: str(SAMPLE_DIR / f"{name}.parquet") for name in splits}
-        parts = [load_dataset("parquet", data_files={name: path}, split=name, streaming=data_args.streaming)
-                 for name, path in files.items()]
-    else:
-        kwargs = {"name": data_args.dataset_config_name, "streaming": data_args.streaming}
-        if data_args.data_files:
-            kwargs["data_files"] = data_args.data_files
-        parts = []
-        for name in splits:
-            try:
-                parts.append(load_dataset(data_args.dataset, split=name, **kwargs))
-            except ConnectionError as error:
-                raise DataError(f"Hub unreachable: cannot download {data_args.dataset!r} ({error}). Offline, use "
-                                f"--dataset {SAMPLE} or a local folder such as ../shared/data/imdb.") from error
-            except (ValueError, FileNotFoundError) as error:
-                raise DataError(f"Cannot read split {name!r} of {data_args.dataset!r} ({error}). Give --dataset_splits "
-                                "that the source has, e.g. 'train' for most corpora.") from error
-    columns = [part.column_names for part in parts]
-    for name, names in zip(splits, columns):
-        if names is not None and data_args.text_column not in names:
-            raise DataError(
-                f"Split {name!r} of {data_args.dataset!r} has no {data_args.text_column!r} column (it has {names}); "
-                "give the column that holds the texts with --text_column."
-            )
-    parts = [part.select_columns([data_args.text_column]) for part in parts]
-    if data_args.text_column != "text":
-        parts = [part.rename_column(data_args.text_column, "text") for part in parts]
-    if data_args.streaming:
-        return parts[0] if len(parts) == 1 else interleave_datasets(parts, stopping_strategy="all_exhausted")
-    texts = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
-    if getattr(texts.features["text"], "dtype", None) not in ("string", "large_string"):
-        raise DataError(f"Column {data_args.text_column!r} of {data_args.dataset!r} holds {texts.features['text']}, "
-                        "not text; give the column that holds the texts with --text_column.")
-    return texts
+    """The pretraining texts `data_args` names (see `imdb_lstm.data.load_unlabelled_texts`)."""
+    splits = [name.strip() for name in data_args.dataset_splits.split(",") if name.strip()]
+    return load_unlabelled_texts(data_args.dataset, splits, text_column=data_args.text_column,
+                                 config_name=data_args.dataset_config_name, data_files=data_args.data_files,
+                                 streaming=data_args.streaming)
 
 
 def train_validation_texts(texts, data_args: PretrainingDataArguments):

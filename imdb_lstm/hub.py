@@ -73,7 +73,7 @@ RECIPE_ARGUMENTS = {
               "cnn_num_filters", "glove", "oov_init", "embedding_dropout", "rnn_dropout", "dropout", "freeze_embedding"),
     "training": ("num_train_epochs", "max_steps", "per_device_train_batch_size", "learning_rate", "lr_scheduler_type",
                  "warmup_steps", "weight_decay", "max_grad_norm", "optim", "train_sampling_strategy",
-                 "metric_for_best_model", "seed"),
+                 "metric_for_best_model", "encoder_learning_rate_factor", "encoder_frozen_epochs", "seed"),
 }
 ONLY_FOR_ENCODER = {"cnn_kernel_sizes": "cnn", "cnn_num_filters": "cnn", "cell": "rnn", "bidirectional": "rnn",
                     "num_layers": "rnn", "hidden_size": "rnn", "rnn_dropout": "rnn"}

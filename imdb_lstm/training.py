@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import transformers
-from transformers import DataCollatorWithPadding, HfArgumentParser, Trainer, TrainingArguments, set_seed
+from transformers import (DataCollatorWithPadding, HfArgumentParser, Trainer, TrainerCallback, TrainingArguments,
+                          set_seed)
 from safetensors import SafetensorError, safe_open
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
@@ -40,7 +41,8 @@ from .plots import plot_confusion_matrix, plot_training_curves
 from .tokenization import DEFAULT_TRUNCATION_SIDE, build_tokenizer
 
 __all__ = [
-    "CpuTrainingArguments", "DataArguments", "ImdbTrainingArguments", "ModelArguments", "PretrainedModelError",
+    "CpuTrainingArguments", "DataArguments", "EncoderUnfreezing", "FineTuningTrainer", "ImdbTrainingArguments",
+    "ModelArguments", "PretrainedModelError",
     "cli_main", "is_complete_checkpoint", "load_pretrained_for_classification", "main", "parse_args",
     "parse_arguments", "predictions_in_dataset_order", "push_output", "redact_secrets", "resolve_checkpoint", "run",
     "run_information", "tokenize_splits", "train_and_save", "write_run_info", "write_test_outputs",
@@ -148,6 +150,73 @@ class ImdbTrainingArguments(CpuTrainingArguments):
     logging_steps: float = field(default=50)
     seed: int = field(default=42)
     do_predict: bool = field(default=True, metadata={"help": "score the test split at the end (false while tuning)"})
+    encoder_learning_rate_factor: float = field(
+        default=1.0,
+        metadata={"help": "learning rate of the base model (embedding and encoder) as a multiple of --learning_rate, "
+                  "the head keeping --learning_rate (discriminative rates, as ULMFiT: below 1 fine-tunes a "
+                  "pretrained encoder more gently than the new head)"},
+    )
+    encoder_frozen_epochs: float = field(
+        default=0.0,
+        metadata={"help": "train only the classification head for this many epochs, then the whole model "
+                  "(gradual unfreezing, as ULMFiT; single-process training)"},
+    )
+
+    def __post_init__(self):
+        if isinstance(self.encoder_learning_rate_factor, bool) or not self.encoder_learning_rate_factor > 0:
+            raise ValueError(f"--encoder_learning_rate_factor={self.encoder_learning_rate_factor} must be a positive "
+                             "number (1: one learning rate for the whole model).")
+        if not self.encoder_frozen_epochs >= 0:
+            raise ValueError(f"--encoder_frozen_epochs={self.encoder_frozen_epochs} must be 0 or more epochs.")
+        super().__post_init__()
+
+
+class FineTuningTrainer(Trainer):
+    """`Trainer` whose optimizer gives the base model (the parameters under `model.base_model_prefix`: embedding
+    and encoder) the learning rate `args.encoder_learning_rate_factor` × `args.learning_rate`; the schedule scales
+    both groups alike."""
+
+    def create_optimizer(self, model=None):
+        factor = getattr(self.args, "encoder_learning_rate_factor", 1.0)
+        opt_model = self.model if model is None else model
+        if self.optimizer is None and factor != 1.0:
+            decay = set(self.get_decay_parameter_names(opt_model))
+            prefix = f"{opt_model.base_model_prefix}."
+            groups = []
+            for in_base, learning_rate in ((True, self.args.learning_rate * factor), (False, self.args.learning_rate)):
+                for decayed, weight_decay in ((True, self.args.weight_decay), (False, 0.0)):
+                    parameters = [parameter for name, parameter in opt_model.named_parameters()
+                                  if parameter.requires_grad and name.startswith(prefix) == in_base
+                                  and (name in decay) == decayed]
+                    if parameters:
+                        groups.append({"params": parameters, "lr": learning_rate, "weight_decay": weight_decay})
+            optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+            self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
+        return super().create_optimizer(model)
+
+
+class EncoderUnfreezing(TrainerCallback):
+    """Gradual unfreezing: the base model's trainable parameters get no gradient until `frozen_epochs` epochs are
+    done (checked before every step, so fractions of an epoch work); a frozen embedding (`freeze_embedding`) stays
+    frozen. The optimizer holds every parameter from the start, so nothing is rebuilt when they thaw."""
+
+    def __init__(self, frozen_epochs: float):
+        self.frozen_epochs = frozen_epochs
+        self.parameters = []
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        prefix = f"{model.base_model_prefix}."
+        self.parameters = [parameter for name, parameter in model.named_parameters()
+                           if name.startswith(prefix) and parameter.requires_grad]
+        self._apply(state)
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._apply(state)
+
+    def _apply(self, state) -> None:
+        frozen = (state.epoch or 0.0) < self.frozen_epochs
+        for parameter in self.parameters:
+            parameter.requires_grad_(not frozen)
 
 
 def parse_arguments(dataclass_types: tuple, argv=None) -> tuple:
@@ -333,7 +402,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Imd
     tokenized = tokenize_splits(splits, tokenizer, data_args.max_length)
     # We push ourselves at the end (model + rendered card), not Trainer at every save.
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
-    trainer = Trainer(
+    trainer = FineTuningTrainer(
         model=model,
         args=training_args,
         train_dataset=tokenized["train"],
@@ -341,6 +410,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Imd
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=compute_metrics,
+        callbacks=[EncoderUnfreezing(training_args.encoder_frozen_epochs)] if training_args.encoder_frozen_epochs else None,
     )
     write_run_info(trainer, output_dir, {"model": model_args, "data": data_args}, training_args)
     train_and_save(trainer, training_args, output_dir, train_samples=len(tokenized["train"]))

@@ -4,6 +4,8 @@ work, and bad sources or models get clear errors."""
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ TINY = ["--hidden_size", "16", "--block_size", "32", "--vocab_size", "3000", "--
         "--per_device_eval_batch_size", "32", "--glove", "none", "--embedding_dim", "16", "--disable_tqdm", "true",
         "--report_to", "none", "--save_strategy", "no", "--eval_strategy", "no"]
 LEAK_MARKER = "zzqtestreviewonly"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def pretrain(output_dir: Path, *extra: str) -> dict:
@@ -148,6 +151,12 @@ def test_fine_tuning_refuses_a_model_that_is_not_imdb_lstm(tmp_path):
     with pytest.raises(PretrainedModelError, match="is a 'bert' model.*not an imdb-lstm model"):
         training.main(["--dataset", "sample", "--model_name_or_path", str(tmp_path / "bert"),
                        "--output_dir", str(tmp_path / "out")])
+    # From the command line: one line saying what was found, no traceback.
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--dataset", "sample",
+                             "--model_name_or_path", str(tmp_path / "bert"), "--output_dir", str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --model_name_or_path") and "'bert'" in result.stderr
     with pytest.raises(PretrainedModelError, match="no model config could be read"):
         training.main(["--dataset", "sample", "--model_name_or_path", str(tmp_path / "missing"),
                        "--output_dir", str(tmp_path / "out")])
@@ -163,3 +172,44 @@ def test_fine_tuning_refuses_a_tokenizer_that_does_not_match_the_model(pretraine
     with pytest.raises(PretrainedModelError, match="does not match the model.*not saved together"):
         training.main(["--dataset", "sample", "--model_name_or_path", str(mismatched),
                        "--output_dir", str(tmp_path / "out")])
+
+
+def test_encoder_learning_rate_factor_gives_the_base_model_its_own_rate(tmp_path):
+    from helpers import tiny_model
+
+    model, _ = tiny_model()
+    args = training.ImdbTrainingArguments(output_dir=str(tmp_path), learning_rate=1e-3, encoder_learning_rate_factor=0.1,
+                                          eval_strategy="no", load_best_model_at_end=False, report_to="none")
+    optimizer = training.FineTuningTrainer(model=model, args=args).create_optimizer()
+    rates = {}
+    for group in optimizer.param_groups:
+        for parameter in group["params"]:
+            assert id(parameter) not in rates  # each parameter in one group only
+            rates[id(parameter)] = group["lr"]
+    names = {id(parameter): name for name, parameter in model.named_parameters() if parameter.requires_grad}
+    assert set(rates) == set(names)
+    for key, rate in rates.items():
+        assert rate == pytest.approx(1e-4 if names[key].startswith("imdb_lstm.") else 1e-3), names[key]
+    with pytest.raises(ValueError, match="encoder_learning_rate_factor"):
+        training.ImdbTrainingArguments(output_dir=str(tmp_path), encoder_learning_rate_factor=0)
+
+
+def test_gradual_unfreezing_keeps_the_pretrained_encoder_until_its_epoch(pretrained, tmp_path):
+    from safetensors.torch import load_file
+
+    lm_dir, _ = pretrained
+    output_dir = tmp_path / "classifier"
+    training.main([
+        "--dataset", "sample", "--model_name_or_path", str(lm_dir), "--output_dir", str(output_dir),
+        "--num_train_epochs", "2", "--encoder_frozen_epochs", "1", "--max_train_samples", "64",
+        "--per_device_train_batch_size", "32", "--max_eval_samples", "32", "--max_length", "48",
+        "--save_total_limit", "3", "--load_best_model_at_end", "false", "--do_predict", "false",
+        "--disable_tqdm", "true", "--report_to", "none",
+    ])
+    pretrained_weights = load_file(lm_dir / "model.safetensors")
+    after_one = load_file(output_dir / "checkpoint-2" / "model.safetensors")
+    after_two = load_file(output_dir / "checkpoint-4" / "model.safetensors")
+    base = [name for name in after_one if name.startswith("imdb_lstm.")]
+    assert base and all(torch.equal(after_one[name], pretrained_weights[name]) for name in base)
+    assert not all(torch.equal(after_two[name], pretrained_weights[name]) for name in base)
+    assert not torch.equal(after_one["classifier.weight"], after_two["classifier.weight"])

@@ -213,3 +213,15 @@ def test_gradual_unfreezing_keeps_the_pretrained_encoder_until_its_epoch(pretrai
     assert base and all(torch.equal(after_one[name], pretrained_weights[name]) for name in base)
     assert not all(torch.equal(after_two[name], pretrained_weights[name]) for name in base)
     assert not torch.equal(after_one["classifier.weight"], after_two["classifier.weight"])
+
+
+def test_pretraining_resumes_from_its_last_checkpoint(tmp_path):
+    output_dir = tmp_path / "lm"
+    source = ["--dataset", "sample", "--max_train_texts", "200", "--save_strategy", "steps", "--save_steps", "2"]
+    pretrain(output_dir, *source, "--max_steps", "2")
+    assert (output_dir / "checkpoint-2" / "trainer_state.json").is_file()
+    pretrain(output_dir, *source, "--max_steps", "4", "--resume_from_checkpoint", "last")
+    state = json.loads((output_dir / "trainer_state.json").read_text())
+    assert state["global_step"] == 4 and (output_dir / "checkpoint-4").is_dir()
+    with pytest.raises(FileNotFoundError, match="no complete checkpoint"):
+        pretrain(tmp_path / "fresh", *source, "--max_steps", "2", "--resume_from_checkpoint", "last")

@@ -1,15 +1,18 @@
 """imdb-lstm: an LSTM (or GRU / CNN) IMDB sentiment classifier over GloVe, packaged as a `transformers` model.
 
-Importing the package registers the model with `AutoConfig` and `AutoModelForSequenceClassification`, so saved
-models load without `trust_remote_code` wherever `imdb_lstm` is installed.
+Importing the package registers the model family with `AutoConfig`, `AutoModel`, `AutoModelForCausalLM` and
+`AutoModelForSequenceClassification`, so saved models load without `trust_remote_code` wherever `imdb_lstm` is
+installed.
 """
 
-from transformers import AutoConfig, AutoModelForSequenceClassification
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
 
 from .configuration_imdb_lstm import ImdbLstmConfig
-from .modeling_imdb_lstm import ImdbLstmForSequenceClassification
+from .modeling_imdb_lstm import ImdbLstmForCausalLM, ImdbLstmForSequenceClassification, ImdbLstmModel
 
 AutoConfig.register(ImdbLstmConfig.model_type, ImdbLstmConfig, exist_ok=True)
+AutoModel.register(ImdbLstmConfig, ImdbLstmModel, exist_ok=True)
+AutoModelForCausalLM.register(ImdbLstmConfig, ImdbLstmForCausalLM, exist_ok=True)
 AutoModelForSequenceClassification.register(ImdbLstmConfig, ImdbLstmForSequenceClassification, exist_ok=True)
 
 from .glove import DEFAULT_GLOVE, build_model, load_glove  # noqa: E402
@@ -19,7 +22,9 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_GLOVE",
     "ImdbLstmConfig",
+    "ImdbLstmForCausalLM",
     "ImdbLstmForSequenceClassification",
+    "ImdbLstmModel",
     "build_model",
     "build_tokenizer",
     "load_glove",

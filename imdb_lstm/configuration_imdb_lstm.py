@@ -14,8 +14,10 @@ DEFAULT_LABELS = {0: "NEGATIVE", 1: "POSITIVE"}
 
 class ImdbLstmConfig(PretrainedConfig):
     r"""
-    Configuration for [`ImdbLstmForSequenceClassification`]: embedding → encoder → pooling over real tokens →
-    dropout → linear head over two labels (NEGATIVE, POSITIVE).
+    Configuration of the imdb-lstm family: [`ImdbLstmModel`] (embedding → encoder → per-token states),
+    [`ImdbLstmForSequenceClassification`] (→ pooling over real tokens → dropout → linear head over two labels,
+    NEGATIVE and POSITIVE) and [`ImdbLstmForCausalLM`] (→ dropout → next/previous-word scores through an output
+    layer tied to the embedding). One config serves them all, so a language model's folder loads as a classifier.
 
     Args:
         vocab_size (`int`): number of rows of the embedding; must equal the tokenizer's vocabulary size.
@@ -32,7 +34,7 @@ class ImdbLstmConfig(PretrainedConfig):
         cnn_num_filters (`int`): filters per width of the CNN encoder.
         embedding_dropout (`float`): spatial dropout on the embeddings (whole dimensions dropped per review).
         rnn_dropout (`float`): dropout between stacked recurrent layers.
-        dropout (`float`): dropout before the linear head.
+        dropout (`float`): dropout before the linear head (the classifier's, or the language model's output layer).
         freeze_embedding (`bool`): keep the (GloVe) embedding fixed during training.
         pad_token_id (`int`): id of `[PAD]`; its embedding row stays zero.
         embedding_source (`str`, optional): where the initial vectors came from (informational, for the card).

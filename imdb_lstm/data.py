@@ -6,6 +6,10 @@ Sources (`load_imdb(source)`):
 - a raw `aclImdb` folder as Stanford distributes it (`train/pos/*.txt`, `train/neg/*.txt`, `test/...`);
 - `"sample"`: 2,000 train + 1,000 test real reviews shipped inside this package (offline demo and tests).
 
+Unlabelled texts for pretraining (`load_unlabelled_texts(source, splits)`): any `datasets` source's splits (IMDB's
+`train` + `unsupervised` by default in `imdb-lstm-pretrain`; a split named `test` is always refused), or the shipped
+sample's train and 500 unlabelled reviews; streamed on request.
+
 Split protocols (`make_splits(dataset, protocol)`):
 - `"canonical"`: IMDB's own train/test; a stratified `validation_fraction` of train is held out for model selection;
 - `"A/B/C"`, e.g. `"50/25/25"` or `"50/0/50"` (the original study's): all labelled reviews pooled and re-split
@@ -15,13 +19,18 @@ Split protocols (`make_splits(dataset, protocol)`):
 from pathlib import Path
 
 import numpy as np
-from datasets import ClassLabel, Dataset, DatasetDict, Features, Value, concatenate_datasets, load_dataset
+from datasets import (ClassLabel, Dataset, DatasetDict, Features, IterableDataset, Value, concatenate_datasets,
+                      interleave_datasets, load_dataset)
 from sklearn.model_selection import train_test_split
 
 HUB_DATASET = "stanfordnlp/imdb"
 SAMPLE = "sample"
 SAMPLE_DIR = Path(__file__).parent / "sample_data"
 LABELS = ("neg", "pos")
+# Splits no pretraining may read: they score the classifiers fine-tuned from the language model.
+FORBIDDEN_SPLITS = ("test",)
+# The shipped sample's unlabelled texts for pretraining (its test file is never read for it).
+SAMPLE_PRETRAINING_SPLITS = ("train", "unsupervised")
 FEATURES = Features({"text": Value("string"), "label": ClassLabel(names=list(LABELS))})
 
 
@@ -164,3 +173,68 @@ def make_splits(
         validate_split(split, name)
     order = [name for name in ("train", "validation", "test") if name in result]
     return DatasetDict({name: result[name] for name in order})
+
+
+def check_pretraining_splits(splits: list[str]) -> None:
+    """Refuse an empty list of splits, and the splits no pretraining may read."""
+    if not splits:
+        raise DataError("--dataset_splits names no split; give e.g. 'train,unsupervised'.")
+    forbidden = [name for name in splits if name.lower() in FORBIDDEN_SPLITS]
+    if forbidden:
+        raise DataError(
+            f"--dataset_splits includes {forbidden}: test reviews must never reach pretraining (classifiers "
+            "fine-tuned from this model are scored on them). Pretrain on 'train' and 'unsupervised'."
+        )
+
+
+def load_unlabelled_texts(
+    source: str,
+    splits: list[str],
+    text_column: str = "text",
+    config_name: str | None = None,
+    data_files: list[str] | None = None,
+    streaming: bool = False,
+) -> Dataset | IterableDataset:
+    """Texts to pretrain on: the `splits` of a `datasets` source (a Hub id, a local folder, a loader name such as
+    "text" with `data_files`, or "sample": the shipped sample's train and unsupervised reviews) as one dataset
+    with a single `text` column, an `IterableDataset` with `streaming`. Refuses a `test` split (see
+    `check_pretraining_splits`) and a source without `text_column` or whose column holds no strings."""
+    check_pretraining_splits(splits)
+    if source == SAMPLE:
+        unknown = [name for name in splits if name not in SAMPLE_PRETRAINING_SPLITS]
+        if unknown:
+            raise DataError(f"The shipped sample has no split {unknown} to pretrain on; it has {list(SAMPLE_PRETRAINING_SPLITS)}.")
+        files = {name: str(SAMPLE_DIR / f"{name}.parquet") for name in splits}
+        parts = [load_dataset("parquet", data_files={name: path}, split=name, streaming=streaming)
+                 for name, path in files.items()]
+    else:
+        kwargs = {"name": config_name, "streaming": streaming}
+        if data_files:
+            kwargs["data_files"] = data_files
+        parts = []
+        for name in splits:
+            try:
+                parts.append(load_dataset(source, split=name, **kwargs))
+            except ConnectionError as error:
+                raise DataError(f"Hub unreachable: cannot download {source!r} ({error}). Offline, use "
+                                f"--dataset {SAMPLE} or a local folder such as ../shared/data/imdb.") from error
+            except (ValueError, FileNotFoundError) as error:
+                raise DataError(f"Cannot read split {name!r} of {source!r} ({error}). Give --dataset_splits "
+                                "that the source has, e.g. 'train' for most corpora.") from error
+    columns = [part.column_names for part in parts]
+    for name, names in zip(splits, columns):
+        if names is not None and text_column not in names:
+            raise DataError(
+                f"Split {name!r} of {source!r} has no {text_column!r} column (it has {names}); "
+                "give the column that holds the texts with --text_column."
+            )
+    parts = [part.select_columns([text_column]) for part in parts]
+    if text_column != "text":
+        parts = [part.rename_column(text_column, "text") for part in parts]
+    if streaming:
+        return parts[0] if len(parts) == 1 else interleave_datasets(parts, stopping_strategy="all_exhausted")
+    texts = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+    if getattr(texts.features["text"], "dtype", None) not in ("string", "large_string"):
+        raise DataError(f"Column {text_column!r} of {source!r} holds {texts.features['text']}, "
+                        "not text; give the column that holds the texts with --text_column.")
+    return texts

@@ -22,7 +22,7 @@ import torch
 from gensim.models import KeyedVectors
 
 from .configuration_imdb_lstm import ImdbLstmConfig
-from .modeling_imdb_lstm import ImdbLstmForSequenceClassification
+from .modeling_imdb_lstm import ImdbLstmForSequenceClassification, ImdbLstmPreTrainedModel
 
 logger = logging.getLogger(__name__)
 
@@ -165,9 +165,11 @@ def build_model(
     glove_source: str | os.PathLike = DEFAULT_GLOVE,
     oov: str = "zero",
     seed: int = 0,
+    model_class: type[ImdbLstmPreTrainedModel] = ImdbLstmForSequenceClassification,
     **config_kwargs,
-) -> ImdbLstmForSequenceClassification:
-    """A fresh model for `tokenizer` whose embedding starts from the word vectors of `glove_source`.
+) -> ImdbLstmPreTrainedModel:
+    """A fresh model for `tokenizer` whose embedding starts from the word vectors of `glove_source`: a classifier,
+    or any other class of the family (`model_class=ImdbLstmForCausalLM` for a language model to pretrain).
 
     `config_kwargs` are `ImdbLstmConfig` fields (encoder, cell, hidden_size, bidirectional, pooling, ...); the
     vocabulary size, embedding width and pad id come from the tokenizer and the vectors."""
@@ -190,7 +192,7 @@ def build_model(
         **config_kwargs,
     )
     torch.manual_seed(seed)
-    model = ImdbLstmForSequenceClassification(config)
+    model = model_class(config)
     # After construction: post_init() has already initialised every weight, so the vectors are not overwritten.
     with torch.no_grad():
         model.get_input_embeddings().weight.copy_(torch.from_numpy(matrix))

@@ -2,15 +2,19 @@
 
     from imdb_lstm.hub import push_trained_model
     push_trained_model("outputs/imdb-bilstm", repo_id="you/imdb-bilstm")        # token: HF_TOKEN or `hf auth login`
+    imdb-lstm-push --model_dir outputs/imdb-lm --repo_id you/imdb-lm             # the same from a shell
 
-The card is rendered from the project's `model_card.md` template with `huggingface_hub.ModelCard`; every number in
-it (metrics, vocabulary, coverage, recipe) is read from the output folder written by `scripts/train.py`. Only the
-files that belong in a model repo are pushed (weights, config, model code, tokenizer, card, plots, results), never
-checkpoints, optimizer states or `training_args.bin`.
+A classifier's card is rendered from the `model_card.md` template shipped inside this package, a pretrained
+language model's from `lm_model_card.md` (data, tokens seen, validation perplexity), with
+`huggingface_hub.ModelCard`; every number in them is read from the output folder written by `imdb-lstm-train` or
+`imdb-lstm-pretrain`. Only the files that belong in a model repo are pushed (weights, config, model code,
+tokenizer, card, plots, results), never checkpoints, optimizer states or `training_args.bin`.
 """
 
 import json
 import logging
+import sys
+from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 
@@ -18,9 +22,13 @@ from huggingface_hub import CommitOperationAdd, EvalResult, HfApi, ModelCard, Mo
 
 logger = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CARD_TEMPLATE = PROJECT_ROOT / "model_card.md"
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parent
+CARD_TEMPLATE = PACKAGE_DIR / "model_card.md"
+LANGUAGE_MODEL_CARD_TEMPLATE = PACKAGE_DIR / "lm_model_card.md"
+# Present in a checkout only; a card rendered elsewhere simply has no benchmark section.
 BENCHMARKS_FILE = PROJECT_ROOT / "benchmarks" / "accuracy.json"
+LANGUAGE_MODEL_CLASS = "ImdbLstmForCausalLM"
 
 # What a model repo holds; everything else in an output folder (checkpoint-*/, training_args.bin,
 # trainer_state.json, test_predictions.jsonl) stays local.
@@ -59,13 +67,13 @@ IMDB_TEST_SIZE = 25000
 
 # The run_info.json arguments the card lists as the training recipe, by argument group.
 RECIPE_ARGUMENTS = {
-    "data": ("dataset", "split_protocol", "validation_fraction", "split_seed", "vocab_size", "min_frequency",
+    "data": ("dataset", "dataset_splits", "split_protocol", "validation_fraction", "split_seed", "vocab_size", "min_frequency",
              "max_length", "truncation_side", "max_train_samples", "max_eval_samples"),
     "model": ("encoder", "cell", "bidirectional", "num_layers", "hidden_size", "pooling", "cnn_kernel_sizes",
               "cnn_num_filters", "glove", "oov_init", "embedding_dropout", "rnn_dropout", "dropout", "freeze_embedding"),
-    "training": ("num_train_epochs", "per_device_train_batch_size", "learning_rate", "lr_scheduler_type",
+    "training": ("num_train_epochs", "max_steps", "per_device_train_batch_size", "learning_rate", "lr_scheduler_type",
                  "warmup_steps", "weight_decay", "max_grad_norm", "optim", "train_sampling_strategy",
-                 "metric_for_best_model", "seed"),
+                 "metric_for_best_model", "encoder_learning_rate_factor", "encoder_frozen_epochs", "seed"),
 }
 ONLY_FOR_ENCODER = {"cnn_kernel_sizes": "cnn", "cnn_num_filters": "cnn", "cell": "rnn", "bidirectional": "rnn",
                     "num_layers": "rnn", "hidden_size": "rnn", "rnn_dropout": "rnn"}
@@ -94,8 +102,14 @@ def read_json(path: Path) -> dict:
         return json.load(handle)
 
 
+def is_language_model_dir(model_dir: Path) -> bool:
+    """Whether `model_dir` holds a pretrained language model (imdb-lstm-pretrain's output) rather than a classifier."""
+    config = Path(model_dir) / "config.json"
+    return config.is_file() and LANGUAGE_MODEL_CLASS in (read_json(config).get("architectures") or [])
+
+
 def check_model_dir(model_dir: Path) -> None:
-    """Raise a clear error when `model_dir` is not a complete output folder of scripts/train.py."""
+    """Raise a clear error when `model_dir` is not a complete output folder of imdb-lstm-train or -pretrain."""
     if not model_dir.is_dir():
         raise FileNotFoundError(f"Model folder {model_dir} does not exist: give the --output_dir of a training run.")
     missing = [name for name in REQUIRED_FILES if not (model_dir / name).is_file()]
@@ -103,8 +117,9 @@ def check_model_dir(model_dir: Path) -> None:
         missing.append("model.safetensors")
     if missing:
         raise FileNotFoundError(
-            f"{model_dir} lacks {', '.join(missing)}: push the output folder of a finished `scripts/train.py` run "
-            "(weights are saved as safetensors; eval_results.json needs the test split scored, i.e. do_predict)."
+            f"{model_dir} lacks {', '.join(missing)}: push the output folder of a finished `imdb-lstm-train` (or "
+            "`imdb-lstm-pretrain`) run (weights are saved as safetensors; a classifier's eval_results.json needs the "
+            "test split scored, i.e. do_predict)."
         )
     if "auto_map" not in read_json(model_dir / "config.json"):
         raise ValueError(f"{model_dir}/config.json has no auto_map, so the Hub copy could not load with "
@@ -138,7 +153,7 @@ def describe_architecture(config: dict) -> str:
 def training_recipe(run_info: dict) -> list[tuple[str, str]]:
     """(argument, value) rows from run_info.json's arguments; unset (None) and other-encoder arguments left out."""
     arguments = run_info.get("arguments", {})
-    encoder = arguments.get("model", {}).get("encoder")
+    encoder = arguments.get("model", {}).get("encoder", "rnn")  # a language model's run records no encoder: recurrent
     rows = []
     for group, names in RECIPE_ARGUMENTS.items():
         values = arguments.get(group, {})
@@ -186,8 +201,8 @@ def render_model_card(model_dir, repo_id: str, benchmarks_file: Path | None = BE
     model_dir = Path(model_dir)
     check_model_dir(model_dir)
     if not Path(template_path).is_file():
-        raise FileNotFoundError(f"Model card template {template_path} not found: run from a checkout of imdb-lstm "
-                                "(the template lives at its top level) or pass template_path.")
+        raise FileNotFoundError(f"Model card template {template_path} not found: it ships inside the imdb_lstm "
+                                "package; reinstall imdb-lstm or pass template_path.")
     config = read_json(model_dir / "config.json")
     eval_results = read_json(model_dir / "eval_results.json")
     metrics = read_test_metrics(eval_results, model_dir / "eval_results.json")
@@ -248,6 +263,56 @@ def render_model_card(model_dir, repo_id: str, benchmarks_file: Path | None = BE
     )
 
 
+def describe_language_model(config: dict) -> str:
+    """One line saying what the language model is, from config.json."""
+    layers = f"{config['num_layers']}-layer " if config["num_layers"] > 1 else ""
+    if config["bidirectional"]:
+        return (f"a {layers}bidirectional {config['cell'].upper()} ({config['hidden_size']} units per direction) whose "
+                "left-to-right direction predicts the next word and right-to-left direction the previous word")
+    return f"a {layers}{config['cell'].upper()} ({config['hidden_size']} units) predicting the next word"
+
+
+def render_language_model_card(model_dir, repo_id: str, template_path: Path = LANGUAGE_MODEL_CARD_TEMPLATE) -> ModelCard:
+    """The model card of a pretraining output folder, rendered from the `lm_model_card.md` template: pretraining
+    data, tokens seen and validation perplexity, all read from the folder."""
+    model_dir = Path(model_dir)
+    check_model_dir(model_dir)
+    config = read_json(model_dir / "config.json")
+    eval_results = read_json(model_dir / "eval_results.json")
+    if "eval_perplexity" not in eval_results:
+        raise ValueError(f"{model_dir / 'eval_results.json'} has no eval_perplexity: push the output folder of a "
+                         "finished imdb-lstm-pretrain run.")
+    train_results = read_json(model_dir / "train_results.json") if (model_dir / "train_results.json").is_file() else {}
+    run_info = read_json(model_dir / "run_info.json") if (model_dir / "run_info.json").is_file() else {}
+    data = run_info.get("arguments", {}).get("data", {})
+    dataset = data.get("dataset", "unrecorded")
+    card_data = ModelCardData(
+        language="en", license="apache-2.0", library_name="transformers", pipeline_tag="text-generation",
+        datasets=["stanfordnlp/imdb"] if dataset in ("stanfordnlp/imdb", "sample") or "imdb" in str(dataset) else None,
+        tags=["language-model", "imdb-lstm", config["cell"], "custom_code"], model_name=repo_id,
+    )
+    return ModelCard.from_template(
+        card_data,
+        template_path=str(template_path),
+        repo_id=repo_id,
+        architecture=describe_language_model(config),
+        bidirectional=config["bidirectional"],
+        embedding_dim=config["embedding_dim"],
+        embedding_source=config.get("embedding_source") or "random vectors",
+        vocab_size=config["vocab_size"],
+        num_parameters=count_parameters(model_dir),
+        model_mb=sum(path.stat().st_size for path in model_dir.glob("*.safetensors")) / 2**20,
+        dataset=dataset,
+        dataset_splits=data.get("dataset_splits"),
+        block_size=data.get("block_size", "unrecorded"),
+        train_tokens=train_results.get("train_tokens"),
+        perplexity=eval_results.get("eval_perplexity"),
+        training_curves=(model_dir / "training_curves.png").is_file(),
+        recipe=training_recipe(run_info),
+        versions=run_info.get("versions"),
+    )
+
+
 def files_to_push(model_dir: Path, onnx: bool = True) -> list[Path]:
     """The files of `model_dir` that belong in the model repo (see MODEL_REPO_FILES), sorted; model.onnx only with
     `onnx` and only when it is not older than the weights (an export of an earlier model is left out, with a
@@ -278,7 +343,8 @@ def refuse_files_holding_token(paths: list[Path], token: str) -> None:
 def push_trained_model(output_dir, repo_id: str | None = None, token: str | None = None, private: bool = False,
                        revision: str | None = None, commit_message: str | None = None,
                        benchmarks_file: Path | None = BENCHMARKS_FILE, onnx: bool | None = None):
-    """Push a `scripts/train.py` output folder to the Hub repo `repo_id` (created if needed, in the token's
+    """Push an output folder of `imdb-lstm-train` (a classifier) or `imdb-lstm-pretrain` (a language model, with
+    its own card) to the Hub repo `repo_id` (created if needed, in the token's
     namespace when `repo_id` has no owner; default name: the folder's) with a freshly rendered model card, which
     is also written to `output_dir/README.md`. `revision`: a branch, created from main if missing. A repo that
     exists keeps its visibility; pushing again updates its files. `onnx`: None pushes model.onnx when the folder
@@ -286,6 +352,9 @@ def push_trained_model(output_dir, repo_id: str | None = None, token: str | None
     it. Returns the `CommitInfo`."""
     model_dir = Path(output_dir)
     check_model_dir(model_dir)
+    language_model = is_language_model_dir(model_dir)
+    if language_model and onnx:
+        raise ValueError(f"{model_dir} holds a language model: ONNX export is for classifiers; push without onnx.")
     token = resolve_token(token)
     if onnx:
         from .onnx_export import export_onnx
@@ -300,7 +369,10 @@ def push_trained_model(output_dir, repo_id: str | None = None, token: str | None
     repo_id = repo_url.repo_id
     if revision and revision != "main":
         api.create_branch(repo_id, branch=revision, exist_ok=True)
-    card = render_model_card(model_dir, repo_id, benchmarks_file=benchmarks_file)
+    if language_model:
+        card = render_language_model_card(model_dir, repo_id)
+    else:
+        card = render_model_card(model_dir, repo_id, benchmarks_file=benchmarks_file)
     card.save(model_dir / "README.md")
     paths = files_to_push(model_dir, onnx=onnx is not False)
     refuse_files_holding_token(paths, token)
@@ -314,3 +386,39 @@ def push_trained_model(output_dir, repo_id: str | None = None, token: str | None
     )
     logger.info("Pushed: %s", commit.commit_url)
     return commit
+
+
+@dataclass
+class PushArguments:
+    model_dir: str = field(metadata={"help": "output folder of imdb-lstm-train or imdb-lstm-pretrain"})
+    repo_id: str | None = field(
+        default=None, metadata={"help": "Hub repo 'owner/name'; unset: the folder's name in the token's namespace"}
+    )
+    token: str | None = field(
+        default=None, metadata={"help": "Hub token with write access; unset: HF_TOKEN, else the `hf auth login` cache"}
+    )
+    private: bool = field(default=False, metadata={"help": "create the repo private (an existing repo keeps its visibility)"})
+    revision: str | None = field(default=None, metadata={"help": "branch to push to (created from main if missing)"})
+    commit_message: str | None = field(default=None)
+
+
+def main(argv=None) -> int:
+    """The `imdb-lstm-push` command (and `scripts/push_to_hub.py`): push a folder, print the commit URL."""
+    from huggingface_hub.errors import HfHubHTTPError
+    from transformers import HfArgumentParser
+
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.WARNING)
+    logging.getLogger("imdb_lstm").setLevel(logging.INFO)  # what is pushed where; HTTP chatter stays quiet
+    (args,) = HfArgumentParser(PushArguments).parse_args_into_dataclasses(args=argv)
+    try:
+        commit = push_trained_model(args.model_dir, repo_id=args.repo_id, token=args.token, private=args.private,
+                                    revision=args.revision, commit_message=args.commit_message)
+    except (OSError, ValueError, HfHubHTTPError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(commit.commit_url)
+    return 0
+
+
+def cli_main() -> None:
+    sys.exit(main())

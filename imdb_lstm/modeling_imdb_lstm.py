@@ -1,5 +1,13 @@
-"""IMDB sentiment classifier: word embedding → recurrent (LSTM/GRU, uni- or bidirectional) or CNN encoder →
-pooling over the real tokens → dropout → linear head over (NEGATIVE, POSITIVE).
+"""The imdb-lstm model family. The base model, `ImdbLstmModel`: word embedding → recurrent (LSTM/GRU, uni- or
+bidirectional) or CNN encoder → per-token states. Its heads, each holding it as `imdb_lstm` (`base_model_prefix`):
+- `ImdbLstmForSequenceClassification`: pooling over the real tokens → dropout → linear head over
+  (NEGATIVE, POSITIVE);
+- `ImdbLstmForCausalLM`: the next word from the left-to-right states and, with a bidirectional encoder, the
+  previous word from the right-to-left states (a forward and a backward language model sharing the embedding),
+  through an output layer tied to the embedding.
+A language-model folder loads into the classifier with only the classification head new. Folders saved before
+the base model existed (weights `embedding.*`, `encoder.*`, `classifier.*`) load unchanged: transformers adds the
+`imdb_lstm.` prefix to each key that only exists with it.
 
 This file is copied to the Hugging Face Hub and loaded there on its own (`trust_remote_code=True`), so it imports
 only torch, transformers and its configuration.
@@ -24,7 +32,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
-from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.modeling_outputs import BaseModelOutput, ModelOutput, SequenceClassifierOutput
 
 from .configuration_imdb_lstm import ImdbLstmConfig
 
@@ -35,6 +43,8 @@ BUCKET_STEP_OVERHEAD_ROWS = 2
 BUCKET_CALL_OVERHEAD_ROW_STEPS = 120
 BUCKET_MIN_SAVING = 0.2
 BUCKET_MAX_CUTS = 32
+# Added to the language model's score of [PAD] (see ImdbLstmLMHead).
+PAD_PENALTY = -1e4
 
 
 def plan_length_buckets(lengths: list[int]) -> list[list[int]] | None:
@@ -169,6 +179,64 @@ def masked_pool(states: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch
     return torch.cat(pooled, dim=-1)
 
 
+# Every class of the family, for `auto_map`: whichever class saved a folder, each Auto class loads it with
+# trust_remote_code (a language-model folder into AutoModelForSequenceClassification, for instance).
+AUTO_MAP = {
+    "AutoConfig": "configuration_imdb_lstm.ImdbLstmConfig",
+    "AutoModel": "modeling_imdb_lstm.ImdbLstmModel",
+    "AutoModelForCausalLM": "modeling_imdb_lstm.ImdbLstmForCausalLM",
+    "AutoModelForSequenceClassification": "modeling_imdb_lstm.ImdbLstmForSequenceClassification",
+}
+
+
+class EncodedBatch:
+    """What the base model computed for a batch, in its own layout: rows real tokens first (left padding rotated
+    away) and cut to `config.model_max_length`.
+
+    `layers`: per-token states of every recurrent layer (batch, time, features), first layer first; for the CNN
+    encoder one tensor, the feature maps of every filter width side by side, indexed by window start. `mask`
+    (broadcastable to the last of `layers`): where those states are real (tokens, or windows inside the review).
+    `shifts_back`: the row rotation that puts per-token tensors back at the input's own positions, or None.
+    (A plain class: this file imports nothing but torch, transformers and its configuration.)"""
+
+    def __init__(self, input_ids, lengths, embedded, layers, mask, shifts_back):
+        self.input_ids, self.lengths, self.embedded = input_ids, lengths, embedded
+        self.layers, self.mask, self.shifts_back = layers, mask, shifts_back
+
+
+def roll_rows(tensor: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    """Row b of `tensor` (batch, time, ...) rotated left by `shifts[b]` steps (right by a negative shift)."""
+    steps = torch.arange(tensor.size(1), device=tensor.device).unsqueeze(0)
+    index = (steps + shifts.unsqueeze(1)) % tensor.size(1)
+    index = index.view(*index.shape, *([1] * (tensor.dim() - 2))).expand_as(tensor)
+    return tensor.gather(1, index)
+
+
+class ImdbLstmLMHead(nn.Module):
+    """Word scores from per-token states, tied to the input embedding: dropout → a linear projection of each
+    direction's states to the embedding width → dot product with every word vector (+ a bias per word). The output
+    layer thus adds only (hidden_size + 1) · embedding_dim parameters per direction and a bias per word, and the
+    word vectors learnt as input are the ones predicted."""
+
+    def __init__(self, config: ImdbLstmConfig):
+        super().__init__()
+        self.dropout = nn.Dropout(config.dropout)
+        self.forward_projection = nn.Linear(config.hidden_size, config.embedding_dim)
+        self.backward_projection = (
+            nn.Linear(config.hidden_size, config.embedding_dim) if config.bidirectional else None
+        )
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+        self.pad_token_id = config.pad_token_id
+
+    def forward(self, states: torch.Tensor, word_vectors: torch.Tensor, backward: bool = False) -> torch.Tensor:
+        projection = self.backward_projection if backward else self.forward_projection
+        # [PAD] is never a word to predict: scored PAD_PENALTY lower it gets probability 0 (exp underflows), so no
+        # gradient reaches its embedding row, which stays zero. Added to the bias, it costs no pass over the scores.
+        pad = torch.tensor([self.pad_token_id], device=self.bias.device)
+        bias = self.bias + torch.zeros_like(self.bias).index_fill_(0, pad, PAD_PENALTY)
+        return nn.functional.linear(projection(self.dropout(states)), word_vectors, bias)
+
+
 class ImdbLstmPreTrainedModel(PreTrainedModel):
     config_class = ImdbLstmConfig
     base_model_prefix = "imdb_lstm"
@@ -197,9 +265,19 @@ class ImdbLstmPreTrainedModel(PreTrainedModel):
         elif isinstance(module, (nn.Linear, nn.Conv1d)):
             init.xavier_uniform_(module.weight)
             init.zeros_(module.bias)
+        elif isinstance(module, ImdbLstmLMHead):
+            init.zeros_(module.bias)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """`PreTrainedModel.save_pretrained`, with every class of the family in `config.auto_map`."""
+        self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **AUTO_MAP}
+        return super().save_pretrained(save_directory, *args, **kwargs)
 
 
-class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
+class ImdbLstmModel(ImdbLstmPreTrainedModel):
+    """The base model: word embedding → recurrent (LSTM/GRU, uni- or bidirectional) or CNN encoder → per-token
+    states. The heads ([`ImdbLstmForSequenceClassification`], [`ImdbLstmForCausalLM`]) hold it as `imdb_lstm`."""
+
     def __init__(self, config: ImdbLstmConfig):
         super().__init__(config)
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id)
@@ -208,9 +286,6 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
             self.encoder = ImdbLstmRecurrentEncoder(config)
         else:
             self.encoder = ImdbLstmConvEncoder(config)
-        pooled_size = self.encoder.output_size * (2 if config.pooling == "max_mean" else 1)
-        self.dropout = nn.Dropout(config.dropout)
-        self.classifier = nn.Linear(pooled_size, config.num_labels)
         self.post_init()
         # Frozen embeddings get no gradient at all, so backward does no work for them.
         self.embedding.weight.requires_grad_(not config.freeze_embedding)
@@ -220,6 +295,95 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
 
     def set_input_embeddings(self, value: nn.Embedding):
         self.embedding = value
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutput:
+        r"""
+        input_ids, attention_mask: as for [`ImdbLstmForSequenceClassification`] (right or left padding).
+
+        Returns `last_hidden_state` `(batch, time, features)`, aligned with `input_ids` like `hidden_states`: the
+        last recurrent layer's per-token states (both directions side by side, left-to-right first), or for the CNN
+        encoder the feature maps indexed by window start; zero at padding. `hidden_states` (with
+        `output_hidden_states`): the embedding output, then every layer's states. `attentions` is always None.
+        """
+        if output_hidden_states is None:
+            output_hidden_states = getattr(self.config, "output_hidden_states", False)
+        input_ids, lengths, shifts_back, _ = self.prepare_inputs(input_ids, attention_mask)
+        encoded = self.encode(input_ids, lengths, shifts_back)
+        hidden_states = self.token_aligned_states(encoded)
+        if return_dict is False:
+            return (hidden_states[-1], hidden_states) if output_hidden_states else (hidden_states[-1],)
+        return BaseModelOutput(last_hidden_state=hidden_states[-1],
+                               hidden_states=hidden_states if output_hidden_states else None)
+
+    def prepare_inputs(
+        self, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None, labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Checked inputs in the model's layout: (input_ids, lengths, shifts_back, labels). Rows are rotated so
+        their real tokens come first (left padding) and cut to `config.model_max_length` on
+        `config.truncation_side`; `labels` (batch, time), when given, are moved the same way. `shifts_back`
+        rotates per-token outputs back to the input's positions (None when nothing was rotated, or when rows
+        were cut: outputs then follow the kept tokens, real tokens first)."""
+        if input_ids is None or input_ids.dim() != 2:
+            raise ValueError("input_ids must be a (batch, time) tensor of token ids.")
+        if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
+            raise ValueError(
+                f"input_ids hold ids outside [0, vocab_size={self.config.vocab_size}): the tokenizer does not match "
+                "this model's embedding. Load the tokenizer saved with the model."
+            )
+        if labels is not None and labels.shape != input_ids.shape:
+            raise ValueError(f"labels must have the shape of input_ids {tuple(input_ids.shape)}; got {tuple(labels.shape)}.")
+        if input_ids.size(1) == 0:
+            # Text with no tokens (empty, or only markup): read one padding step, the model's no-evidence answer.
+            input_ids = torch.full((input_ids.size(0), 1), self.config.pad_token_id, device=input_ids.device)
+            attention_mask = None
+            if labels is not None:
+                labels = torch.full_like(input_ids, -100)
+        lengths, shifts = self._lengths_and_shifts(input_ids, attention_mask)
+        input_width = input_ids.size(1)
+        if shifts is not None:
+            # Left padding: real tokens first in every row, after which everything below is exact as for right padding.
+            input_ids = roll_rows(input_ids, shifts)
+            labels = roll_rows(labels, shifts) if labels is not None else None
+        lengths = lengths.clamp(min=1)
+        input_ids, labels, lengths = self._truncated_to_max_length(input_ids, labels, lengths)
+        shifts_back = None if shifts is None or input_ids.size(1) != input_width else -shifts
+        return input_ids, lengths, shifts_back, labels
+
+    def encode(self, input_ids: torch.Tensor, lengths: torch.Tensor, shifts_back: torch.Tensor | None = None) -> EncodedBatch:
+        """Embedding and encoder over inputs already in the model's layout (see `prepare_inputs`)."""
+        embedded = self.embedding(input_ids)
+        embedded = self.embedding_dropout(embedded.transpose(1, 2)).transpose(1, 2)
+        if self.config.encoder == "rnn":
+            layers = self.encoder(embedded, lengths, return_all_layers=True)
+            steps = torch.arange(embedded.size(1), device=embedded.device).unsqueeze(0)
+            mask = (steps < lengths.unsqueeze(1)).unsqueeze(-1)
+        else:
+            features, mask = self.encoder(embedded, lengths)
+            layers = (features,)
+        return EncodedBatch(input_ids, lengths, embedded, tuple(layers), mask, shifts_back)
+
+    def token_aligned_states(self, encoded: EncodedBatch) -> tuple[torch.Tensor, ...]:
+        """The embedding output and every layer's states, padding zeroed, aligned with the input's positions
+        (recurrent encoder); for the CNN encoder the embedding output so aligned and the masked feature maps."""
+        steps = torch.arange(encoded.embedded.size(1), device=encoded.embedded.device).unsqueeze(0)
+        real = (steps < encoded.lengths.unsqueeze(1)).unsqueeze(-1)
+        if self.config.encoder == "rnn":
+            tokens = (encoded.embedded, *encoded.layers)
+        else:
+            tokens = (encoded.embedded,)
+        aligned = tuple(tensor * real.to(tensor.dtype) for tensor in tokens)
+        if encoded.shifts_back is not None:
+            aligned = tuple(roll_rows(tensor, encoded.shifts_back) for tensor in aligned)
+        if self.config.encoder == "cnn":
+            aligned = (*aligned, encoded.layers[-1] * encoded.mask)
+        return aligned
 
     def _lengths_and_shifts(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None
@@ -245,13 +409,52 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
         shifts = torch.where(right_padded, torch.zeros_like(starts), starts)
         return lengths, (shifts if bool(shifts.any()) else None)
 
-    @staticmethod
-    def _roll_rows(tensor: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
-        """Row b of `tensor` (batch, time, ...) rotated left by `shifts[b]` steps (right by a negative shift)."""
-        steps = torch.arange(tensor.size(1), device=tensor.device).unsqueeze(0)
-        index = (steps + shifts.unsqueeze(1)) % tensor.size(1)
-        index = index.view(*index.shape, *([1] * (tensor.dim() - 2))).expand_as(tensor)
-        return tensor.gather(1, index)
+    def _truncated_to_max_length(
+        self, input_ids: torch.Tensor, labels: torch.Tensor | None, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Right-padded `input_ids` (and `labels`) and `lengths` with every row cut to `config.model_max_length`
+        tokens, on `config.truncation_side` as the tokenizer cuts ("left": keep the end, "right": keep the
+        beginning). Unchanged when the config has no maximum, when no row is longer, or while exporting (an
+        exported graph reads what it is given: truncate with the tokenizer)."""
+        max_length = self.config.model_max_length
+        if not max_length or input_ids.size(1) <= max_length or _is_exporting():
+            return input_ids, labels, lengths
+        if self.config.truncation_side == "left":
+            starts = (lengths - max_length).clamp(min=0)
+            index = starts.unsqueeze(1) + torch.arange(max_length, device=input_ids.device).unsqueeze(0)
+            input_ids = input_ids.gather(1, index)
+            labels = labels.gather(1, index) if labels is not None else None
+        else:
+            input_ids = input_ids[:, :max_length]
+            labels = labels[:, :max_length] if labels is not None else None
+        return input_ids, labels, lengths.clamp(max=max_length)
+
+
+class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
+    """[`ImdbLstmModel`] → pooling over the real tokens → dropout → linear head over (NEGATIVE, POSITIVE)."""
+
+    def __init__(self, config: ImdbLstmConfig):
+        super().__init__(config)
+        self.imdb_lstm = ImdbLstmModel(config)
+        pooled_size = self.imdb_lstm.encoder.output_size * (2 if config.pooling == "max_mean" else 1)
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(pooled_size, config.num_labels)
+        self.post_init()
+
+    # The base model's parts under the names they had before the base model existed (read-only shortcuts).
+    @property
+    def embedding(self) -> nn.Embedding:
+        return self.imdb_lstm.embedding
+
+    @property
+    def encoder(self) -> nn.Module:
+        return self.imdb_lstm.encoder
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.imdb_lstm.embedding
+
+    def set_input_embeddings(self, value: nn.Embedding):
+        self.imdb_lstm.embedding = value
 
     def forward(
         self,
@@ -279,54 +482,22 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
         output_attentions (`bool`, optional): accepted for compatibility; this model has no attention, so
             `attentions` is always None.
         """
-        if input_ids is None or input_ids.dim() != 2:
-            raise ValueError("input_ids must be a (batch, time) tensor of token ids.")
-        if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
-            raise ValueError(
-                f"input_ids hold ids outside [0, vocab_size={self.config.vocab_size}): the tokenizer does not match "
-                "this model's embedding. Load the tokenizer saved with the model."
-            )
-        if input_ids.size(1) == 0:
-            # Text with no tokens (empty, or only markup): read one padding step, the model's no-evidence answer.
-            input_ids = torch.full((input_ids.size(0), 1), self.config.pad_token_id, device=input_ids.device)
-            attention_mask = None
         if output_hidden_states is None:
             output_hidden_states = getattr(self.config, "output_hidden_states", False)
-        lengths, shifts = self._lengths_and_shifts(input_ids, attention_mask)
-        input_width = input_ids.size(1)
-        if shifts is not None:
-            # Left padding: real tokens first in every row, after which everything below is exact as for right padding.
-            input_ids = self._roll_rows(input_ids, shifts)
-        lengths = lengths.clamp(min=1)
-        input_ids, lengths = self._truncated_to_max_length(input_ids, lengths)
+        input_ids, lengths, shifts_back, _ = self.imdb_lstm.prepare_inputs(input_ids, attention_mask)
         if labels is None and not output_hidden_states and self._may_bucket_by_length(input_ids):
             buckets = plan_length_buckets(lengths.tolist())
             if buckets is not None:
                 logits = self._logits_in_length_buckets(input_ids, lengths, buckets)
                 return (logits,) if return_dict is False else SequenceClassifierOutput(logits=logits)
 
-        embedded = self.embedding(input_ids)
-        embedded = self.embedding_dropout(embedded.transpose(1, 2)).transpose(1, 2)
-        hidden_states = None
-        if self.config.encoder == "rnn":
-            layer_states = self.encoder(embedded, lengths, return_all_layers=True)
-            states = layer_states[-1]
-            if output_hidden_states:
-                hidden_states = self._token_aligned(
-                    (embedded, *layer_states), lengths, self._shifts_back(shifts, input_width, embedded)
-                )
-            if self.config.pooling == "last":
-                pooled = self.encoder.last_states(states, lengths)
-            else:
-                steps = torch.arange(states.size(1), device=states.device).unsqueeze(0)
-                pooled = masked_pool(states, (steps < lengths.unsqueeze(1)).unsqueeze(-1), self.config.pooling)
+        encoded = self.imdb_lstm.encode(input_ids, lengths, shifts_back)
+        states = encoded.layers[-1]
+        if self.config.encoder == "rnn" and self.config.pooling == "last":
+            pooled = self.imdb_lstm.encoder.last_states(states, lengths)
         else:
-            features, mask = self.encoder(embedded, lengths)
-            pooled = masked_pool(features, mask, self.config.pooling)
-            if output_hidden_states:
-                (embedding_states,) = self._token_aligned((embedded,), lengths,
-                                                          self._shifts_back(shifts, input_width, embedded))
-                hidden_states = (embedding_states, features * mask)
+            pooled = masked_pool(states, encoded.mask, self.config.pooling)
+        hidden_states = self.imdb_lstm.token_aligned_states(encoded) if output_hidden_states else None
         logits = self.classifier(self.dropout(pooled))
 
         loss = None
@@ -340,43 +511,6 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
         if return_dict is False:
             return tuple(value for value in (loss, logits, hidden_states) if value is not None)
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states, attentions=None)
-
-    @staticmethod
-    def _shifts_back(shifts: torch.Tensor | None, input_width: int, embedded: torch.Tensor) -> torch.Tensor | None:
-        """The rotation that puts per-token states back at the input's own positions after a left-padded batch
-        was read real tokens first; None when there is none to undo, or when reviews longer than
-        `config.model_max_length` were cut (the states then follow the kept tokens, real tokens first)."""
-        return None if shifts is None or embedded.size(1) != input_width else -shifts
-
-    def _token_aligned(
-        self, states: tuple[torch.Tensor, ...], lengths: torch.Tensor, shifts: torch.Tensor | None
-    ) -> tuple[torch.Tensor, ...]:
-        """Per-token `states` with padding positions zeroed, each row rotated by `shifts` (back to the input's own
-        positions after a left-padded batch was read real tokens first)."""
-        steps = torch.arange(states[0].size(1), device=states[0].device).unsqueeze(0)
-        real = (steps < lengths.unsqueeze(1)).unsqueeze(-1)
-        aligned = tuple(tensor * real.to(tensor.dtype) for tensor in states)
-        if shifts is not None:
-            aligned = tuple(self._roll_rows(tensor, shifts) for tensor in aligned)
-        return aligned
-
-    def _truncated_to_max_length(
-        self, input_ids: torch.Tensor, lengths: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Right-padded `input_ids` and `lengths` with every review cut to `config.model_max_length` tokens, on
-        `config.truncation_side` as the tokenizer cuts ("left": keep the end, "right": keep the beginning).
-        Unchanged when the config has no maximum, when no row is longer, or while exporting (an exported graph
-        reads what it is given: truncate with the tokenizer)."""
-        max_length = self.config.model_max_length
-        if not max_length or input_ids.size(1) <= max_length or _is_exporting():
-            return input_ids, lengths
-        if self.config.truncation_side == "left":
-            starts = (lengths - max_length).clamp(min=0)
-            index = starts.unsqueeze(1) + torch.arange(max_length, device=input_ids.device).unsqueeze(0)
-            input_ids = input_ids.gather(1, index)
-        else:
-            input_ids = input_ids[:, :max_length]
-        return input_ids, lengths.clamp(max=max_length)
 
     @staticmethod
     def _may_bucket_by_length(input_ids: torch.Tensor) -> bool:
@@ -406,6 +540,111 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
         return logits
 
 
+class ImdbLstmForCausalLM(ImdbLstmPreTrainedModel):
+    """[`ImdbLstmModel`] as a language model: the left-to-right direction predicts the next word; with a
+    bidirectional encoder the right-to-left direction predicts the previous word, so one model holds a forward and
+    a backward language model sharing the embedding (as ELMo / ULMFiT's pair). The output layer is tied to the
+    embedding (see [`ImdbLstmLMHead`]). Needs a recurrent encoder, and with both directions a single layer: a
+    stacked bidirectional encoder feeds each direction the other's states, which have seen the word to predict."""
+
+    def __init__(self, config: ImdbLstmConfig):
+        if config.encoder != "rnn":
+            raise ValueError(
+                f"ImdbLstmForCausalLM needs encoder='rnn'; encoder={config.encoder!r} sees words on both sides of "
+                "each position, so it cannot predict the next word. Use encoder='rnn' (LSTM or GRU)."
+            )
+        if config.bidirectional and config.num_layers > 1:
+            raise ValueError(
+                f"ImdbLstmForCausalLM with bidirectional=True needs num_layers=1 (got {config.num_layers}): from the "
+                "second layer on, each direction would read the other direction's states, which have already seen "
+                "the word it must predict. Use one bidirectional layer, or bidirectional=False with several layers."
+            )
+        super().__init__(config)
+        self.imdb_lstm = ImdbLstmModel(config)
+        self.lm_head = ImdbLstmLMHead(config)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.imdb_lstm.embedding
+
+    def set_input_embeddings(self, value: nn.Embedding):
+        self.imdb_lstm.embedding = value
+
+    def get_output_embeddings(self):
+        # The output layer reads the input embedding's weight itself (ImdbLstmLMHead): there is nothing to tie.
+        return None
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> ModelOutput:
+        r"""
+        input_ids, attention_mask: as for [`ImdbLstmForSequenceClassification`] (right or left padding).
+        labels (`torch.LongTensor` of shape `(batch, time)`, optional): the words to predict, aligned with
+            `input_ids` (usually `input_ids` itself: the shift happens here, as in transformers' causal LMs);
+            -100 and padding positions are ignored.
+
+        Returns a `ModelOutput` with, in this order (fields that do not apply are absent, as None fields are in
+        transformers' outputs; `output.get("backward_logits")` is None for a unidirectional model):
+        - `loss`: with `labels`, the mean cross-entropy of the next word (left-to-right) and, with a bidirectional
+          encoder, the average of that and the mean cross-entropy of the previous word (right-to-left);
+          `exp(loss)` is the perplexity (for a bidirectional model the geometric mean of the two directions');
+        - `logits`: `(batch, time, vocab_size)` scores of the word after each position;
+        - `backward_logits`: `(batch, time, vocab_size)` scores of the word before each position (bidirectional);
+        - `forward_loss`, `backward_loss`: each direction's loss, with `labels`;
+        - `hidden_states`: as [`ImdbLstmModel`]'s, with `output_hidden_states`.
+        Scores are aligned with `input_ids`; their values at padding positions mean nothing.
+        """
+        if output_hidden_states is None:
+            output_hidden_states = getattr(self.config, "output_hidden_states", False)
+        input_ids, lengths, shifts_back, labels = self.imdb_lstm.prepare_inputs(input_ids, attention_mask, labels)
+        encoded = self.imdb_lstm.encode(input_ids, lengths, shifts_back)
+        states = encoded.layers[-1]
+        hidden = self.config.hidden_size
+        word_vectors = self.imdb_lstm.embedding.weight
+        logits = self.lm_head(states[..., :hidden], word_vectors)
+        backward_logits = self.lm_head(states[..., hidden:], word_vectors, backward=True) if self.config.bidirectional else None
+
+        loss = forward_loss = backward_loss = None
+        if labels is not None:
+            labels = labels.to(logits.device).long()
+            steps = torch.arange(labels.size(1), device=labels.device).unsqueeze(0)
+            targets = labels.masked_fill(steps >= lengths.unsqueeze(1), -100)
+            ignored = torch.full_like(targets[:, :1], -100)
+            # Position t predicts word t + 1 left to right, word t - 1 right to left; only real positions predict
+            # (position `length`, padding, must not predict the last word right to left).
+            forward_targets = torch.cat([targets[:, 1:], ignored], dim=1)
+            forward_loss = self._mean_cross_entropy(logits, forward_targets)
+            loss = forward_loss
+            if backward_logits is not None:
+                backward_targets = torch.cat([ignored, targets[:, :-1]], dim=1).masked_fill(
+                    steps >= lengths.unsqueeze(1), -100)
+                backward_loss = self._mean_cross_entropy(backward_logits, backward_targets)
+                loss = (forward_loss + backward_loss) / 2
+
+        if shifts_back is not None:
+            logits = roll_rows(logits, shifts_back)
+            backward_logits = roll_rows(backward_logits, shifts_back) if backward_logits is not None else None
+        hidden_states = self.imdb_lstm.token_aligned_states(encoded) if output_hidden_states else None
+        # A `ModelOutput` like transformers' own: fields that are None are left out (of keys, tuples and attributes).
+        fields = {"loss": loss, "logits": logits, "backward_logits": backward_logits, "forward_loss": forward_loss,
+                  "backward_loss": backward_loss, "hidden_states": hidden_states}
+        output = ModelOutput(**{name: value for name, value in fields.items() if value is not None})
+        return output.to_tuple() if return_dict is False else output
+
+    def _mean_cross_entropy(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy of `logits` (batch, time, vocab) over the `targets` (batch, time) that are not -100
+        (zero, still differentiable, when none is). Read in place: no copy of the scores is made."""
+        if not bool((targets != -100).any()):
+            return logits.sum() * 0.0
+        return nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
+
+
 def _is_exporting() -> bool:
     """Whether the model is being traced (torch.jit, legacy ONNX export), compiled or exported (torch.export)."""
     compiler = getattr(torch, "compiler", None)
@@ -417,4 +656,6 @@ def _is_exporting() -> bool:
     )
 
 
+ImdbLstmModel.register_for_auto_class("AutoModel")
+ImdbLstmForCausalLM.register_for_auto_class("AutoModelForCausalLM")
 ImdbLstmForSequenceClassification.register_for_auto_class("AutoModelForSequenceClassification")

@@ -62,7 +62,7 @@ from benchmark import (  # noqa: E402  (the report helpers both benchmark script
 )
 from transformers import AutoTokenizer, HfArgumentParser, Trainer, pipeline  # noqa: E402
 from transformers.trainer_pt_utils import get_length_grouped_indices  # noqa: E402
-from train import DataArguments, ImdbTrainingArguments  # noqa: E402
+from imdb_lstm.training import DataArguments, ImdbTrainingArguments  # noqa: E402
 
 import imdb_lstm  # noqa: E402, F401  (registers the Auto classes the pipeline loads the model with)
 from imdb_lstm import ImdbLstmForSequenceClassification  # noqa: E402

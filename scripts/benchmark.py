@@ -32,10 +32,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
+from transformers import HfArgumentParser
 
-import train  # noqa: E402  (scripts/train.py: the recipe)
-from transformers import HfArgumentParser  # noqa: E402
+from imdb_lstm import training as train  # the recipe (scripts/train.py runs it)
 
 from imdb_lstm.data import load_imdb  # noqa: E402
 from imdb_lstm.metrics import binary_rates  # noqa: E402

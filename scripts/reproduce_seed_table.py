@@ -22,8 +22,7 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
-sys.path.insert(0, str(Path(__file__).parent))
-import train  # noqa: E402
+from imdb_lstm import training as train  # the recipe (scripts/train.py runs it)
 
 from imdb_lstm.data import load_imdb, make_splits  # noqa: E402
 from imdb_lstm.metrics import binary_rates  # noqa: E402

@@ -9,7 +9,6 @@ does all the talking.
 """
 
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -23,6 +22,7 @@ from huggingface_hub import ModelCard
 from safetensors.torch import load_file, save_file
 
 from hub_server import LocalHub
+from imdb_lstm import training
 from imdb_lstm.hub import MODEL_REPO_FILES, push_trained_model, render_model_card
 from imdb_lstm.predict import load_classifier, predict_proba
 
@@ -80,11 +80,7 @@ print(json.dumps({"imdb_lstm_importable": importable, "model_module": type(model
 
 
 def train_tiny_model(output_dir: Path) -> None:
-    spec = importlib.util.spec_from_file_location("train_script", ROOT / "scripts" / "train.py")
-    train_script = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = train_script  # Trainer pickles the argument dataclass, which must be importable
-    spec.loader.exec_module(train_script)
-    train_script.main([
+    training.main([
         "--dataset", "sample", "--output_dir", str(output_dir), "--num_train_epochs", "1",
         "--max_train_samples", "200", "--max_eval_samples", "100", "--hidden_size", "16",
         "--vocab_size", "3000", "--max_length", "128", "--disable_tqdm", "true", "--report_to", "none",
@@ -113,7 +109,9 @@ def hub_env(hub: LocalHub, hf_home: Path, token: str | None) -> dict:
     send every large file through Xet, which LocalHub does not emulate; without it, the Hub's LFS path."""
     env = {name: value for name, value in os.environ.items()
            if not name.startswith(("HF_", "HUGGINGFACE_", "TRANSFORMERS_")) and name != "PYTHONPATH"}
-    env.update(HF_ENDPOINT=hub.url, HF_HOME=str(hf_home), HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_XET="1")
+    # The checkout's package, not whatever copy is installed (a wheel, another worktree's editable install).
+    env.update(HF_ENDPOINT=hub.url, HF_HOME=str(hf_home), HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_XET="1",
+               PYTHONPATH=str(ROOT))
     if token:
         env["HF_TOKEN"] = token
     return env
@@ -369,3 +367,78 @@ def test_card_renders_without_run_info_and_refuses_a_run_without_test_metrics(tr
                                                              if not k.startswith("test_")}))
     with pytest.raises(ValueError, match="has no test_accuracy, test_tpr.*do_predict"):
         render_model_card(model_dir, "tester/x", benchmarks_file=None)
+
+
+# -- A pretrained language model and a classifier fine-tuned from it, both through the Hub.
+
+LANGUAGE_MODEL_LOADER = r'''
+import json, sys
+class NoImdbLstm:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == "imdb_lstm":
+            raise ModuleNotFoundError(f"No module named {name!r} (hidden for this test)")
+sys.meta_path.insert(0, NoImdbLstm())
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+tokenizer = AutoTokenizer.from_pretrained(sys.argv[1], trust_remote_code=True)
+model = AutoModelForCausalLM.from_pretrained(sys.argv[1], trust_remote_code=True).eval()
+batch = tokenizer([sys.argv[2]], return_tensors="pt")
+with torch.no_grad():
+    loss = model(**batch, labels=batch["input_ids"]).loss.item()
+print(json.dumps({"model_module": type(model).__module__, "loss": loss}))
+'''
+
+
+@pytest.mark.slow
+def test_a_pretrained_language_model_and_a_classifier_fine_tuned_from_it_round_trip(hub, tmp_path):
+    from imdb_lstm import pretraining
+
+    lm_dir = tmp_path / "imdb-lm-tiny"
+    pretraining.main(["--dataset", "sample", "--output_dir", str(lm_dir), "--max_steps", "5", "--hidden_size", "16",
+                      "--block_size", "32", "--vocab_size", "3000", "--max_train_texts", "300", "--glove", "none",
+                      "--embedding_dim", "16", "--save_strategy", "no", "--eval_strategy", "no",
+                      "--disable_tqdm", "true", "--report_to", "none"])
+    pushed_lm = run_push(hub, tmp_path, "--model_dir", str(lm_dir), "--repo_id", "tester/imdb-lm-tiny")
+    assert pushed_lm.returncode == 0, pushed_lm.stderr[-3000:]
+    files = hub.repos["tester/imdb-lm-tiny"].files("main")
+    assert {"README.md", "config.json", "model.safetensors", "modeling_imdb_lstm.py", "tokenizer.json"} <= set(files)
+    card = files["README.md"].decode()
+    eval_results = json.loads((lm_dir / "eval_results.json").read_text())
+    train_results = json.loads((lm_dir / "train_results.json").read_text())
+    assert f"{eval_results['eval_perplexity']:.2f}" in card and f"{train_results['train_tokens']:,}" in card
+    assert "`sample`, splits `train,unsupervised`" in card
+
+    # The language model by repo id, through its own code only.
+    work = tmp_path / "load_lm"
+    work.mkdir()
+    (work / "loader.py").write_text(LANGUAGE_MODEL_LOADER)
+    text = "a wonderful film with a brilliant cast"
+    result = subprocess.run([sys.executable, "-I", "loader.py", "tester/imdb-lm-tiny", text], cwd=work,
+                            env=hub_env(hub, work / "hf_home", None), capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(lm_dir)
+    batch = tokenizer([text], return_tensors="pt")
+    with torch.no_grad():
+        expected_loss = AutoModelForCausalLM.from_pretrained(lm_dir).eval()(**batch, labels=batch["input_ids"]).loss
+    assert loaded["model_module"].startswith("transformers_modules.")
+    assert loaded["loss"] == pytest.approx(expected_loss.item(), rel=1e-5)
+
+    # Fine-tuned from the repo id, pushed at the end of training, and loaded back by repo id.
+    classifier_dir = tmp_path / "imdb-ft-tiny"
+    fine_tune = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train.py"), "--dataset", "sample", "--model_name_or_path",
+         "tester/imdb-lm-tiny", "--output_dir", str(classifier_dir), "--num_train_epochs", "1",
+         "--max_train_samples", "100", "--max_eval_samples", "50", "--max_length", "64", "--disable_tqdm", "true",
+         "--report_to", "none", "--push_to_hub", "true", "--hub_model_id", "tester/imdb-ft-tiny"],
+        env=hub_env(hub, tmp_path / "hf_home_fine_tune", SECRET), cwd=tmp_path, capture_output=True, text=True,
+        timeout=300)
+    assert fine_tune.returncode == 0, fine_tune.stderr[-3000:]
+    assert "tester/imdb-lm-tiny" in json.loads((classifier_dir / "config.json").read_text())["embedding_source"]
+    model, classifier_tokenizer = load_classifier(str(classifier_dir))
+    assert classifier_tokenizer.get_vocab() == tokenizer.get_vocab()
+    loaded = run_loader(hub, tmp_path, "remote", "tester/imdb-ft-tiny")
+    torch.testing.assert_close(torch.tensor(loaded["probabilities"]), predict_proba(model, classifier_tokenizer, TEXTS),
+                               rtol=0, atol=1e-5)

@@ -5,15 +5,10 @@ Measured with these settings (seeds 42, 1, 7): test accuracy 0.836, 0.837, 0.841
 review 0.96, 0.92, 0.92. The thresholds leave a wide margin below that (the test split's standard error is about
 0.012) and far above chance (0.5), so they fail for a model that does not learn, not for an unlucky seed."""
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import train  # noqa: E402
-
-from imdb_lstm.predict import EXAMPLE_REVIEW, load_classifier, predict  # noqa: E402
+from imdb_lstm import training as train
+from imdb_lstm.predict import EXAMPLE_REVIEW, load_classifier, predict
 
 MIN_TEST_ACCURACY = 0.75
 RECIPE = [

@@ -61,6 +61,8 @@ def test_save_load_round_trip_gives_identical_logits(tmp_path, tokenizer, kwargs
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["auto_map"] == {
         "AutoConfig": "configuration_imdb_lstm.ImdbLstmConfig",
+        "AutoModel": "modeling_imdb_lstm.ImdbLstmModel",
+        "AutoModelForCausalLM": "modeling_imdb_lstm.ImdbLstmForCausalLM",
         "AutoModelForSequenceClassification": "modeling_imdb_lstm.ImdbLstmForSequenceClassification",
     }
     assert (tmp_path / "modeling_imdb_lstm.py").exists() and (tmp_path / "configuration_imdb_lstm.py").exists()

@@ -30,9 +30,9 @@ from imdb_lstm.glove import GloveSourceError
 from imdb_lstm.predict import load_classifier, predict
 from imdb_lstm.predict import main as predict_main
 
+from imdb_lstm import training as train
+
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-sys.path.insert(0, str(SCRIPTS))
-import train  # noqa: E402
 
 MAX_LENGTH = 64
 REVIEW = "A wonderful, moving film with a brilliant cast. I loved every minute of it and would see it again!"

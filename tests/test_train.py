@@ -1,14 +1,12 @@
 """A short real training through scripts/train.py on the shipped sample: loss goes down, outputs are complete."""
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import train  # noqa: E402
+from imdb_lstm import training as train
 
 TINY = [
     "--dataset", "sample", "--max_train_samples", "400", "--max_eval_samples", "200", "--hidden_size", "32",
@@ -85,7 +83,9 @@ def test_shipped_config_matches_script_defaults():
         assert actual == value, key
 
 
-def test_seed_table_reproduction_runs_in_smoke_mode(tmp_path, capsys):
+def test_seed_table_reproduction_runs_in_smoke_mode(tmp_path, capsys, monkeypatch):
+    # The script itself is under test here, so it is imported from scripts/.
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "scripts"))
     import reproduce_seed_table
 
     result = reproduce_seed_table.main(["--smoke", "--output_dir", str(tmp_path)])

@@ -1,0 +1,292 @@
+"""Pretraining: the encoder as a language model on unlabelled text, the way transformers' `run_clm.py` does it.
+
+    imdb-lstm-pretrain --dataset ../shared/data/imdb --output_dir outputs/imdb-lm      # IMDB train + unsupervised
+    imdb-lstm-pretrain --dataset sample --output_dir outputs/demo-lm --max_steps 20    # offline, a minute
+    imdb-lstm-pretrain --dataset my/corpus --dataset_splits train --streaming --max_steps 100000 ...
+    imdb-lstm-pretrain configs/my_lm.json                                              # all arguments from JSON
+
+Recipe: texts from any `datasets` source (by default IMDB's `train` + `unsupervised` splits; a split named `test`
+is refused, so no review a classifier is scored on is ever read) → a share held out for validation → word
+tokenizer learnt on the pretraining texts (or reused with `--tokenizer_name`) → texts tokenised, joined and cut
+into blocks of `block_size` tokens → `ImdbLstmForCausalLM` (embedding optionally from GloVe; a bidirectional
+encoder trains a forward and a backward language model at once) → `Trainer`, validation perplexity at every
+evaluation → model, tokenizer, `run_info.json`, results and a training-curve plot in `output_dir`, a folder that
+`AutoModelForCausalLM` + `AutoTokenizer` load and `imdb-lstm-train --model_name_or_path` fine-tunes → optional
+push to the Hub with its own card. `--streaming` reads the source as an `IterableDataset` (corpora larger than
+memory; set `--max_steps`).
+"""
+
+import logging
+import math
+import sys
+from dataclasses import asdict, dataclass, field
+from itertools import chain
+from pathlib import Path
+
+from datasets import Dataset, IterableDataset
+from transformers import AutoTokenizer, Trainer, default_data_collator, set_seed
+
+from .configuration_imdb_lstm import ImdbLstmConfig
+from .data import HUB_DATASET, DataError, load_unlabelled_texts
+from .glove import DEFAULT_GLOVE, build_model
+from .modeling_imdb_lstm import ImdbLstmForCausalLM
+from .plots import plot_training_curves
+from .tokenization import build_tokenizer
+from .training import CpuTrainingArguments, parse_arguments, push_output, train_and_save, write_run_info
+
+logger = logging.getLogger(__name__)
+
+@dataclass
+class LanguageModelArguments:
+    """The language model (see `ImdbLstmConfig` and `ImdbLstmForCausalLM`) and its initial word vectors."""
+
+    cell: str = field(default="lstm", metadata={"help": "'lstm' or 'gru'"})
+    bidirectional: bool = field(
+        default=True, metadata={"help": "train a backward language model too (right-to-left, previous word)"}
+    )
+    hidden_size: int = field(default=128, metadata={"help": "units per direction and layer"})
+    num_layers: int = field(default=1, metadata={"help": "stacked layers (bidirectional: 1 only)"})
+    embedding_dropout: float = field(default=0.1, metadata={"help": "spatial dropout on the word vectors"})
+    rnn_dropout: float = field(default=0.0, metadata={"help": "dropout between stacked layers"})
+    dropout: float = field(default=0.1, metadata={"help": "dropout before the output layer"})
+    glove: str | None = field(
+        default=DEFAULT_GLOVE,
+        metadata={"help": "initial word vectors (as imdb-lstm-train's --glove); 'none': random, --embedding_dim wide"},
+    )
+    embedding_dim: int = field(default=50, metadata={"help": "width of random word vectors (with --glove none)"})
+    oov_init: str = field(default="random", metadata={"help": "vectors of words GloVe lacks: 'zero' or 'random'"})
+    tokenizer_name: str | None = field(
+        default=None,
+        metadata={"help": "folder or Hub repo whose tokenizer to reuse; unset: learn one on the pretraining texts"},
+    )
+
+
+@dataclass
+class PretrainingDataArguments:
+    """Where the unlabelled texts come from and how they become blocks."""
+
+    dataset: str = field(
+        default=HUB_DATASET,
+        metadata={"help": "a `datasets` source (Hub id, local folder, a loader name such as 'text' with "
+                  "--data_files) or 'sample' (the shipped IMDB sample: its train and unsupervised reviews)"},
+    )
+    dataset_config_name: str | None = field(default=None, metadata={"help": "the source's configuration name"})
+    data_files: list[str] | None = field(default=None, metadata={"help": "files for loaders such as 'text' or 'json'"})
+    dataset_splits: str = field(
+        default="train,unsupervised", metadata={"help": "comma-separated splits to pretrain on; 'test' is refused"}
+    )
+    text_column: str = field(default="text", metadata={"help": "the column holding the texts"})
+    streaming: bool = field(default=False, metadata={"help": "read the source as a stream (needs --max_steps)"})
+    validation_fraction: float = field(
+        default=0.02, metadata={"help": "share of the texts held out to measure perplexity"}
+    )
+    max_validation_texts: int = field(
+        default=2000, metadata={"help": "at most this many validation texts (the first ones of a stream)"}
+    )
+    split_seed: int = field(default=42)
+    block_size: int = field(default=128, metadata={"help": "tokens per training block (backpropagation length)"})
+    vocab_size: int = field(default=30000, metadata={"help": "largest vocabulary (special tokens included)"})
+    min_frequency: int = field(default=2, metadata={"help": "rarer words become [UNK]"})
+    max_train_texts: int | None = field(default=None, metadata={"help": "use only this many pretraining texts"})
+    max_tokenizer_texts: int | None = field(
+        default=None, metadata={"help": "learn the vocabulary from at most this many texts (useful when streaming)"}
+    )
+
+
+@dataclass
+class PretrainingArguments(CpuTrainingArguments):
+    """`TrainingArguments` with defaults for language-model pretraining on a CPU."""
+
+    output_dir: str = field(default="outputs/imdb-lm")
+    learning_rate: float = field(default=2e-3)
+    num_train_epochs: float = field(default=1.0)
+    per_device_train_batch_size: int = field(default=32)
+    per_device_eval_batch_size: int = field(default=64)
+    lr_scheduler_type: str = field(default="linear")
+    warmup_steps: float = field(default=0.02)
+    max_grad_norm: float = field(default=0.5)
+    eval_strategy: str = field(default="epoch")
+    save_strategy: str = field(default="epoch")
+    save_total_limit: int | None = field(default=2)
+    logging_steps: float = field(default=50)
+    prediction_loss_only: bool = field(default=True)
+    seed: int = field(default=42)
+
+
+class LanguageModelTrainer(Trainer):
+    """`Trainer` that logs `eval_perplexity` = exp(`eval_loss`) with every evaluation."""
+
+    def log(self, logs: dict, *args, **kwargs) -> None:
+        if "eval_loss" in logs:
+            logs["eval_perplexity"] = perplexity(logs["eval_loss"])
+        super().log(logs, *args, **kwargs)
+
+
+def perplexity(loss: float) -> float:
+    try:
+        return math.exp(loss)
+    except OverflowError:
+        return float("inf")
+
+
+def parse_args(argv=None) -> tuple[LanguageModelArguments, PretrainingDataArguments, PretrainingArguments]:
+    return parse_arguments((LanguageModelArguments, PretrainingDataArguments, PretrainingArguments), argv)
+
+
+def load_text_source(data_args: PretrainingDataArguments) -> Dataset | IterableDataset:
+    """The pretraining texts `data_args` names (see `imdb_lstm.data.load_unlabelled_texts`)."""
+    splits = [name.strip() for name in data_args.dataset_splits.split(",") if name.strip()]
+    return load_unlabelled_texts(data_args.dataset, splits, text_column=data_args.text_column,
+                                 config_name=data_args.dataset_config_name, data_files=data_args.data_files,
+                                 streaming=data_args.streaming)
+
+
+def train_validation_texts(texts, data_args: PretrainingDataArguments):
+    """(training texts, validation texts): a seeded random share held out (the first texts of a stream)."""
+    if isinstance(texts, IterableDataset):
+        held_out = data_args.max_validation_texts
+        train, validation = texts.skip(held_out), texts.take(held_out)
+        if data_args.max_train_texts is not None:
+            train = train.take(data_args.max_train_texts)
+        return train, validation
+    if data_args.max_train_texts is not None:
+        texts = texts.shuffle(seed=data_args.split_seed).select(range(min(data_args.max_train_texts, len(texts))))
+    if len(texts) < 2:
+        raise DataError(f"Only {len(texts)} text in {data_args.dataset!r}: pretraining needs more.")
+    count = min(max(1, round(data_args.validation_fraction * len(texts))), data_args.max_validation_texts)
+    parts = texts.train_test_split(test_size=count, seed=data_args.split_seed)
+    return parts["train"], parts["test"]
+
+
+def texts_for_vocabulary(train_texts, limit: int | None):
+    """The training texts (none of the validation ones), as an iterator for the tokenizer trainer."""
+    source = train_texts.take(limit) if limit is not None else train_texts
+    if isinstance(source, Dataset):
+        for start in range(0, len(source), 1000):
+            yield from source[start : start + 1000]["text"]
+    else:
+        for row in source:
+            yield row["text"]
+
+
+def make_blocks(texts, tokenizer, block_size: int):
+    """Texts tokenised, joined and cut into blocks of `block_size` token ids (the remainder of each batch of
+    texts is dropped), with `labels` = `input_ids` (the model shifts them)."""
+    if block_size < 2:
+        raise ValueError(f"block_size={block_size} must be at least 2 tokens (a word and the one it predicts).")
+
+    def tokenize(batch):
+        return {"input_ids": tokenizer(batch["text"], add_special_tokens=False)["input_ids"]}
+
+    def group(batch):
+        joined = list(chain.from_iterable(batch["input_ids"]))
+        usable = len(joined) // block_size * block_size
+        blocks = [joined[start : start + block_size] for start in range(0, usable, block_size)]
+        return {"input_ids": blocks, "attention_mask": [[1] * block_size for _ in blocks], "labels": [list(b) for b in blocks]}
+
+    map_kwargs = {} if isinstance(texts, IterableDataset) else {"desc": "Tokenising"}
+    tokenized = texts.map(tokenize, batched=True, remove_columns=["text"], **map_kwargs)
+    if not isinstance(texts, IterableDataset):
+        map_kwargs["desc"] = f"Cutting into blocks of {block_size}"
+    return tokenized.map(group, batched=True, batch_size=1000, **map_kwargs)
+
+
+def build_language_model(model_args: LanguageModelArguments, tokenizer, seed: int) -> ImdbLstmForCausalLM:
+    config_fields = {k: v for k, v in asdict(model_args).items()
+                     if k not in ("glove", "embedding_dim", "oov_init", "tokenizer_name")}
+    if model_args.glove and model_args.glove.lower() != "none":
+        model = build_model(tokenizer, glove_source=model_args.glove, oov=model_args.oov_init, seed=seed,
+                            model_class=ImdbLstmForCausalLM, **config_fields)
+    else:
+        config = ImdbLstmConfig(vocab_size=len(tokenizer), embedding_dim=model_args.embedding_dim,
+                                pad_token_id=tokenizer.pad_token_id, truncation_side=tokenizer.truncation_side,
+                                **config_fields)
+        model = ImdbLstmForCausalLM(config)
+    # A language model reads texts of any length; the fine-tuning run sets the classifier's maximum.
+    model.config.model_max_length = None
+    return model
+
+
+def load_reused_tokenizer(name: str):
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+    except (OSError, ValueError) as error:
+        raise DataError(f"--tokenizer_name {name}: no tokenizer could be loaded ({error}).") from error
+    if tokenizer.pad_token_id is None:
+        raise DataError(f"--tokenizer_name {name}: the tokenizer has no padding token; reuse an imdb-lstm tokenizer.")
+    return tokenizer
+
+
+def run(model_args: LanguageModelArguments, data_args: PretrainingDataArguments,
+        training_args: PretrainingArguments) -> dict:
+    """Pretrain; write the model, tokenizer, results, run_info.json and the curve to `output_dir`."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    set_seed(training_args.seed)
+    output_dir = Path(training_args.output_dir)
+    if data_args.streaming and training_args.max_steps <= 0:
+        raise DataError("--streaming reads a source of unknown length: give --max_steps (training steps to run).")
+
+    texts = load_text_source(data_args)
+    train_texts, validation_texts = train_validation_texts(texts, data_args)
+    if model_args.tokenizer_name:
+        tokenizer = load_reused_tokenizer(model_args.tokenizer_name)
+    else:
+        try:
+            tokenizer = build_tokenizer(texts_for_vocabulary(train_texts, data_args.max_tokenizer_texts),
+                                        vocab_size=data_args.vocab_size, min_frequency=data_args.min_frequency,
+                                        model_max_length=data_args.block_size)
+        except ValueError as error:  # no word at all: empty texts
+            raise DataError(f"The pretraining texts of {data_args.dataset!r} yield no vocabulary ({error}); are "
+                            f"they empty? Check --text_column ({data_args.text_column!r}).") from error
+    model = build_language_model(model_args, tokenizer, training_args.seed)
+    train_blocks = make_blocks(train_texts, tokenizer, data_args.block_size)
+    validation_blocks = make_blocks(validation_texts, tokenizer, data_args.block_size)
+    if not data_args.streaming:
+        if len(train_blocks) == 0:
+            raise DataError(f"The pretraining texts of {data_args.dataset!r} hold fewer than block_size="
+                            f"{data_args.block_size} tokens: give more text or a smaller --block_size.")
+        if len(validation_blocks) == 0:
+            raise DataError(f"The validation texts hold fewer than block_size={data_args.block_size} tokens: raise "
+                            "--validation_fraction or lower --block_size.")
+        logger.info("Pretraining on %d blocks of %d tokens (%d validation blocks)", len(train_blocks),
+                    data_args.block_size, len(validation_blocks))
+    logger.info("Language model: %s, %d parameters, vocabulary %d words", model.config.cell,
+                sum(p.numel() for p in model.parameters()), len(tokenizer))
+
+    push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
+    trainer = LanguageModelTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_blocks,
+        eval_dataset=validation_blocks,
+        processing_class=tokenizer,
+        data_collator=default_data_collator,
+    )
+    write_run_info(trainer, output_dir, {"model": model_args, "data": data_args}, training_args)
+    tokens_per_step = training_args.per_device_train_batch_size * data_args.block_size
+    metrics = train_and_save(trainer, training_args, output_dir)
+    tokens_seen = trainer.state.global_step * tokens_per_step * training_args.gradient_accumulation_steps * max(
+        1, training_args.world_size)
+    metrics["train_tokens"] = tokens_seen
+    trainer.save_metrics("train", metrics)
+
+    results = trainer.evaluate(metric_key_prefix="eval")
+    results["eval_perplexity"] = perplexity(results["eval_loss"])
+    trainer.save_metrics("eval", results)
+    if trainer.is_world_process_zero():
+        plot_training_curves(trainer.state.log_history, output_dir / "training_curves.png")
+        if push_to_hub:
+            push_output(output_dir, training_args)
+    return {**results, "train_tokens": tokens_seen}
+
+
+def main(argv=None) -> dict:
+    return run(*parse_args(argv))
+
+
+def cli_main() -> None:
+    """The `imdb-lstm-pretrain` command (and `scripts/pretrain.py`)."""
+    try:
+        main()
+    except DataError as error:  # unusable or unreachable data: one line that says what to use instead
+        sys.exit(f"error: {error}")

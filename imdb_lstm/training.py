@@ -1,0 +1,546 @@
+"""Training: what fine-tuning (`scripts/train.py`, `imdb-lstm-train`) and pretraining (`scripts/pretrain.py`,
+`imdb-lstm-pretrain`, see `imdb_lstm.pretraining`) share, and the fine-tuning recipe itself.
+
+Shared: argument parsing (dataclasses on the command line or one JSON file), `TrainingArguments` that accept bf16 on
+a CPU, checkpoint resolution (`--resume_from_checkpoint last` skips checkpoints a killed run left incomplete),
+`run_info.json` (arguments, versions, machine, the command with its token redacted) and the push at the end.
+
+Fine-tuning recipe (`run`): IMDB (`datasets`) → split protocol → word tokenizer learnt on the train split (or taken
+from `--model_name_or_path`) → model with a GloVe-initialised embedding, or the encoder of a pretrained language
+model (`--model_name_or_path`, a folder or Hub repo) → Trainer (length-grouped batches, dynamic padding, evaluation
+every epoch, best validation checkpoint kept) → test split scored once → model, tokenizer, results JSON,
+predictions and plots in `output_dir` → optional push to the Hub with a rendered model card.
+
+    imdb-lstm-train --dataset ../shared/data/imdb --output_dir outputs/imdb-bilstm   # the shipped recipe
+    imdb-lstm-train configs/imdb_bilstm.json                                         # the same, from JSON
+    imdb-lstm-train --dataset sample --output_dir outputs/demo --num_train_epochs 3  # offline, minutes
+"""
+
+import json
+import logging
+import os
+import platform
+import re
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import transformers
+from transformers import (DataCollatorWithPadding, HfArgumentParser, Trainer, TrainerCallback, TrainingArguments,
+                          set_seed)
+from safetensors import SafetensorError, safe_open
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+from . import __version__
+from .data import HUB_DATASET, DataError, load_imdb, make_splits
+from .glove import DEFAULT_GLOVE, build_model
+from .metrics import binary_rates, compute_metrics
+from .plots import plot_confusion_matrix, plot_training_curves
+from .tokenization import DEFAULT_TRUNCATION_SIDE, build_tokenizer
+
+__all__ = [
+    "CpuTrainingArguments", "DataArguments", "EncoderUnfreezing", "FineTuningTrainer", "ImdbTrainingArguments",
+    "ModelArguments", "PretrainedModelError",
+    "cli_main", "is_complete_checkpoint", "load_pretrained_for_classification", "main", "parse_args",
+    "parse_arguments", "predictions_in_dataset_order", "push_output", "redact_secrets", "resolve_checkpoint", "run",
+    "run_information", "tokenize_splits", "train_and_save", "write_run_info", "write_test_outputs",
+]
+
+logger = logging.getLogger(__name__)
+
+# ModelArguments fields that are no ImdbLstmConfig field.
+NOT_CONFIG_FIELDS = ("model_name_or_path", "glove", "oov_init")
+# Config fields a fine-tuning run chooses even when the encoder comes from a pretrained model.
+FINE_TUNING_CONFIG_FIELDS = ("pooling", "embedding_dropout", "dropout", "freeze_embedding")
+
+
+class PretrainedModelError(ValueError):
+    """`--model_name_or_path` is no usable imdb-lstm model; the message says what was found and what to give."""
+
+
+@dataclass
+class ModelArguments:
+    """The network (see `ImdbLstmConfig`) and its initial word vectors, or the pretrained model it starts from."""
+
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "folder or Hub repo of a pretrained imdb-lstm model (imdb-lstm-pretrain's output): its "
+                  "tokenizer and encoder are used, only the classification head is new, and the architecture "
+                  "arguments below are ignored (pooling, dropouts and freeze_embedding still apply); unset: a "
+                  "fresh model over GloVe"},
+    )
+
+    encoder: str = field(default="rnn", metadata={"help": "'rnn' (see --cell) or 'cnn' (Kim 2014)"})
+    cell: str = field(default="lstm", metadata={"help": "'lstm' or 'gru'"})
+    bidirectional: bool = field(default=True, metadata={"help": "add a right-to-left direction"})
+    hidden_size: int = field(default=128, metadata={"help": "units per direction and layer"})
+    num_layers: int = field(default=1)
+    pooling: str = field(default="max_mean", metadata={"help": "'last', 'max', 'mean' or 'max_mean'"})
+    cnn_kernel_sizes: list[int] = field(default_factory=lambda: [3, 4, 5])
+    cnn_num_filters: int = field(default=100)
+    embedding_dropout: float = field(default=0.25, metadata={"help": "spatial dropout on the word vectors"})
+    rnn_dropout: float = field(default=0.0, metadata={"help": "dropout between stacked recurrent layers"})
+    dropout: float = field(default=0.5, metadata={"help": "dropout before the linear head"})
+    freeze_embedding: bool = field(default=False, metadata={"help": "keep the GloVe vectors fixed"})
+    glove: str = field(
+        default=DEFAULT_GLOVE,
+        metadata={"help": "gensim-data name (e.g. glove-wiki-gigaword-100) or a local vector file; default offline"},
+    )
+    oov_init: str = field(default="random", metadata={"help": "vectors of words GloVe lacks: 'zero' or 'random'"})
+
+
+@dataclass
+class DataArguments:
+    """Where IMDB comes from, how it is split and tokenised."""
+
+    dataset: str = field(
+        default=HUB_DATASET,
+        metadata={"help": "Hub id, local Hub-layout folder (../shared/data/imdb), aclImdb folder, or 'sample'"},
+    )
+    split_protocol: str = field(
+        default="canonical", metadata={"help": "'canonical' (IMDB train/test) or train/validation/test %, e.g. 50/25/25"}
+    )
+    validation_fraction: float = field(default=0.1, metadata={"help": "canonical protocol: share of train held out"})
+    split_seed: int = field(default=42)
+    vocab_size: int = field(default=40000, metadata={"help": "largest vocabulary (special tokens included)"})
+    min_frequency: int = field(default=2, metadata={"help": "words seen fewer times in train become [UNK]"})
+    max_length: int = field(default=1000, metadata={"help": "tokens kept per review (see --truncation_side)"})
+    truncation_side: str = field(
+        default=DEFAULT_TRUNCATION_SIDE,
+        metadata={"help": "which part of a longer review is kept: 'left' cuts the front (keeps the ending), 'right' "
+                  "cuts the end (keeps the beginning); saved with the tokenizer, so inference cuts the same way"},
+    )
+    max_train_samples: int | None = field(default=None, metadata={"help": "use only this many training reviews"})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "use only this many validation/test reviews"})
+
+
+@dataclass
+class CpuTrainingArguments(TrainingArguments):
+    """`TrainingArguments` that accept `--bf16` on a CPU (pretraining and fine-tuning both build on it)."""
+
+    def __post_init__(self):
+        # Trainer refuses --bf16 without a bf16 GPU unless told to use the CPU; on a CPU with AVX512_BF16 or AMX,
+        # bf16 autocast is what makes training faster, so say so for the user instead of failing.
+        if (self.bf16 or self.bf16_full_eval) and not torch.cuda.is_available():
+            self.use_cpu = True
+        super().__post_init__()
+
+
+@dataclass
+class ImdbTrainingArguments(CpuTrainingArguments):
+    """`TrainingArguments` with the shipped recipe's defaults (see BENCHMARKS.md for how they were chosen)."""
+
+    output_dir: str = field(default="outputs/imdb-bilstm")
+    learning_rate: float = field(default=2e-3)
+    weight_decay: float = field(default=0.0)
+    num_train_epochs: float = field(default=5.0)
+    per_device_train_batch_size: int = field(default=64)
+    per_device_eval_batch_size: int = field(default=256)
+    lr_scheduler_type: str = field(default="linear")
+    warmup_steps: float = field(default=0.05)
+    max_grad_norm: float = field(default=1.0)
+    train_sampling_strategy: str = field(default="group_by_length")
+    eval_strategy: str = field(default="epoch")
+    save_strategy: str = field(default="epoch")
+    save_total_limit: int | None = field(default=2)
+    load_best_model_at_end: bool = field(default=True)
+    metric_for_best_model: str | None = field(default="accuracy")
+    logging_steps: float = field(default=50)
+    seed: int = field(default=42)
+    do_predict: bool = field(default=True, metadata={"help": "score the test split at the end (false while tuning)"})
+    encoder_learning_rate_factor: float = field(
+        default=1.0,
+        metadata={"help": "learning rate of the base model (embedding and encoder) as a multiple of --learning_rate, "
+                  "the head keeping --learning_rate (discriminative rates, as ULMFiT: below 1 fine-tunes a "
+                  "pretrained encoder more gently than the new head)"},
+    )
+    encoder_frozen_epochs: float = field(
+        default=0.0,
+        metadata={"help": "train only the classification head for this many epochs, then the whole model "
+                  "(gradual unfreezing, as ULMFiT; single-process training)"},
+    )
+
+    def __post_init__(self):
+        if isinstance(self.encoder_learning_rate_factor, bool) or not self.encoder_learning_rate_factor > 0:
+            raise ValueError(f"--encoder_learning_rate_factor={self.encoder_learning_rate_factor} must be a positive "
+                             "number (1: one learning rate for the whole model).")
+        if not self.encoder_frozen_epochs >= 0:
+            raise ValueError(f"--encoder_frozen_epochs={self.encoder_frozen_epochs} must be 0 or more epochs.")
+        super().__post_init__()
+
+
+class FineTuningTrainer(Trainer):
+    """`Trainer` whose optimizer gives the base model (the parameters under `model.base_model_prefix`: embedding
+    and encoder) the learning rate `args.encoder_learning_rate_factor` × `args.learning_rate`; the schedule scales
+    both groups alike."""
+
+    def create_optimizer(self, model=None):
+        factor = getattr(self.args, "encoder_learning_rate_factor", 1.0)
+        opt_model = self.model if model is None else model
+        if self.optimizer is None and factor != 1.0:
+            decay = set(self.get_decay_parameter_names(opt_model))
+            prefix = f"{opt_model.base_model_prefix}."
+            groups = []
+            for in_base, learning_rate in ((True, self.args.learning_rate * factor), (False, self.args.learning_rate)):
+                for decayed, weight_decay in ((True, self.args.weight_decay), (False, 0.0)):
+                    parameters = [parameter for name, parameter in opt_model.named_parameters()
+                                  if parameter.requires_grad and name.startswith(prefix) == in_base
+                                  and (name in decay) == decayed]
+                    if parameters:
+                        groups.append({"params": parameters, "lr": learning_rate, "weight_decay": weight_decay})
+            optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+            self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
+        return super().create_optimizer(model)
+
+
+class EncoderUnfreezing(TrainerCallback):
+    """Gradual unfreezing: the base model's trainable parameters get no gradient until `frozen_epochs` epochs are
+    done (checked before every step, so fractions of an epoch work); a frozen embedding (`freeze_embedding`) stays
+    frozen. The optimizer holds every parameter from the start, so nothing is rebuilt when they thaw."""
+
+    def __init__(self, frozen_epochs: float):
+        self.frozen_epochs = frozen_epochs
+        self.parameters = []
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        prefix = f"{model.base_model_prefix}."
+        self.parameters = [parameter for name, parameter in model.named_parameters()
+                           if name.startswith(prefix) and parameter.requires_grad]
+        self._apply(state)
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._apply(state)
+
+    def _apply(self, state) -> None:
+        frozen = (state.epoch or 0.0) < self.frozen_epochs
+        for parameter in self.parameters:
+            parameter.requires_grad_(not frozen)
+
+
+def parse_arguments(dataclass_types: tuple, argv=None) -> tuple:
+    """Parse `argv` (default: the command line) into `dataclass_types` with `HfArgumentParser`; a single argument
+    ending in `.json` is read as a JSON file of all the arguments."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
+        # Under torchrun on CPUs, Trainer only warns and trains independent copies unless told to use the CPU.
+        os.environ.setdefault("ACCELERATE_USE_CPU", "true")
+    parser = HfArgumentParser(dataclass_types)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def parse_args(argv=None) -> tuple[ModelArguments, DataArguments, ImdbTrainingArguments]:
+    return parse_arguments((ModelArguments, DataArguments, ImdbTrainingArguments), argv)
+
+
+def tokenize_splits(splits, tokenizer, max_length: int):
+    def tokenize(batch):
+        return tokenizer(batch["text"], truncation=True, max_length=max_length)
+
+    tokenized = splits.map(tokenize, batched=True, remove_columns=["text"], desc="Tokenising")
+    # Calling the tokenizer switched truncation on in its backend; saved with it, tokenizer.json would then differ
+    # between a run that tokenised and one that read the datasets cache.
+    tokenizer.backend_tokenizer.no_truncation()
+    return tokenized
+
+
+def predictions_in_dataset_order(trainer: Trainer, dataset, output):
+    """Trainer's length-grouped evaluation returns rows permuted; put them back in dataset order. The sampler is
+    seeded, so asking Trainer for it again yields the same permutation; the labels check the mapping."""
+    order = np.arange(len(dataset))
+    if trainer.args.train_sampling_strategy == "group_by_length":
+        order = np.fromiter(trainer._get_eval_sampler(dataset), dtype=int)
+    logits = np.empty_like(output.predictions)
+    logits[order] = output.predictions
+    if not np.array_equal(np.asarray(dataset["label"])[order], output.label_ids):
+        raise RuntimeError("Could not map the evaluation batches back to dataset order.")
+    return logits
+
+
+def redact_secrets(argv: list[str]) -> list[str]:
+    """The command line with the value of `--hub_token` replaced: run_info.json is pushed with the model."""
+    redacted, hide_next = [], False
+    for argument in argv:
+        if hide_next:
+            redacted.append("<HUB_TOKEN>")
+        elif argument.startswith("--hub_token="):
+            redacted.append("--hub_token=<HUB_TOKEN>")
+        else:
+            redacted.append(argument)
+        hide_next = argument == "--hub_token"
+    return redacted
+
+
+def run_information(model_args, data_args, training_args, group_names: tuple[str, str] = ("model", "data")) -> dict:
+    """What makes the run reproducible: every argument, the seed, the library versions and the machine. The two
+    argument dataclasses are recorded under `group_names` (fine-tuning's "model" and "data" by default)."""
+    import datasets
+    import gensim
+    import huggingface_hub
+    import sklearn
+    import tokenizers
+
+    return {
+        "arguments": {
+            group_names[0]: asdict(model_args),
+            group_names[1]: asdict(data_args),
+            "training": training_args.to_dict(),
+        },
+        "seed": training_args.seed,
+        "versions": {
+            "imdb_lstm": __version__,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "tokenizers": tokenizers.__version__,
+            "datasets": datasets.__version__,
+            "gensim": gensim.__version__,
+            "huggingface_hub": huggingface_hub.__version__,
+            "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__,
+        },
+        "machine": {"platform": platform.platform(), "processor": platform.machine(), "torch_threads": torch.get_num_threads()},
+        "command": redact_secrets(sys.argv),
+    }
+
+
+def is_complete_checkpoint(folder: Path) -> bool:
+    """Whether Trainer finished writing this checkpoint: it writes trainer_state.json last, so a run killed while
+    saving leaves a folder without it (or with it cut short); the weights must open too (a full disk or a crash
+    can leave model.safetensors truncated)."""
+    weights, state = folder / "model.safetensors", folder / "trainer_state.json"
+    if not weights.is_file() or not state.is_file():
+        return False
+    try:
+        json.loads(state.read_text())
+        with safe_open(weights, framework="pt"):
+            return True
+    except (SafetensorError, OSError, ValueError):
+        return False
+
+
+def resolve_checkpoint(requested: str | None, output_dir: Path) -> str | None:
+    """The checkpoint to resume from: None (start afresh), the folder given, or for "last" the newest complete
+    `checkpoint-N` in `output_dir`; incomplete ones (a run killed while saving) are never picked."""
+    if requested is None:
+        return None
+    if requested != "last":
+        if not is_complete_checkpoint(Path(requested)):
+            raise FileNotFoundError(
+                f"--resume_from_checkpoint {requested}: not a complete checkpoint (it needs trainer_state.json and a "
+                "readable model.safetensors). Give another checkpoint-N folder, or 'last' for the newest complete one."
+            )
+        return requested
+    steps = {}
+    for folder in output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+        match = re.fullmatch(rf"{PREFIX_CHECKPOINT_DIR}-(\d+)", folder.name)
+        if match and folder.is_dir():
+            steps[int(match.group(1))] = folder
+    for step in sorted(steps, reverse=True):
+        if is_complete_checkpoint(steps[step]):
+            return str(steps[step])
+        logger.warning("Skipping incomplete checkpoint %s (interrupted while saving?).", steps[step])
+    raise FileNotFoundError(
+        f"--resume_from_checkpoint last: no complete checkpoint in {output_dir}; train without --resume_from_checkpoint."
+    )
+
+
+def run(model_args: ModelArguments, data_args: DataArguments, training_args: ImdbTrainingArguments) -> dict:
+    """Train, evaluate on validation, score the test split once; write everything to `output_dir`."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    set_seed(training_args.seed)
+    output_dir = Path(training_args.output_dir)
+
+    raw = load_imdb(data_args.dataset)
+    splits = make_splits(raw, data_args.split_protocol, data_args.validation_fraction, data_args.split_seed)
+    if data_args.max_train_samples is not None:
+        splits["train"] = splits["train"].shuffle(seed=data_args.split_seed).select(
+            range(min(data_args.max_train_samples, len(splits["train"])))
+        )
+    if data_args.max_eval_samples is not None:
+        for name in ("validation", "test"):
+            if name in splits:
+                splits[name] = splits[name].shuffle(seed=data_args.split_seed).select(
+                    range(min(data_args.max_eval_samples, len(splits[name])))
+                )
+    logger.info("Splits: %s", {name: len(split) for name, split in splits.items()})
+    has_validation = "validation" in splits
+    if not has_validation and training_args.eval_strategy != "no":
+        logger.info("No validation split under protocol %s: no per-epoch evaluation, last epoch kept.", data_args.split_protocol)
+        training_args.eval_strategy = "no"
+        training_args.load_best_model_at_end = False
+
+    if model_args.model_name_or_path:
+        model, tokenizer = load_pretrained_for_classification(model_args, data_args)
+    else:
+        # The vocabulary comes from training texts only, so nothing of validation or test leaks into the model.
+        tokenizer = build_tokenizer(
+            splits["train"]["text"],
+            vocab_size=data_args.vocab_size,
+            min_frequency=data_args.min_frequency,
+            model_max_length=data_args.max_length,
+            truncation_side=data_args.truncation_side,
+        )
+        # Every ModelArguments field but the vector source, OOV choice and pretrained model is an ImdbLstmConfig field.
+        config_fields = {k: v for k, v in asdict(model_args).items() if k not in NOT_CONFIG_FIELDS}
+        model = build_model(
+            tokenizer, glove_source=model_args.glove, oov=model_args.oov_init, seed=training_args.seed, **config_fields
+        )
+    coverage = model.config.embedding_coverage
+    logger.info(
+        "Model: %s, %d trainable parameters; vocabulary %d words, embedding from %s%s",
+        model.config.cell if model.config.encoder == "rnn" else "cnn",
+        sum(p.numel() for p in model.parameters() if p.requires_grad),
+        len(tokenizer),
+        model.config.embedding_source,
+        f" (coverage {100 * coverage:.1f}%)" if coverage is not None else "",
+    )
+
+    tokenized = tokenize_splits(splits, tokenizer, data_args.max_length)
+    # We push ourselves at the end (model + rendered card), not Trainer at every save.
+    push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
+    trainer = FineTuningTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=tokenized["train"],
+        eval_dataset=tokenized["validation"] if has_validation else None,
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=compute_metrics,
+        callbacks=[EncoderUnfreezing(training_args.encoder_frozen_epochs)] if training_args.encoder_frozen_epochs else None,
+    )
+    write_run_info(trainer, output_dir, {"model": model_args, "data": data_args}, training_args)
+    train_and_save(trainer, training_args, output_dir, train_samples=len(tokenized["train"]))
+
+    results = {}
+    if has_validation:
+        results.update(trainer.evaluate(tokenized["validation"], metric_key_prefix="eval"))
+    if training_args.do_predict:
+        test_output = trainer.predict(tokenized["test"], metric_key_prefix="test")
+        results.update(test_output.metrics)
+    if results:
+        trainer.log_metrics("eval", results)
+        trainer.save_metrics("eval", results)
+
+    if trainer.is_world_process_zero():
+        if training_args.do_predict:
+            logits = predictions_in_dataset_order(trainer, tokenized["test"], test_output)
+            write_test_outputs(output_dir, splits["test"], logits)
+        plot_training_curves(trainer.state.log_history, output_dir / "training_curves.png")
+        if push_to_hub:
+            push_output(output_dir, training_args)
+    return results
+
+
+def write_run_info(trainer: Trainer, output_dir: Path, argument_groups: dict, training_args: TrainingArguments) -> None:
+    """`output_dir/run_info.json` (see `run_information`), written by the main process only."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if trainer.is_world_process_zero():
+        information = run_information(*argument_groups.values(), training_args, group_names=tuple(argument_groups))
+        (output_dir / "run_info.json").write_text(json.dumps(information, indent=2, default=str))
+
+
+def train_and_save(trainer: Trainer, training_args: TrainingArguments, output_dir: Path, **extra_metrics) -> dict:
+    """Train (resuming from `--resume_from_checkpoint`, see `resolve_checkpoint`), save the model (the best
+    checkpoint's with `load_best_model_at_end`), the train metrics and Trainer's state; returns the metrics."""
+    checkpoint = resolve_checkpoint(training_args.resume_from_checkpoint, output_dir)
+    if checkpoint is not None:
+        logger.info("Resuming training from %s", checkpoint)
+    train_result = trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.save_model()
+    metrics = {**train_result.metrics, **extra_metrics}
+    trainer.log_metrics("train", metrics)
+    trainer.save_metrics("train", metrics)
+    trainer.save_state()
+    return metrics
+
+
+def push_output(output_dir: Path, training_args: TrainingArguments):
+    """Push a finished output folder with its rendered card (`imdb_lstm.hub.push_trained_model`), with the
+    `--hub_*` training arguments."""
+    from .hub import push_trained_model
+
+    return push_trained_model(
+        output_dir,
+        repo_id=training_args.hub_model_id,
+        token=training_args.hub_token,
+        private=bool(training_args.hub_private_repo),
+        revision=getattr(training_args, "hub_revision", None),
+    )
+
+
+def load_pretrained_for_classification(model_args: ModelArguments, data_args: DataArguments):
+    """(classifier, tokenizer) from `model_args.model_name_or_path`, a folder or Hub repo of an imdb-lstm model
+    (a pretrained language model, or a classifier to fine-tune further): the tokenizer and the base model's
+    weights are loaded, the classification head is new. The architecture (encoder, cell, sizes) is the pretrained
+    one; pooling, dropouts and `freeze_embedding` come from `model_args`, the review length and truncation side
+    from `data_args`. Raises `PretrainedModelError` when the source is no imdb-lstm model or its tokenizer does
+    not match it."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    from .configuration_imdb_lstm import ImdbLstmConfig
+
+    source = model_args.model_name_or_path
+    try:
+        config = AutoConfig.from_pretrained(source)
+    except (OSError, ValueError, KeyError) as error:
+        raise PretrainedModelError(
+            f"--model_name_or_path {source}: no model config could be read ({type(error).__name__}: {error}). Give "
+            "the output folder of imdb-lstm-pretrain (or imdb-lstm-train), or the Hub repo id it was pushed to."
+        ) from error
+    if not isinstance(config, ImdbLstmConfig):
+        found = getattr(config, "model_type", None) or type(config).__name__
+        architectures = ", ".join(getattr(config, "architectures", None) or []) or "no recorded architecture"
+        raise PretrainedModelError(
+            f"--model_name_or_path {source} is a {found!r} model ({architectures}), not an imdb-lstm model "
+            f"(model_type {ImdbLstmConfig.model_type!r}). Give the output folder or Hub repo of imdb-lstm-pretrain "
+            "(or imdb-lstm-train); without --model_name_or_path the encoder starts from GloVe."
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as error:
+        raise PretrainedModelError(f"--model_name_or_path {source}: its tokenizer could not be loaded ({error}); the "
+                                   "folder needs the tokenizer.json saved with the model.") from error
+    if len(tokenizer) != config.vocab_size or tokenizer.pad_token_id != config.pad_token_id:
+        raise PretrainedModelError(
+            f"--model_name_or_path {source}: the tokenizer ({len(tokenizer)} tokens, [PAD] = {tokenizer.pad_token_id}) "
+            f"does not match the model (vocab_size {config.vocab_size}, pad_token_id {config.pad_token_id}): they "
+            "were not saved together. Save the tokenizer used in pretraining next to the model."
+        )
+    tokenizer.model_max_length = data_args.max_length
+    tokenizer.truncation_side = data_args.truncation_side
+    overrides = {name: getattr(model_args, name) for name in FINE_TUNING_CONFIG_FIELDS}
+    model = AutoModelForSequenceClassification.from_pretrained(
+        source, **overrides, model_max_length=data_args.max_length, truncation_side=data_args.truncation_side,
+    )
+    initial = f"; its embedding started from {config.embedding_source}" if config.embedding_source else ""
+    model.config.embedding_source = f"pretrained imdb-lstm model {source}{initial}"
+    return model, tokenizer
+
+
+def write_test_outputs(output_dir: Path, test_split, logits: np.ndarray) -> None:
+    """Per-review test predictions (JSON lines, dataset order) and the confusion-matrix picture."""
+    probabilities = torch.from_numpy(logits).float().softmax(dim=-1).numpy()
+    predicted = probabilities.argmax(axis=-1)
+    labels = np.asarray(test_split["label"])
+    with open(output_dir / "test_predictions.jsonl", "w", encoding="utf-8") as handle:
+        for row, (label, prediction, p) in enumerate(zip(labels, predicted, probabilities)):
+            handle.write(json.dumps({"row": row, "label": int(label), "prediction": int(prediction),
+                                     "p_negative": float(p[0]), "p_positive": float(p[1])}) + "\n")
+    matrix = binary_rates(predicted, labels)["confusion_matrix"]
+    plot_confusion_matrix(matrix, output_dir / "confusion_matrix.png", title="IMDB test confusion matrix")
+
+
+def main(argv=None) -> dict:
+    return run(*parse_args(argv))
+
+
+def cli_main() -> None:
+    """The `imdb-lstm-train` command (and `scripts/train.py`)."""
+    try:
+        main()
+    except (DataError, PretrainedModelError) as error:  # unusable data or model: one line that says what to use instead
+        sys.exit(f"error: {error}")

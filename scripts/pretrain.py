@@ -1,0 +1,13 @@
+#!/usr/bin/env python
+"""Pretrain the encoder as a language model on unlabelled text (the recipe lives in `imdb_lstm.pretraining`;
+installed, the same command is `imdb-lstm-pretrain`).
+
+    python scripts/pretrain.py --dataset ../shared/data/imdb --output_dir outputs/imdb-lm    # IMDB train + unsupervised
+    python scripts/pretrain.py --dataset sample --output_dir outputs/demo-lm --max_steps 20  # offline, a minute
+    python scripts/train.py --dataset sample --model_name_or_path outputs/demo-lm --output_dir outputs/demo-ft
+"""
+
+from imdb_lstm.pretraining import cli_main
+
+if __name__ == "__main__":
+    cli_main()

@@ -1,0 +1,227 @@
+"""Pretraining (imdb_lstm.pretraining) on small data: the language-model loss falls, the output folder loads with
+the Auto classes and fine-tunes into a classifier, no `test` review ever reaches pretraining, streaming sources
+work, and bad sources or models get clear errors."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from datasets import Dataset
+from transformers import AutoModelForCausalLM, AutoTokenizer, BertConfig
+
+from imdb_lstm import ImdbLstmForCausalLM, ImdbLstmForSequenceClassification, pretraining, training
+from imdb_lstm.data import DataError, load_imdb
+from imdb_lstm.training import PretrainedModelError
+
+TINY = ["--hidden_size", "16", "--block_size", "32", "--vocab_size", "3000", "--per_device_train_batch_size", "16",
+        "--per_device_eval_batch_size", "32", "--glove", "none", "--embedding_dim", "16", "--disable_tqdm", "true",
+        "--report_to", "none", "--save_strategy", "no", "--eval_strategy", "no"]
+LEAK_MARKER = "zzqtestreviewonly"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pretrain(output_dir: Path, *extra: str) -> dict:
+    return pretraining.main([*TINY, "--output_dir", str(output_dir), *extra])
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory) -> tuple[Path, dict]:
+    output_dir = tmp_path_factory.mktemp("lm")
+    results = pretrain(output_dir, "--dataset", "sample", "--max_train_texts", "600", "--max_steps", "40",
+                       "--learning_rate", "1e-2", "--logging_steps", "5", "--eval_strategy", "steps",
+                       "--eval_steps", "20")
+    return output_dir, results
+
+
+def test_language_model_loss_falls_on_the_sample(pretrained):
+    output_dir, results = pretrained
+    history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
+    losses = [entry["loss"] for entry in history if "loss" in entry]
+    assert len(losses) >= 6
+    assert sum(losses[-2:]) / 2 < sum(losses[:2]) / 2 - 0.5, losses
+    evaluations = [entry for entry in history if "eval_perplexity" in entry]
+    assert len(evaluations) >= 2  # perplexity at each evaluation, from the logged loss
+    for entry in evaluations:
+        assert entry["eval_perplexity"] == pytest.approx(math.exp(entry["eval_loss"]))
+    assert evaluations[-1]["eval_loss"] < evaluations[0]["eval_loss"]
+    assert results["eval_perplexity"] < 3000  # far below a uniform guess over the vocabulary
+
+
+def test_output_folder_loads_with_the_auto_classes_and_records_the_run(pretrained):
+    output_dir, results = pretrained
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "modeling_imdb_lstm.py", "run_info.json",
+                 "eval_results.json", "train_results.json", "training_curves.png"):
+        assert (output_dir / name).is_file(), name
+    model = AutoModelForCausalLM.from_pretrained(output_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(output_dir)
+    assert isinstance(model, ImdbLstmForCausalLM) and model.config.vocab_size == len(tokenizer)
+    batch = tokenizer(["a wonderful film with a brilliant cast"], return_tensors="pt")
+    with torch.no_grad():
+        output = model(**batch, labels=batch["input_ids"])
+    assert output.logits.shape == (1, batch["input_ids"].size(1), len(tokenizer)) and torch.isfinite(output.loss)
+    train_results = json.loads((output_dir / "train_results.json").read_text())
+    assert train_results["train_tokens"] == results["train_tokens"] == 40 * 16 * 32
+    run_info = json.loads((output_dir / "run_info.json").read_text())
+    assert run_info["arguments"]["data"]["dataset_splits"] == "train,unsupervised"
+
+
+def test_a_classifier_fine_tunes_from_the_pretrained_folder(pretrained, tmp_path):
+    lm_dir, _ = pretrained
+    output_dir = tmp_path / "classifier"
+    results = training.main([
+        "--dataset", "sample", "--model_name_or_path", str(lm_dir), "--output_dir", str(output_dir),
+        "--num_train_epochs", "1", "--max_train_samples", "200", "--max_eval_samples", "100", "--max_length", "64",
+        "--disable_tqdm", "true", "--report_to", "none",
+    ])
+    assert 0 <= results["test_accuracy"] <= 1
+    classifier = ImdbLstmForSequenceClassification.from_pretrained(output_dir)
+    lm_tokenizer, tokenizer = AutoTokenizer.from_pretrained(lm_dir), AutoTokenizer.from_pretrained(output_dir)
+    assert tokenizer.get_vocab() == lm_tokenizer.get_vocab()  # the pretrained vocabulary, not a new one
+    assert tokenizer.model_max_length == classifier.config.model_max_length == 64
+    assert classifier.config.hidden_size == 16 and "pretrained" in classifier.config.embedding_source
+
+
+def write_imdb_like_folder(folder: Path, test_marker: str = LEAK_MARKER) -> Path:
+    """A local dataset folder with IMDB's three splits in the Hub's file naming (as ../shared/data/imdb); every test
+    review carries `test_marker`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sample = load_imdb("sample")
+    train = sample["train"].select(range(200))
+    Dataset.from_dict({"text": train["text"], "label": train["label"]}).to_parquet(str(folder / "train-00000-of-00001.parquet"))
+    test = sample["test"].select(range(50))
+    Dataset.from_dict({"text": [f"{text} {test_marker}" for text in test["text"]], "label": test["label"]}).to_parquet(
+        str(folder / "test-00000-of-00001.parquet"))
+    unlabelled = sample["train"].select(range(200, 300))
+    Dataset.from_dict({"text": unlabelled["text"], "label": [-1] * 100}).to_parquet(
+        str(folder / "unsupervised-00000-of-00001.parquet"))
+    (folder / "README.md").write_text(
+        "---\nconfigs:\n- config_name: plain_text\n  data_files:\n"
+        + "".join(f"  - split: {split}\n    path: {split}-*\n" for split in ("train", "test", "unsupervised"))
+        + "---\n")
+    return folder
+
+
+def test_no_test_review_reaches_pretraining(tmp_path):
+    folder = write_imdb_like_folder(tmp_path / "imdb")
+    texts = pretraining.load_text_source(pretraining.PretrainingDataArguments(dataset=str(folder)))
+    assert len(texts) == 300 and not any(LEAK_MARKER in text for text in texts["text"])
+    # End to end: a word found only in test reviews never enters the vocabulary (every word is kept here).
+    output_dir = tmp_path / "lm"
+    pretrain(output_dir, "--dataset", str(folder), "--max_steps", "2", "--min_frequency", "1", "--vocab_size", "100000")
+    vocabulary = AutoTokenizer.from_pretrained(output_dir).get_vocab()
+    assert LEAK_MARKER not in vocabulary and "wonderful" in vocabulary
+    with pytest.raises(DataError, match="test reviews must never reach pretraining"):
+        pretraining.load_text_source(pretraining.PretrainingDataArguments(dataset=str(folder),
+                                                                          dataset_splits="train,test"))
+
+
+def test_a_streaming_source_pretrains(tmp_path):
+    """A plain-text corpus (one text per line, `datasets`' "text" loader) read as a stream."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(text.replace("\n", " ") for text in load_imdb("sample")["train"]["text"][:300]))
+    output_dir = tmp_path / "lm"
+    source = ["--dataset", "text", "--data_files", str(corpus), "--dataset_splits", "train", "--streaming", "true"]
+    results = pretrain(output_dir, *source, "--max_steps", "3", "--max_validation_texts", "20",
+                       "--max_tokenizer_texts", "150")
+    assert math.isfinite(results["eval_perplexity"]) and results["train_tokens"] == 3 * 16 * 32
+    assert isinstance(AutoModelForCausalLM.from_pretrained(output_dir), ImdbLstmForCausalLM)
+    with pytest.raises(DataError, match="--max_steps"):
+        pretrain(tmp_path / "unbounded", *source)
+
+
+@pytest.mark.parametrize("columns, message", [
+    ({"review": ["a fine film", "a bad film"]}, "has no 'text' column.*'review'.*--text_column"),
+    ({"text": ["", "   ", "<br /><br />"] * 4}, "yield no vocabulary.*empty"),
+], ids=["no-text-column", "only-empty-texts"])
+def test_unusable_pretraining_sources_are_refused_clearly(tmp_path, columns, message):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    Dataset.from_dict(columns).to_parquet(str(folder / "train.parquet"))
+    with pytest.raises(DataError, match=message):
+        pretrain(tmp_path / "lm", "--dataset", str(folder), "--dataset_splits", "train", "--max_steps", "1")
+
+
+def test_fine_tuning_refuses_a_model_that_is_not_imdb_lstm(tmp_path):
+    BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+               intermediate_size=8).save_pretrained(tmp_path / "bert")
+    with pytest.raises(PretrainedModelError, match="is a 'bert' model.*not an imdb-lstm model"):
+        training.main(["--dataset", "sample", "--model_name_or_path", str(tmp_path / "bert"),
+                       "--output_dir", str(tmp_path / "out")])
+    # From the command line: one line saying what was found, no traceback.
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--dataset", "sample",
+                             "--model_name_or_path", str(tmp_path / "bert"), "--output_dir", str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --model_name_or_path") and "'bert'" in result.stderr
+    with pytest.raises(PretrainedModelError, match="no model config could be read"):
+        training.main(["--dataset", "sample", "--model_name_or_path", str(tmp_path / "missing"),
+                       "--output_dir", str(tmp_path / "out")])
+
+
+def test_fine_tuning_refuses_a_tokenizer_that_does_not_match_the_model(pretrained, tmp_path):
+    lm_dir, _ = pretrained
+    mismatched = tmp_path / "mismatched"
+    AutoModelForCausalLM.from_pretrained(lm_dir).save_pretrained(mismatched)
+    from helpers import tiny_tokenizer
+
+    tiny_tokenizer().save_pretrained(mismatched)  # 2,000 words, not the model's vocabulary
+    with pytest.raises(PretrainedModelError, match="does not match the model.*not saved together"):
+        training.main(["--dataset", "sample", "--model_name_or_path", str(mismatched),
+                       "--output_dir", str(tmp_path / "out")])
+
+
+def test_encoder_learning_rate_factor_gives_the_base_model_its_own_rate(tmp_path):
+    from helpers import tiny_model
+
+    model, _ = tiny_model()
+    args = training.ImdbTrainingArguments(output_dir=str(tmp_path), learning_rate=1e-3, encoder_learning_rate_factor=0.1,
+                                          eval_strategy="no", load_best_model_at_end=False, report_to="none")
+    optimizer = training.FineTuningTrainer(model=model, args=args).create_optimizer()
+    rates = {}
+    for group in optimizer.param_groups:
+        for parameter in group["params"]:
+            assert id(parameter) not in rates  # each parameter in one group only
+            rates[id(parameter)] = group["lr"]
+    names = {id(parameter): name for name, parameter in model.named_parameters() if parameter.requires_grad}
+    assert set(rates) == set(names)
+    for key, rate in rates.items():
+        assert rate == pytest.approx(1e-4 if names[key].startswith("imdb_lstm.") else 1e-3), names[key]
+    with pytest.raises(ValueError, match="encoder_learning_rate_factor"):
+        training.ImdbTrainingArguments(output_dir=str(tmp_path), encoder_learning_rate_factor=0)
+
+
+def test_gradual_unfreezing_keeps_the_pretrained_encoder_until_its_epoch(pretrained, tmp_path):
+    from safetensors.torch import load_file
+
+    lm_dir, _ = pretrained
+    output_dir = tmp_path / "classifier"
+    training.main([
+        "--dataset", "sample", "--model_name_or_path", str(lm_dir), "--output_dir", str(output_dir),
+        "--num_train_epochs", "2", "--encoder_frozen_epochs", "1", "--max_train_samples", "64",
+        "--per_device_train_batch_size", "32", "--max_eval_samples", "32", "--max_length", "48",
+        "--save_total_limit", "3", "--load_best_model_at_end", "false", "--do_predict", "false",
+        "--disable_tqdm", "true", "--report_to", "none",
+    ])
+    pretrained_weights = load_file(lm_dir / "model.safetensors")
+    after_one = load_file(output_dir / "checkpoint-2" / "model.safetensors")
+    after_two = load_file(output_dir / "checkpoint-4" / "model.safetensors")
+    base = [name for name in after_one if name.startswith("imdb_lstm.")]
+    assert base and all(torch.equal(after_one[name], pretrained_weights[name]) for name in base)
+    assert not all(torch.equal(after_two[name], pretrained_weights[name]) for name in base)
+    assert not torch.equal(after_one["classifier.weight"], after_two["classifier.weight"])
+
+
+def test_pretraining_resumes_from_its_last_checkpoint(tmp_path):
+    output_dir = tmp_path / "lm"
+    source = ["--dataset", "sample", "--max_train_texts", "200", "--save_strategy", "steps", "--save_steps", "2"]
+    pretrain(output_dir, *source, "--max_steps", "2")
+    assert (output_dir / "checkpoint-2" / "trainer_state.json").is_file()
+    pretrain(output_dir, *source, "--max_steps", "4", "--resume_from_checkpoint", "last")
+    state = json.loads((output_dir / "trainer_state.json").read_text())
+    assert state["global_step"] == 4 and (output_dir / "checkpoint-4").is_dir()
+    with pytest.raises(FileNotFoundError, match="no complete checkpoint"):
+        pretrain(tmp_path / "fresh", *source, "--max_steps", "2", "--resume_from_checkpoint", "last")

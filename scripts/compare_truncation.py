@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Which part of a long review to keep, and how much: score a trained model on the validation split with reviews
 cut to each `max_length` keeping the beginning, the end, or the head + tail (a quarter from the start, the rest
-from the end, as Sun et al. 2019 found best for long reviews), with the throughput of each.
+from the end, as Sun et al. 2019 found best for long reviews), in float32 and bfloat16, with the throughput of each.
 
     python scripts/compare_truncation.py --model outputs/imdb-bilstm --dataset ../shared/data/imdb
 
@@ -19,7 +19,7 @@ from transformers import HfArgumentParser
 
 from imdb_lstm.data import load_imdb, make_splits
 from imdb_lstm.metrics import binary_rates
-from imdb_lstm.predict import load_classifier
+from imdb_lstm.predict import compute_context, load_classifier
 
 
 @dataclass
@@ -31,6 +31,7 @@ class ComparisonArguments:
     max_lengths: list[int] = field(default_factory=lambda: [256, 400, 1000])
     head_share: float = field(default=0.25, metadata={"help": "share of max_length taken from the start for head_tail"})
     batch_size: int = field(default=64)
+    dtypes: list[str] = field(default_factory=lambda: ["float32", "bfloat16"], metadata={"help": "see predict --dtype"})
     output: str | None = field(default=None, metadata={"help": "write the rows as JSON here"})
 
 
@@ -46,14 +47,15 @@ def cut(ids: list[int], max_length: int, keep: str, head_share: float) -> list[i
 
 
 @torch.inference_mode()
-def score(model, tokenizer, token_ids: list[list[int]], labels, batch_size: int) -> dict:
+def score(model, tokenizer, token_ids: list[list[int]], labels, batch_size: int, dtype: str) -> dict:
     order = sorted(range(len(token_ids)), key=lambda i: len(token_ids[i]))
     predicted = torch.empty(len(token_ids), dtype=torch.long)
     start = time.perf_counter()
     for first in range(0, len(order), batch_size):
         rows = order[first : first + batch_size]
         batch = tokenizer.pad({"input_ids": [token_ids[i] for i in rows]}, return_tensors="pt")
-        predicted[rows] = model(**batch).logits.argmax(dim=-1)
+        with compute_context(model, dtype):
+            predicted[rows] = model(**batch).logits.argmax(dim=-1)
     seconds = time.perf_counter() - start
     rates = binary_rates(predicted.numpy(), labels)
     return {"accuracy": rates["accuracy"], "tpr": rates["tpr"], "tnr": rates["tnr"],
@@ -64,16 +66,17 @@ def main(argv=None) -> list[dict]:
     (args,) = HfArgumentParser(ComparisonArguments).parse_args_into_dataclasses(args=argv)
     model, tokenizer = load_classifier(args.model)
     validation = make_splits(load_imdb(args.dataset), "canonical", args.validation_fraction, args.split_seed)["validation"]
-    full = tokenizer(validation["text"])["input_ids"]  # no truncation: every cut below starts from the whole review
+    full = tokenizer(list(validation["text"]))["input_ids"]  # no truncation: every cut below starts from the whole review
     rows = []
     for max_length in args.max_lengths:
         longer = sum(len(ids) > max_length for ids in full) / len(full)
         for keep in ("beginning", "end", "head_tail"):
             token_ids = [cut(ids, max_length, keep, args.head_share) for ids in full]
-            row = {"max_length": max_length, "keep": keep, "share_cut": round(longer, 4),
-                   **score(model, tokenizer, token_ids, validation["label"], args.batch_size)}  # fmt: skip
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+            for dtype in args.dtypes:
+                row = {"max_length": max_length, "keep": keep, "dtype": dtype, "share_cut": round(longer, 4),
+                       **score(model, tokenizer, token_ids, list(validation["label"]), args.batch_size, dtype)}  # fmt: skip
+                rows.append(row)
+                print(json.dumps(row), flush=True)
     if args.output:
         Path(args.output).write_text(json.dumps({"model": args.model, "threads": torch.get_num_threads(), "rows": rows}, indent=2))
     return rows

@@ -15,7 +15,6 @@ and is scored on each protocol's test split. The study's table is not self-consi
 """
 
 import json
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +22,10 @@ from pathlib import Path
 from transformers import HfArgumentParser
 
 from imdb_lstm import training as train  # the recipe (scripts/train.py runs it)
-
-from imdb_lstm.data import load_imdb, make_splits  # noqa: E402
-from imdb_lstm.metrics import binary_rates  # noqa: E402
-from imdb_lstm.predict import load_classifier, predict_proba  # noqa: E402
-from imdb_lstm.study import STUDY_RATES, STUDY_TABLE  # noqa: E402
+from imdb_lstm.data import load_imdb, make_splits
+from imdb_lstm.metrics import binary_rates
+from imdb_lstm.predict import load_classifier, predict_proba
+from imdb_lstm.study import STUDY_RATES, STUDY_TABLE
 
 PROTOCOLS = ("50/25/25", "50/0/50")
 EPOCHS = (2, 4)

@@ -75,3 +75,10 @@ def test_unpacked_wheel_pretrains_fine_tunes_and_renders_both_cards_without_a_ch
     cards = json.loads(result.stdout.strip().splitlines()[-1])
     assert "Validation perplexity" in cards["lm_card"] and "Tokens seen" in cards["lm_card"]
     assert "you/classifier" in cards["classifier_card"] and "Accuracy" in cards["classifier_card"]
+
+
+def test_repository_card_template_is_the_one_the_package_ships():
+    """`model_card.md` at the top of the repository is the Hub card template readers look for; the package renders
+    cards from its own copy (so that a wheel can push without a checkout). They must not drift apart."""
+    repository = Path(__file__).resolve().parents[1]
+    assert (repository / "model_card.md").read_text() == (repository / "imdb_lstm" / "model_card.md").read_text()

@@ -9,6 +9,9 @@ ENCODERS = ("rnn", "cnn")
 CELLS = ("lstm", "gru")
 POOLINGS = ("last", "max", "mean", "max_mean")
 TRUNCATION_SIDES = ("left", "right")
+# Output layers of the language model (ImdbLstmForCausalLM): "tied" scores every word through the embedding (the
+# first version's, kept for folders saved before the choice existed); "adaptive" is torch's adaptive softmax.
+LM_OUTPUTS = ("tied", "adaptive")
 DEFAULT_LABELS = {0: "NEGATIVE", 1: "POSITIVE"}
 
 
@@ -44,6 +47,19 @@ class ImdbLstmConfig(PretrainedConfig):
             `pipeline(...)` call) gets what training saw. None (models saved before this field): no cut.
         truncation_side (`str`): which part of a longer input is kept, as the tokenizer's `truncation_side`:
             `"left"` cuts the front (keeps the end), `"right"` cuts the end (keeps the beginning).
+        lm_output (`str`): the language model's output layer: `"tied"` (a full softmax over every word, scored
+            through the input embedding) or `"adaptive"` (`nn.AdaptiveLogSoftmaxWithLoss`: frequent words in a
+            small head, rarer ones in clusters read only for the positions that need them; several times faster
+            to train). The default is `"tied"` so that folders saved before the field existed load unchanged.
+        lm_adaptive_cutoffs (`list[int]`): with `lm_output="adaptive"`, the word ids where the head ends and each
+            cluster ends (the vocabulary is ordered by frequency); increasing, each below `vocab_size - 1`.
+        lm_adaptive_div_value (`float`): each cluster's projection is this many times narrower than the last.
+        ngram_order (`int`): 0, or the longest n-gram of token ids read by the classifier's n-gram branch (an
+            NB-weighted logistic regression over the presence of 1..ngram_order-grams, fitted by
+            `imdb_lstm.ngrams`; its weights are buffers of the model). Its log-odds join the recurrent ones.
+        ngram_features (`int`): how many n-grams the branch knows (the size of its buffers).
+        ngram_weight (`float`): the n-gram branch's share in the joined log-odds, in [0, 1]:
+            `(1 - w) * recurrent + w * n-gram` (chosen on validation).
     """
 
     model_type = "imdb-lstm"
@@ -68,7 +84,14 @@ class ImdbLstmConfig(PretrainedConfig):
         embedding_source: str | None = None,
         embedding_coverage: float | None = None,
         model_max_length: int | None = None,
+        # "right" for folders saved before the option existed: they were trained on the beginning of long reviews.
         truncation_side: str = "right",
+        lm_output: str = "tied",
+        lm_adaptive_cutoffs=(2000, 10000),
+        lm_adaptive_div_value: float = 4.0,
+        ngram_order: int = 0,
+        ngram_features: int = 0,
+        ngram_weight: float = 0.0,
         id2label=None,
         label2id=None,
         **kwargs,
@@ -91,6 +114,12 @@ class ImdbLstmConfig(PretrainedConfig):
         self.embedding_coverage = embedding_coverage
         self.model_max_length = model_max_length
         self.truncation_side = truncation_side
+        self.lm_output = lm_output
+        self.lm_adaptive_cutoffs = list(lm_adaptive_cutoffs)
+        self.lm_adaptive_div_value = lm_adaptive_div_value
+        self.ngram_order = ngram_order
+        self.ngram_features = ngram_features
+        self.ngram_weight = ngram_weight
         if id2label is None:
             id2label = dict(DEFAULT_LABELS)
         if label2id is None:
@@ -101,7 +130,8 @@ class ImdbLstmConfig(PretrainedConfig):
     def validate(self):
         """Raise a `ValueError` naming the first field whose value is not allowed."""
         for field, allowed in (
-            ("encoder", ENCODERS), ("cell", CELLS), ("pooling", POOLINGS), ("truncation_side", TRUNCATION_SIDES)
+            ("encoder", ENCODERS), ("cell", CELLS), ("pooling", POOLINGS), ("truncation_side", TRUNCATION_SIDES),
+            ("lm_output", LM_OUTPUTS),
         ):
             if getattr(self, field) not in allowed:
                 raise ValueError(f"ImdbLstmConfig.{field}={getattr(self, field)!r} is not allowed; use one of {allowed}.")
@@ -122,6 +152,29 @@ class ImdbLstmConfig(PretrainedConfig):
             raise ValueError(
                 f"ImdbLstmConfig.cnn_kernel_sizes={self.cnn_kernel_sizes!r} must be a non-empty list of positive integers."
             )
+        cutoffs = self.lm_adaptive_cutoffs
+        if self.lm_output == "adaptive" and (
+            not cutoffs or any(isinstance(c, bool) or not isinstance(c, int) for c in cutoffs)
+            or cutoffs != sorted(set(cutoffs)) or cutoffs[0] < 1 or cutoffs[-1] >= self.vocab_size - 1
+        ):
+            raise ValueError(
+                f"ImdbLstmConfig.lm_adaptive_cutoffs={cutoffs!r} must be increasing word ids in [1, vocab_size - 1 = "
+                f"{self.vocab_size - 1}); a vocabulary this small may use lm_output='tied'."
+            )
+        if not isinstance(self.lm_adaptive_div_value, (int, float)) or not self.lm_adaptive_div_value >= 1:
+            raise ValueError(f"ImdbLstmConfig.lm_adaptive_div_value={self.lm_adaptive_div_value!r} must be a number >= 1.")
+        for field in ("ngram_order", "ngram_features"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"ImdbLstmConfig.{field}={value!r} must be 0 or a positive integer.")
+        if self.ngram_order and (self.vocab_size + 1) ** self.ngram_order >= 2**62:
+            raise ValueError(
+                f"ImdbLstmConfig.ngram_order={self.ngram_order} with vocab_size={self.vocab_size}: the n-gram keys "
+                "would not fit in 62 bits; use a shorter order or a smaller vocabulary."
+            )
+        value = self.ngram_weight
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise ValueError(f"ImdbLstmConfig.ngram_weight={value!r} must be a number in [0, 1].")
         if self.encoder == "cnn" and self.pooling == "last":
             raise ValueError(
                 "ImdbLstmConfig.pooling='last' needs encoder='rnn'; with encoder='cnn' use one of ('max', 'mean', 'max_mean')."

@@ -147,7 +147,12 @@ def describe_architecture(config: dict) -> str:
         encoder = f"a {layers}{direction}{config['cell'].upper()} ({config['hidden_size']} units per direction)"
     pooling = {"last": "its final state per direction", "max": "max pooling over the real tokens",
                "mean": "mean pooling over the real tokens", "max_mean": "max and mean pooling over the real tokens"}
-    return f"{encoder}, then {pooling[config['pooling']]} and a linear head"
+    description = f"{encoder}, then {pooling[config['pooling']]} and a linear head"
+    if config.get("ngram_order"):
+        description += (f"; its log-odds are joined ({1 - config['ngram_weight']:.2f} : {config['ngram_weight']:.2f}) "
+                        f"with an n-gram branch, an NB-weighted logistic regression over 1–{config['ngram_order']}-grams "
+                        f"of the token ids ({config['ngram_features']:,} n-grams, fitted on the training reviews)")
+    return description
 
 
 def training_recipe(run_info: dict) -> list[tuple[str, str]]:
@@ -266,10 +271,12 @@ def render_model_card(model_dir, repo_id: str, benchmarks_file: Path | None = BE
 def describe_language_model(config: dict) -> str:
     """One line saying what the language model is, from config.json."""
     layers = f"{config['num_layers']}-layer " if config["num_layers"] > 1 else ""
+    output = (" through an adaptive softmax" if config.get("lm_output") == "adaptive"
+              else " through a softmax tied to the embedding")
     if config["bidirectional"]:
         return (f"a {layers}bidirectional {config['cell'].upper()} ({config['hidden_size']} units per direction) whose "
-                "left-to-right direction predicts the next word and right-to-left direction the previous word")
-    return f"a {layers}{config['cell'].upper()} ({config['hidden_size']} units) predicting the next word"
+                "left-to-right direction predicts the next word and right-to-left direction the previous word" + output)
+    return f"a {layers}{config['cell'].upper()} ({config['hidden_size']} units) predicting the next word" + output
 
 
 def render_language_model_card(model_dir, repo_id: str, template_path: Path = LANGUAGE_MODEL_CARD_TEMPLATE) -> ModelCard:

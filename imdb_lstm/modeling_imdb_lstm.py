@@ -1,10 +1,10 @@
 """The imdb-lstm model family. The base model, `ImdbLstmModel`: word embedding → recurrent (LSTM/GRU, uni- or
 bidirectional) or CNN encoder → per-token states. Its heads, each holding it as `imdb_lstm` (`base_model_prefix`):
 - `ImdbLstmForSequenceClassification`: pooling over the real tokens → dropout → linear head over
-  (NEGATIVE, POSITIVE);
+  (NEGATIVE, POSITIVE); optionally an n-gram branch (`config.ngram_order`) whose log-odds join the recurrent ones;
 - `ImdbLstmForCausalLM`: the next word from the left-to-right states and, with a bidirectional encoder, the
   previous word from the right-to-left states (a forward and a backward language model sharing the embedding),
-  through an output layer tied to the embedding.
+  through an output layer tied to the embedding or an adaptive softmax (`config.lm_output`).
 A language-model folder loads into the classifier with only the classification head new. Folders saved before
 the base model existed (weights `embedding.*`, `encoder.*`, `classifier.*`) load unchanged: transformers adds the
 `imdb_lstm.` prefix to each key that only exists with it.
@@ -237,6 +237,92 @@ class ImdbLstmLMHead(nn.Module):
         return nn.functional.linear(projection(self.dropout(states)), word_vectors, bias)
 
 
+class ImdbLstmAdaptiveLMHead(nn.Module):
+    """Word log-probabilities from per-token states through torch's adaptive softmax (Grave et al. 2017), one per
+    direction: the `lm_adaptive_cutoffs[0]` most frequent words (the vocabulary is in frequency order) and one
+    entry per cluster of rarer words are scored at every position; a cluster's words only where the target lies in
+    it, through a projection `lm_adaptive_div_value` times narrower per cluster. Training reads only the positions
+    that predict a word, so no (batch, time, vocab_size) tensor is ever made."""
+
+    def __init__(self, config: ImdbLstmConfig):
+        super().__init__()
+        self.dropout = nn.Dropout(config.dropout)
+
+        def output_layer():
+            return nn.AdaptiveLogSoftmaxWithLoss(
+                config.hidden_size, config.vocab_size, cutoffs=list(config.lm_adaptive_cutoffs),
+                div_value=float(config.lm_adaptive_div_value),
+            )
+
+        self.forward_output = output_layer()
+        self.backward_output = output_layer() if config.bidirectional else None
+
+    def output_layer(self, backward: bool) -> nn.AdaptiveLogSoftmaxWithLoss:
+        return self.backward_output if backward else self.forward_output
+
+    def log_probabilities(self, states: torch.Tensor, backward: bool = False) -> torch.Tensor:
+        """(batch, time, vocab_size) log-probabilities of every word at every position (for inference)."""
+        flat = self.dropout(states).reshape(-1, states.size(-1)).float()
+        return self.output_layer(backward).log_prob(flat).view(*states.shape[:-1], -1)
+
+    def loss(self, states: torch.Tensor, targets: torch.Tensor, backward: bool = False) -> torch.Tensor:
+        """Mean negative log-likelihood of the `targets` (batch, time) that are not -100 (zero, still
+        differentiable, when none is)."""
+        predicting = targets != -100
+        if not bool(predicting.any()):
+            return states.sum() * 0.0
+        selected = self.dropout(states[predicting])
+        return self.output_layer(backward)(selected, targets[predicting]).loss
+
+
+class ImdbLstmNgramBranch(nn.Module):
+    """The log-odds of POSITIVE from which n-grams of token ids (1..`ngram_order` words, inside the review) occur:
+    `bias + sum of the weights of the distinct known n-grams present` (an NB-weighted logistic regression over
+    binary n-gram features, fitted by `imdb_lstm.ngrams`). An n-gram (t1, ..., tn) is known by the integer key
+    sum over k of (t_k + 1) * (vocab_size + 1) ** (n - k); the sorted keys and their weights are buffers, looked
+    up with `torch.searchsorted`, so a review gets the same score alone or in any padded batch."""
+
+    def __init__(self, config: ImdbLstmConfig):
+        super().__init__()
+        self.order = config.ngram_order
+        self.base = config.vocab_size + 1
+        self.register_buffer("keys", torch.zeros(config.ngram_features, dtype=torch.long))
+        self.register_buffer("weights", torch.zeros(config.ngram_features, dtype=torch.float32))
+        self.register_buffer("bias", torch.zeros(1, dtype=torch.float32))
+
+    def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(batch,) log-odds for right-padded `input_ids` with `lengths` real tokens."""
+        batch, width = input_ids.shape
+        count = self.keys.numel()
+        scores = self.bias.expand(batch).clone()
+        if count == 0:
+            return scores
+        digits = input_ids.long() + 1
+        queries, valid = [], []
+        steps = torch.arange(width, device=input_ids.device).unsqueeze(0)
+        for n in range(1, self.order + 1):
+            if width < n:
+                break
+            key = torch.zeros_like(digits[:, : width - n + 1])
+            for k in range(n):
+                key = key * self.base + digits[:, k : width - n + 1 + k]
+            queries.append(key)
+            valid.append(steps[:, : width - n + 1] + n <= lengths.unsqueeze(1))
+        queries, valid = torch.cat(queries, dim=1), torch.cat(valid, dim=1)
+        index = torch.searchsorted(self.keys, queries).clamp(max=count - 1)
+        found = valid & (self.keys[index] == queries)
+        # Each known n-gram counts once per review: sort (row, n-gram) pairs and keep the first of each run.
+        rows = torch.arange(batch, device=input_ids.device).unsqueeze(1).expand_as(index)
+        pairs = torch.where(found, rows * (count + 1) + index, rows * (count + 1) + count).reshape(-1)
+        pairs = pairs.sort().values
+        first = torch.ones_like(pairs, dtype=torch.bool)
+        first[1:] = pairs[1:] != pairs[:-1]
+        feature = pairs % (count + 1)
+        known = first & (feature < count)
+        contribution = torch.where(known, self.weights[feature.clamp(max=count - 1)], torch.zeros((), device=pairs.device))
+        return scores.index_add(0, pairs // (count + 1), contribution)
+
+
 class ImdbLstmPreTrainedModel(PreTrainedModel):
     config_class = ImdbLstmConfig
     base_model_prefix = "imdb_lstm"
@@ -264,7 +350,8 @@ class ImdbLstmPreTrainedModel(PreTrainedModel):
                         init.constant_(param[module.hidden_size : 2 * module.hidden_size], 1.0)
         elif isinstance(module, (nn.Linear, nn.Conv1d)):
             init.xavier_uniform_(module.weight)
-            init.zeros_(module.bias)
+            if module.bias is not None:
+                init.zeros_(module.bias)
         elif isinstance(module, ImdbLstmLMHead):
             init.zeros_(module.bias)
 
@@ -431,7 +518,8 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
 
 
 class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
-    """[`ImdbLstmModel`] → pooling over the real tokens → dropout → linear head over (NEGATIVE, POSITIVE)."""
+    """[`ImdbLstmModel`] → pooling over the real tokens → dropout → linear head over (NEGATIVE, POSITIVE); with
+    `config.ngram_order`, the log-odds of [`ImdbLstmNgramBranch`] join the head's with share `config.ngram_weight`."""
 
     def __init__(self, config: ImdbLstmConfig):
         super().__init__(config)
@@ -439,6 +527,7 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
         pooled_size = self.imdb_lstm.encoder.output_size * (2 if config.pooling == "max_mean" else 1)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(pooled_size, config.num_labels)
+        self.ngram = ImdbLstmNgramBranch(config) if config.ngram_order else None
         self.post_init()
 
     # The base model's parts under the names they had before the base model existed (read-only shortcuts).
@@ -499,6 +588,11 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
             pooled = masked_pool(states, encoded.mask, self.config.pooling)
         hidden_states = self.imdb_lstm.token_aligned_states(encoded) if output_hidden_states else None
         logits = self.classifier(self.dropout(pooled))
+        if self.ngram is not None:
+            # Log-odds joined: (1 - w) * recurrent + w * n-gram, the n-gram's split evenly between the two labels.
+            weight = float(self.config.ngram_weight)
+            half = self.ngram(input_ids, lengths).unsqueeze(1) / 2
+            logits = (1 - weight) * logits + weight * torch.cat([-half, half], dim=1).to(logits.dtype)
 
         loss = None
         if labels is not None:
@@ -561,7 +655,7 @@ class ImdbLstmForCausalLM(ImdbLstmPreTrainedModel):
             )
         super().__init__(config)
         self.imdb_lstm = ImdbLstmModel(config)
-        self.lm_head = ImdbLstmLMHead(config)
+        self.lm_head = ImdbLstmAdaptiveLMHead(config) if config.lm_output == "adaptive" else ImdbLstmLMHead(config)
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Embedding:
@@ -594,8 +688,11 @@ class ImdbLstmForCausalLM(ImdbLstmPreTrainedModel):
         - `loss`: with `labels`, the mean cross-entropy of the next word (left-to-right) and, with a bidirectional
           encoder, the average of that and the mean cross-entropy of the previous word (right-to-left);
           `exp(loss)` is the perplexity (for a bidirectional model the geometric mean of the two directions');
-        - `logits`: `(batch, time, vocab_size)` scores of the word after each position;
-        - `backward_logits`: `(batch, time, vocab_size)` scores of the word before each position (bidirectional);
+        - `logits`: `(batch, time, vocab_size)` scores of the word after each position (with
+          `lm_output="adaptive"`, log-probabilities, and only when no `labels` are given: training makes no
+          scores for every word);
+        - `backward_logits`: `(batch, time, vocab_size)` scores of the word before each position (bidirectional;
+          as `logits`);
         - `forward_loss`, `backward_loss`: each direction's loss, with `labels`;
         - `hidden_states`: as [`ImdbLstmModel`]'s, with `output_hidden_states`.
         Scores are aligned with `input_ids`; their values at padding positions mean nothing.
@@ -606,28 +703,43 @@ class ImdbLstmForCausalLM(ImdbLstmPreTrainedModel):
         encoded = self.imdb_lstm.encode(input_ids, lengths, shifts_back)
         states = encoded.layers[-1]
         hidden = self.config.hidden_size
-        word_vectors = self.imdb_lstm.embedding.weight
-        logits = self.lm_head(states[..., :hidden], word_vectors)
-        backward_logits = self.lm_head(states[..., hidden:], word_vectors, backward=True) if self.config.bidirectional else None
+        adaptive = self.config.lm_output == "adaptive"
+        logits = backward_logits = None
+        if not adaptive:
+            word_vectors = self.imdb_lstm.embedding.weight
+            logits = self.lm_head(states[..., :hidden], word_vectors)
+            if self.config.bidirectional:
+                backward_logits = self.lm_head(states[..., hidden:], word_vectors, backward=True)
+        elif labels is None:
+            # The adaptive softmax scores every word only when asked for scores; with labels only the loss is made.
+            logits = self.lm_head.log_probabilities(states[..., :hidden])
+            if self.config.bidirectional:
+                backward_logits = self.lm_head.log_probabilities(states[..., hidden:], backward=True)
 
         loss = forward_loss = backward_loss = None
         if labels is not None:
-            labels = labels.to(logits.device).long()
+            labels = labels.to(states.device).long()
             steps = torch.arange(labels.size(1), device=labels.device).unsqueeze(0)
             targets = labels.masked_fill(steps >= lengths.unsqueeze(1), -100)
             ignored = torch.full_like(targets[:, :1], -100)
             # Position t predicts word t + 1 left to right, word t - 1 right to left; only real positions predict
             # (position `length`, padding, must not predict the last word right to left).
             forward_targets = torch.cat([targets[:, 1:], ignored], dim=1)
-            forward_loss = self._mean_cross_entropy(logits, forward_targets)
+            if adaptive:
+                forward_loss = self.lm_head.loss(states[..., :hidden], forward_targets)
+            else:
+                forward_loss = self._mean_cross_entropy(logits, forward_targets)
             loss = forward_loss
-            if backward_logits is not None:
+            if self.config.bidirectional:
                 backward_targets = torch.cat([ignored, targets[:, :-1]], dim=1).masked_fill(
                     steps >= lengths.unsqueeze(1), -100)
-                backward_loss = self._mean_cross_entropy(backward_logits, backward_targets)
+                if adaptive:
+                    backward_loss = self.lm_head.loss(states[..., hidden:], backward_targets, backward=True)
+                else:
+                    backward_loss = self._mean_cross_entropy(backward_logits, backward_targets)
                 loss = (forward_loss + backward_loss) / 2
 
-        if shifts_back is not None:
+        if shifts_back is not None and logits is not None:
             logits = roll_rows(logits, shifts_back)
             backward_logits = roll_rows(backward_logits, shifts_back) if backward_logits is not None else None
         hidden_states = self.imdb_lstm.token_aligned_states(encoded) if output_hidden_states else None

@@ -36,6 +36,9 @@ from .training import CpuTrainingArguments, parse_arguments, push_output, train_
 
 logger = logging.getLogger(__name__)
 
+# The adaptive softmax's head: the 2,000 most frequent words (about 85 % of IMDB's tokens), then 8,000, then the rest.
+DEFAULT_ADAPTIVE_CUTOFFS = (2000, 10000)
+
 @dataclass
 class LanguageModelArguments:
     """The language model (see `ImdbLstmConfig` and `ImdbLstmForCausalLM`) and its initial word vectors."""
@@ -59,6 +62,17 @@ class LanguageModelArguments:
         default=None,
         metadata={"help": "folder or Hub repo whose tokenizer to reuse; unset: learn one on the pretraining texts"},
     )
+    lm_output: str = field(
+        default="adaptive",
+        metadata={"help": "output layer: 'adaptive' (adaptive softmax, fast) or 'tied' (full softmax through the "
+                  "embedding, the first version's)"},
+    )
+    lm_adaptive_cutoffs: list[int] | None = field(
+        default=None,
+        metadata={"help": "adaptive softmax cluster bounds (word ids, frequency order); unset: "
+                  f"{list(DEFAULT_ADAPTIVE_CUTOFFS)}, keeping those below the vocabulary size"},
+    )
+    lm_adaptive_div_value: float = field(default=4.0, metadata={"help": "each cluster's projection is this much narrower"})
 
 
 @dataclass
@@ -191,9 +205,19 @@ def make_blocks(texts, tokenizer, block_size: int):
     return tokenized.map(group, batched=True, batch_size=1000, **map_kwargs)
 
 
+def adaptive_cutoffs(requested: list[int] | None, vocab_size: int) -> list[int]:
+    """The adaptive softmax's cluster bounds: those requested, or the defaults that lie inside this vocabulary (a
+    small one, such as the shipped sample's, keeps one cluster at half its size)."""
+    if requested:
+        return list(requested)
+    cutoffs = [cutoff for cutoff in DEFAULT_ADAPTIVE_CUTOFFS if cutoff < vocab_size - 1]
+    return cutoffs or [max(1, vocab_size // 2)]
+
+
 def build_language_model(model_args: LanguageModelArguments, tokenizer, seed: int) -> ImdbLstmForCausalLM:
     config_fields = {k: v for k, v in asdict(model_args).items()
                      if k not in ("glove", "embedding_dim", "oov_init", "tokenizer_name")}
+    config_fields["lm_adaptive_cutoffs"] = adaptive_cutoffs(model_args.lm_adaptive_cutoffs, len(tokenizer))
     if model_args.glove and model_args.glove.lower() != "none":
         model = build_model(tokenizer, glove_source=model_args.glove, oov=model_args.oov_init, seed=seed,
                             model_class=ImdbLstmForCausalLM, **config_fields)

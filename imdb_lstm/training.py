@@ -51,7 +51,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 # ModelArguments fields that are no ImdbLstmConfig field.
-NOT_CONFIG_FIELDS = ("model_name_or_path", "glove", "oov_init")
+NOT_CONFIG_FIELDS = ("model_name_or_path", "glove", "oov_init", "ngram_order", "ngram_min_count", "ngram_c")
 # Config fields a fine-tuning run chooses even when the encoder comes from a pretrained model.
 FINE_TUNING_CONFIG_FIELDS = ("pooling", "embedding_dropout", "dropout", "freeze_embedding")
 
@@ -89,6 +89,17 @@ class ModelArguments:
         metadata={"help": "gensim-data name (e.g. glove-wiki-gigaword-100) or a local vector file; default offline"},
     )
     oov_init: str = field(default="random", metadata={"help": "vectors of words GloVe lacks: 'zero' or 'random'"})
+    ngram_order: int = field(
+        default=0,
+        metadata={"help": "after training, add an n-gram branch: NB-weighted logistic regression over 1..N-grams of "
+                  "the token ids, fitted on the training reviews, its share in the joined log-odds chosen on "
+                  "validation (0: none; see imdb_lstm.ngrams)"},
+    )
+    ngram_min_count: int = field(default=2, metadata={"help": "n-grams found in fewer training reviews are dropped"})
+    ngram_c: list[float] = field(
+        default_factory=lambda: [0.1, 0.3, 1.0],
+        metadata={"help": "inverse regularisation strengths of the n-gram regression; several: chosen on validation"},
+    )
 
 
 @dataclass
@@ -220,8 +231,8 @@ class EncoderUnfreezing(TrainerCallback):
 
 
 def parse_arguments(dataclass_types: tuple, argv=None) -> tuple:
-    """Parse `argv` (default: the command line) into `dataclass_types` with `HfArgumentParser`; a single argument
-    ending in `.json` is read as a JSON file of all the arguments."""
+    """Parse `argv` (default: the command line) into `dataclass_types` with `HfArgumentParser`; a first argument
+    ending in `.json` is read as a JSON file of the arguments, which the flags after it may override."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
         # Under torchrun on CPUs, Trainer only warns and trains independent copies unless told to use the CPU.
         os.environ.setdefault("ACCELERATE_USE_CPU", "true")
@@ -229,6 +240,15 @@ def parse_arguments(dataclass_types: tuple, argv=None) -> tuple:
     argv = sys.argv[1:] if argv is None else list(argv)
     if len(argv) == 1 and argv[0].endswith(".json"):
         return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
+    if argv and argv[0].endswith(".json"):
+        # A JSON file, then flags that override some of its values: `train.py configs/x.json --dataset DIR`.
+        values = json.loads(Path(argv[0]).read_text())
+        known = {action.dest for action in parser._actions}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{argv[0]} has keys that are no argument: {unknown}.")
+        parser.set_defaults(**values)
+        return parser.parse_args_into_dataclasses(args=argv[1:])
     return parser.parse_args_into_dataclasses(args=argv)
 
 
@@ -416,9 +436,18 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Imd
     train_and_save(trainer, training_args, output_dir, train_samples=len(tokenized["train"]))
 
     results = {}
+    if model_args.ngram_order:
+        results.update(add_ngram_branch(trainer, tokenized, model_args))
+        trainer.save_model()
     if has_validation:
         results.update(trainer.evaluate(tokenized["validation"], metric_key_prefix="eval"))
     if training_args.do_predict:
+        if model_args.ngram_order:
+            # The purely recurrent model, scored beside the joined one (each model scored once).
+            weight, model.config.ngram_weight = model.config.ngram_weight, 0.0
+            recurrent = trainer.predict(tokenized["test"], metric_key_prefix="test_recurrent").metrics
+            model.config.ngram_weight = weight
+            results.update({k: v for k, v in recurrent.items() if not k.endswith(("_runtime", "_per_second"))})
         test_output = trainer.predict(tokenized["test"], metric_key_prefix="test")
         results.update(test_output.metrics)
     if results:
@@ -433,6 +462,41 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Imd
         if push_to_hub:
             push_output(output_dir, training_args)
     return results
+
+
+def add_ngram_branch(trainer: Trainer, tokenized, model_args: ModelArguments) -> dict:
+    """Fit the n-gram branch on the training reviews (each `--ngram_c` tried), choose C and the branch's share on
+    validation, attach it to the trained classifier; returns what was chosen and measured (validation only)."""
+    from .ngrams import attach_ngram_branch, choose_ngram_weight, fit_ngram_logistic_regression
+
+    if "validation" not in tokenized:
+        raise DataError("--ngram_order needs a validation split to choose the n-gram branch's weight; use the "
+                        "canonical protocol with --validation_fraction > 0 or a protocol with a validation share.")
+    model, train, validation = trainer.model, tokenized["train"], tokenized["validation"]
+    recurrent_logits = predictions_in_dataset_order(trainer, validation, trainer.predict(validation))
+    recurrent = recurrent_logits[:, 1] - recurrent_logits[:, 0]
+    labels = np.asarray(validation["label"])
+    best = None
+    for c in model_args.ngram_c:
+        ngrams = fit_ngram_logistic_regression(train["input_ids"], train["label"], model.config.vocab_size,
+                                               order=model_args.ngram_order, min_count=model_args.ngram_min_count, C=c)
+        ngram_log_odds = ngrams.log_odds(validation["input_ids"])
+        weight, joined_accuracy = choose_ngram_weight(recurrent, ngram_log_odds, labels)
+        alone = float(np.mean((ngram_log_odds > 0) == labels))
+        logger.info("n-gram C=%g: validation accuracy alone %.4f, joined %.4f (weight %.2f)", c, alone,
+                    joined_accuracy, weight)
+        if best is None or joined_accuracy > best[0]:
+            best = (joined_accuracy, ngrams, weight, alone)
+    joined_accuracy, ngrams, weight, alone = best
+    attach_ngram_branch(model, ngrams, weight)
+    return {
+        "eval_recurrent_accuracy": float(np.mean((recurrent > 0) == labels)),
+        "eval_ngram_accuracy": alone,
+        "ngram_weight": weight,
+        "ngram_c": ngrams.C,
+        "ngram_features": len(ngrams.keys),
+        "ngram_fit_seconds": round(ngrams.fit_seconds, 2),
+    }
 
 
 def write_run_info(trainer: Trainer, output_dir: Path, argument_groups: dict, training_args: TrainingArguments) -> None:
@@ -510,6 +574,18 @@ def load_pretrained_for_classification(model_args: ModelArguments, data_args: Da
             f"does not match the model (vocab_size {config.vocab_size}, pad_token_id {config.pad_token_id}): they "
             "were not saved together. Save the tokenizer used in pretraining next to the model."
         )
+    if model_args.glove != DEFAULT_GLOVE:
+        # The embedding comes from the pretrained model; a vector file given as well must at least fit it.
+        from .glove import load_glove
+
+        dimension = load_glove(model_args.glove).vector_size
+        if dimension != config.embedding_dim:
+            raise PretrainedModelError(
+                f"--glove {model_args.glove} holds {dimension}-dimensional vectors, but --model_name_or_path {source} "
+                f"has a {config.embedding_dim}-dimensional embedding. Drop --glove (the pretrained embedding is "
+                "used), or pretrain with these vectors (imdb-lstm-pretrain --glove ...)."
+            )
+        logger.warning("--glove %s is not read: the embedding comes from the pretrained model %s.", model_args.glove, source)
     tokenizer.model_max_length = data_args.max_length
     tokenizer.truncation_side = data_args.truncation_side
     overrides = {name: getattr(model_args, name) for name in FINE_TUNING_CONFIG_FIELDS}

@@ -31,10 +31,15 @@ What is measured and how:
    `predict_proba` batches them; `onnx_max_abs_diff` is the largest |logit| difference from PyTorch float32 on them.
 7. bfloat16 training: item 3 again under `torch.autocast("cpu", torch.bfloat16)` (what Trainer's `--bf16` does on
    a CPU); null where the CPU has no native bfloat16 (AVX512_BF16/AMX).
-8. `pretrain_tokens_per_s`: null: the language-model pretraining of the semi-supervised issue does not exist yet;
-   measure it here once it does.
+8. `pretrain_tokens_per_s`: the semi-supervised recipe's language model (`configs/ssl_pretrain.json`: its
+   architecture, output layer, block size, batch size and bf16 choice; a random embedding as wide as
+   `configs/ssl_word_vectors.json`'s vectors) training on blocks of real IMDB training reviews tokenised by the
+   model's tokenizer: forward + backward + clipping + optimizer step, `--pretrain_steps` timed after warm-up;
+   `pretrain_tied_tokens_per_s`: the same with the first version's full softmax tied to the embedding (fp32).
+   `--pretraining_only` measures just this and updates an existing `benchmarks/speed.json`.
 """
 
+import dataclasses
 import json
 import logging
 import os
@@ -65,7 +70,7 @@ from transformers.trainer_pt_utils import get_length_grouped_indices  # noqa: E4
 from imdb_lstm.training import DataArguments, ImdbTrainingArguments  # noqa: E402
 
 import imdb_lstm  # noqa: E402, F401  (registers the Auto classes the pipeline loads the model with)
-from imdb_lstm import ImdbLstmForSequenceClassification  # noqa: E402
+from imdb_lstm import ImdbLstmForSequenceClassification, pretraining  # noqa: E402
 from imdb_lstm.data import load_imdb  # noqa: E402
 from imdb_lstm.predict import bfloat16_is_fast, predict_proba  # noqa: E402
 
@@ -110,6 +115,10 @@ class SpeedArguments:
     pipeline_reviews: int = field(default=2000, metadata={"help": "test reviews through the batched pipeline"})
     pipeline_batch_size: int = field(default=64)
     latency_reviews: int = field(default=200, metadata={"help": "single-review pipeline calls timed"})
+    pretrain_steps: int = field(default=30, metadata={"help": "timed language-model training steps"})
+    pretraining_only: bool = field(
+        default=False, metadata={"help": "measure only the LM pretraining and update the existing speed.json"}
+    )
     seed: int = field(default=42)
     smoke: bool = field(
         default=False, metadata={"help": "a plumbing check in seconds: the shipped sample and tiny sizes (overrides them)"}
@@ -134,6 +143,7 @@ SMOKE = {
     "pipeline_reviews": 32,
     "pipeline_batch_size": 8,
     "latency_reviews": 10,
+    "pretrain_steps": 2,
 }
 # The training process under --smoke: a tiny network on a few shipped reviews.
 SMOKE_TRAIN_ARGS = ["--hidden_size", "8", "--max_train_samples", "200"]
@@ -148,7 +158,7 @@ def parse_args(argv=None) -> SpeedArguments:
         args.output_dir = tempfile.mkdtemp(prefix="imdb-bench-speed-smoke-") if args.smoke else "outputs/bench_speed"
     if args.report_dir is None:
         args.report_dir = str(REPO_ROOT) if (args.write or not args.smoke) else args.output_dir
-    for name in ("batch_size", "max_length", "sgemm_reps", "rss_steps", "train_batches", "ref_batches",
+    for name in ("batch_size", "max_length", "sgemm_reps", "rss_steps", "train_batches", "ref_batches", "pretrain_steps",
                  "pipeline_reviews", "pipeline_batch_size", "latency_reviews"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name} must be at least 1; got {getattr(args, name)}.")
@@ -437,6 +447,40 @@ def relative_to_repository(source: str) -> str:
     return os.path.relpath(source, REPO_ROOT)
 
 
+def pretraining_throughput(args: SpeedArguments, tokenizer_dir: Path) -> dict:
+    """Training tokens/s of the recipe's language model (item 8 of the module docstring)."""
+    lm_args, lm_data, lm_training = pretraining.parse_args([str(REPO_ROOT / "configs" / "ssl_pretrain.json")])
+    dimension = json.loads((REPO_ROOT / "configs" / "ssl_word_vectors.json").read_text())["dimension"]
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    block, batch = lm_data.block_size, lm_training.per_device_train_batch_size
+    needed = (args.warmup_batches + args.pretrain_steps) * block * batch
+    texts = load_imdb(args.dataset, splits=("train",))["train"].shuffle(seed=args.seed)["text"]
+    ids, start = [], 0
+    while len(ids) < needed and start < len(texts):
+        for row in tokenizer(texts[start : start + 500], add_special_tokens=False)["input_ids"]:
+            ids.extend(row)
+        start += 500
+    blocks = torch.tensor(ids[: len(ids) // block * block]).view(-1, block)
+    batches = [{"input_ids": rows, "attention_mask": torch.ones_like(rows), "labels": rows}
+               for rows in blocks.split(batch) if len(rows) == batch]
+    bf16 = bool(lm_training.bf16) and bfloat16_is_fast(torch.device("cpu"))
+    results = {"pretrain_architecture": None, "pretrain_bf16": bf16, "pretrain_block_size": block,
+               "pretrain_batch_size": batch, "pretrain_vocab_size": len(tokenizer)}
+    for output_layer, autocast in (("adaptive", bf16), ("tied", False)):
+        overrides = {"lm_output": output_layer, "glove": "none", "embedding_dim": dimension}
+        model_args = dataclasses.replace(lm_args, **overrides)
+        torch.manual_seed(args.seed)
+        model = pretraining.build_language_model(model_args, tokenizer, args.seed)
+        steps = batches if output_layer == lm_args.lm_output else batches[: args.warmup_batches + max(2, args.pretrain_steps // 6)]
+        timed = time_training(model, steps, args.warmup_batches, bf16=autocast)
+        key = "pretrain_tokens_per_s" if output_layer == lm_args.lm_output else "pretrain_tied_tokens_per_s"
+        results[key] = timed["real_tokens"] / timed["seconds"]
+        if output_layer == lm_args.lm_output:
+            results["pretrain_architecture"] = describe(model.config) + f", {output_layer} softmax"
+            results["pretrain_timed_steps"] = len(steps) - args.warmup_batches
+    return results
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -459,7 +503,7 @@ def markdown_section(result: dict, command: str) -> str:
         ("pipeline: model accuracy", f"{result['model_test_accuracy']:.4f} (test: {result['model_test_accuracy_reviews']})"),
         ("ONNX (onnxruntime), batches sorted by length", f"{result['onnx_reviews_per_s']:,.0f} reviews/s, max |logit diff| from PyTorch {result['onnx_max_abs_diff']:.1e}"),
         ("training: bfloat16 autocast (Trainer --bf16)", "no native bfloat16 on this CPU" if result['bf16_train_tokens_per_s'] is None else f"{result['bf16_train_tokens_per_s']:,.0f} tokens/s"),
-        ("LM pretraining", "not measured: the pretraining does not exist yet"),
+        ("LM pretraining (the recipe's language model)", f"{result['pretrain_tokens_per_s']:,.0f} tokens/s ({result['pretrain_architecture']}, {'bf16' if result['pretrain_bf16'] else 'fp32'}); first version's tied full softmax: {result['pretrain_tied_tokens_per_s']:,.0f} tokens/s"),
         ("pipeline, one review per call", f"p50 {result['latency_p50_ms']:.1f} ms, p90 {result['latency_p90_ms']:.1f} ms, p99 {result['latency_p99_ms']:.1f} ms"),
         ("model.safetensors (recipe, vocabulary from training texts)", f"{result['model_mb']:.1f} MB"),
         ("peak RSS of a training process", f"{result['peak_rss_mb']:,.0f} MB"),
@@ -484,21 +528,43 @@ def markdown_section(result: dict, command: str) -> str:
         f"- Date: {result['date']}",
         f"- Command: `{command}`",
     ]
+    if result.get("pretrain_measured"):
+        measured = result["pretrain_measured"]
+        lines.append(f"- LM pretraining measured apart: {measured['date']}, {measured['threads']} threads, load "
+                     f"average {measured['load_average_at_start']:.1f}, `{measured['command']}`")
     if result["smoke"]:
         lines.append("- **Smoke run** (tiny shapes): these numbers say nothing about speed.")
     return "\n".join(lines)
 
 
+def update_pretraining(args: SpeedArguments, command: str) -> dict:
+    """`--pretraining_only`: measure the LM pretraining with the tokenizer of `--model` and update speed.json."""
+    if not args.model:
+        raise ValueError("--pretraining_only needs --model (a trained folder whose tokenizer cuts the blocks).")
+    json_path = Path(args.report_dir) / "benchmarks" / "speed.json"
+    result = json.loads(json_path.read_text())
+    result.update(pretraining_throughput(args, Path(args.model)))
+    result["pretrain_measured"] = {"date": utc_now(), "command": command, "threads": torch.get_num_threads(),
+                                   "load_average_at_start": os.getloadavg()[0]}
+    json_path.write_text(json.dumps(result, indent=2) + "\n")
+    section = markdown_section(result, result["command"])
+    replace_section(Path(args.report_dir) / "BENCHMARKS.md", "speed", section)
+    print(section)
+    return result
+
+
 def run_benchmark(args: SpeedArguments, command: str) -> dict:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    if args.pretraining_only:
+        return update_pretraining(args, command)
     work_dir = Path(args.output_dir)
     model_dir = work_dir / "recipe_model"
     result = {"threads": torch.get_num_threads(), "torch": torch.__version__, "machine": machine_description(),
               # libgomp spin-waits by default: on a busy machine more threads than free cores is many times slower.
               "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "load_average_at_start": os.getloadavg()[0],
               "date": utc_now(), "dataset": relative_to_repository(args.dataset), "batch_size": args.batch_size,
-              "max_length": args.max_length, "smoke": args.smoke}  # fmt: skip
+              "max_length": args.max_length, "smoke": args.smoke, "command": command}  # fmt: skip
 
     logger.info("sgemm")
     result["sgemm_gflops"], result["sgemm_size"] = sgemm_gflops(args.sgemm_sizes, args.sgemm_reps)
@@ -512,9 +578,8 @@ def run_benchmark(args: SpeedArguments, command: str) -> dict:
     result.update(pipeline_speed(args, inference_dir))
     logger.info("onnx")
     result.update(onnx_speed(args, inference_dir))
-    # The language-model pretraining (semi-supervised issue) does not exist yet: nothing to measure.
-    result["pretrain_tokens_per_s"] = None
-    result["pretrain_flops_share_of_sgemm"] = None
+    logger.info("language-model pretraining")
+    result.update(pretraining_throughput(args, model_dir))
     result["fp32_flops_share_of_sgemm"] = result["train_gflops"] / result["sgemm_gflops"]
     result["bf16_flops_share_of_sgemm"] = (
         None if result["bf16_train_gflops"] is None else result["bf16_train_gflops"] / result["sgemm_gflops"]

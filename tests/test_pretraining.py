@@ -62,7 +62,8 @@ def test_output_folder_loads_with_the_auto_classes_and_records_the_run(pretraine
     batch = tokenizer(["a wonderful film with a brilliant cast"], return_tensors="pt")
     with torch.no_grad():
         output = model(**batch, labels=batch["input_ids"])
-    assert output.logits.shape == (1, batch["input_ids"].size(1), len(tokenizer)) and torch.isfinite(output.loss)
+        scores = model(**batch)  # the adaptive softmax scores every word when no labels are given
+    assert scores.logits.shape == (1, batch["input_ids"].size(1), len(tokenizer)) and torch.isfinite(output.loss)
     train_results = json.loads((output_dir / "train_results.json").read_text())
     assert train_results["train_tokens"] == results["train_tokens"] == 40 * 16 * 32
     run_info = json.loads((output_dir / "run_info.json").read_text())

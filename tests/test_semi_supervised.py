@@ -1,0 +1,255 @@
+"""The semi-supervised recipe's parts on small data: the adaptive-softmax language model (exact against its full
+distribution, the same alone or padded), domain word vectors (test refused, full coverage through --glove), the
+n-gram branch (equal to its scikit-learn fit, exact under padding, saved and loaded, through remote code) and the
+whole chain word vectors → pretraining → fine-tuning with the n-gram branch."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset
+from helpers import tiny_model, tiny_tokenizer
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from imdb_lstm import ImdbLstmConfig, ImdbLstmForCausalLM, build_model, build_tokenizer, ngrams, pretraining, training
+from imdb_lstm.data import DataError, load_imdb
+from imdb_lstm.glove import load_glove
+from imdb_lstm.training import PretrainedModelError
+from imdb_lstm.word_vectors import WordVectorArguments, learn_word_vectors
+
+REVIEWS = [
+    "A wonderful, moving film with a brilliant cast. I loved every minute of it!",
+    "Terrible. The plot made no sense and the acting was wooden.",
+    "ok",
+    "Not bad at all, though far too long.",
+]
+QUIET = ["--disable_tqdm", "true", "--report_to", "none"]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return tiny_tokenizer()
+
+
+def adaptive_lm(tokenizer, bidirectional=True):
+    return build_model(tokenizer, model_class=ImdbLstmForCausalLM, hidden_size=32, bidirectional=bidirectional,
+                       dropout=0.0, lm_output="adaptive", lm_adaptive_cutoffs=[50, 500]).eval()
+
+
+# ---------------------------------------------------------------- the adaptive-softmax language model
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["forward", "forward+backward"])
+def test_adaptive_loss_is_the_negative_log_likelihood_of_its_full_distribution(tokenizer, bidirectional):
+    model = adaptive_lm(tokenizer, bidirectional)
+    batch = tokenizer(REVIEWS, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        output = model(**batch, labels=batch["input_ids"])
+        scores = model(**batch)  # without labels: log-probabilities of every word
+    log_probabilities = scores.logits
+    assert log_probabilities.shape == (*batch["input_ids"].shape, len(tokenizer))
+    torch.testing.assert_close(log_probabilities.exp().sum(-1), torch.ones(batch["input_ids"].shape), atol=1e-4, rtol=0)
+    # Reference: next-word NLL read off the full distribution, real positions only.
+    lengths = batch["attention_mask"].sum(1).tolist()
+    forward, backward = [], []
+    for row, length in enumerate(lengths):
+        ids = batch["input_ids"][row, :length]
+        forward.append(log_probabilities[row, torch.arange(length - 1), ids[1:]])
+        if bidirectional:
+            backward.append(scores.backward_logits[row, torch.arange(1, length), ids[:-1]])
+    forward_loss = -torch.cat(forward).mean()
+    torch.testing.assert_close(output.forward_loss, forward_loss, atol=1e-5, rtol=1e-5)
+    expected = forward_loss if not bidirectional else (forward_loss - torch.cat(backward).mean()) / 2
+    torch.testing.assert_close(output.loss, expected, atol=1e-5, rtol=1e-5)
+    assert "logits" not in output  # training makes no scores for every word
+
+
+def test_adaptive_loss_is_the_same_for_a_text_alone_or_padded_in_a_batch(tokenizer):
+    model = adaptive_lm(tokenizer)
+    alone = tokenizer(REVIEWS[:1], return_tensors="pt")
+    with torch.no_grad():
+        loss_alone = model(**alone, labels=alone["input_ids"]).loss
+        for side in ("right", "left"):
+            tokenizer.padding_side = side
+            padded = tokenizer(REVIEWS[:1], padding="max_length", max_length=40, return_tensors="pt")
+            tokenizer.padding_side = "right"
+            assert padded["attention_mask"].sum() < 40
+            torch.testing.assert_close(model(**padded, labels=padded["input_ids"]).loss, loss_alone, atol=1e-6, rtol=0)
+
+
+def test_adaptive_lm_folder_round_trips_and_a_classifier_starts_from_it(tmp_path, tokenizer):
+    model = adaptive_lm(tokenizer)
+    model.save_pretrained(tmp_path)
+    reloaded = ImdbLstmForCausalLM.from_pretrained(tmp_path).eval()
+    batch = tokenizer(REVIEWS, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(**batch).logits, model(**batch).logits, atol=0, rtol=0)
+    classifier = AutoModelForSequenceClassification.from_pretrained(tmp_path)
+    assert torch.equal(classifier.imdb_lstm.embedding.weight, model.imdb_lstm.embedding.weight)
+
+
+def test_adaptive_cutoffs_are_checked():
+    with pytest.raises(ValueError, match="lm_adaptive_cutoffs"):
+        ImdbLstmConfig(vocab_size=100, lm_output="adaptive", lm_adaptive_cutoffs=[2000, 10000])
+    with pytest.raises(ValueError, match="lm_adaptive_cutoffs"):
+        ImdbLstmConfig(vocab_size=100, lm_output="adaptive", lm_adaptive_cutoffs=[50, 20])
+    assert pretraining.adaptive_cutoffs(None, 40000) == [2000, 10000]
+    assert pretraining.adaptive_cutoffs(None, 3000) == [2000]
+    assert pretraining.adaptive_cutoffs(None, 500) == [250]
+
+
+# ---------------------------------------------------------------- domain word vectors
+
+
+def test_word_vectors_cover_the_sample_vocabulary_and_load_through_glove(tmp_path):
+    output = tmp_path / "vectors.kv"
+    report = learn_word_vectors(WordVectorArguments(output=str(output), dataset="sample", dimension=12, epochs=1))
+    assert report["texts"] == 2500 and report["words"] > 100_000
+    # The classifier's vocabulary: training reviews, words seen at least twice (as the vectors' min_count).
+    train_texts = load_imdb("sample")["train"]["text"]
+    tokenizer = build_tokenizer(train_texts, vocab_size=100_000, min_frequency=2)
+    model = build_model(tokenizer, glove_source=str(output), hidden_size=8)
+    assert model.config.embedding_dim == 12 and model.config.embedding_coverage == 1.0
+    assert load_glove(str(output)).vector_size == 12
+    assert json.loads((tmp_path / "vectors.kv.json").read_text())["vocabulary"] == report["vocabulary"]
+
+
+def test_word_vectors_refuse_test_and_sources_without_text(tmp_path):
+    with pytest.raises(DataError, match="test reviews must never"):
+        learn_word_vectors(WordVectorArguments(output=str(tmp_path / "v.kv"), dataset="sample",
+                                               dataset_splits="train,test"))
+    folder = tmp_path / "data"
+    folder.mkdir()
+    Dataset.from_dict({"body": ["a film", "another"]}).to_parquet(folder / "train.parquet")
+    with pytest.raises(DataError, match="no 'text' column"):
+        learn_word_vectors(WordVectorArguments(output=str(tmp_path / "v.kv"), dataset=str(folder), dataset_splits="train"))
+    Dataset.from_dict({"text": ["", "<br /><br />", "   "]}).to_parquet(folder / "train.parquet")
+    with pytest.raises(DataError, match="hold no words"):
+        learn_word_vectors(WordVectorArguments(output=str(tmp_path / "v.kv"), dataset=str(folder), dataset_splits="train"))
+    with pytest.raises(ValueError, match="end it in .kv"):
+        WordVectorArguments(output=str(tmp_path / "vectors.bin"))
+
+
+# ---------------------------------------------------------------- the n-gram branch
+
+
+@pytest.fixture(scope="module")
+def fitted_ngrams(tokenizer):
+    data = load_imdb("sample")["train"]
+    ids = tokenizer(data["text"][:800], truncation=True)["input_ids"]
+    return ngrams.fit_ngram_logistic_regression(ids, data["label"][:800], len(tokenizer), order=3, min_count=2, C=1.0)
+
+
+def test_ngram_branch_computes_the_fitted_regression_alone_or_padded(tokenizer, fitted_ngrams):
+    model, _ = tiny_model(tokenizer)
+    ngrams.attach_ngram_branch(model, fitted_ngrams, weight=1.0)  # the n-gram log-odds alone
+    texts = load_imdb("sample")["test"]["text"][:6] + ["ok", "bad bad bad bad"]
+    expected = fitted_ngrams.log_odds(tokenizer(texts, truncation=True)["input_ids"])
+    for side in ("right", "left"):
+        tokenizer.padding_side = side
+        batch = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
+        tokenizer.padding_side = "right"
+        with torch.no_grad():
+            logits = model(**batch).logits
+        np.testing.assert_allclose((logits[:, 1] - logits[:, 0]).numpy(), expected, atol=1e-4)
+    # A repeated n-gram counts once: "bad" four times scores as the distinct n-grams it forms.
+    assert len(ngrams.review_keys([5, 5, 5, 5], 3, len(tokenizer))) == 3
+
+
+def test_ngram_weight_joins_the_log_odds_and_is_chosen_on_validation(tokenizer, fitted_ngrams):
+    model, _ = tiny_model(tokenizer)
+    batch = tokenizer(REVIEWS, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        recurrent = model(**batch).logits
+        ngrams.attach_ngram_branch(model, fitted_ngrams, weight=0.3)
+        joined = model(**batch).logits
+    ngram_log_odds = torch.tensor(fitted_ngrams.log_odds(tokenizer(REVIEWS)["input_ids"]), dtype=torch.float32)
+    expected = 0.7 * (recurrent[:, 1] - recurrent[:, 0]) + 0.3 * ngram_log_odds
+    torch.testing.assert_close(joined[:, 1] - joined[:, 0], expected, atol=1e-5, rtol=1e-5)
+    labels = np.array([1, 0, 1, 0])
+    weight, accuracy = ngrams.choose_ngram_weight(np.array([-1.0, 1.0, 2.0, -2.0]), np.array([3.0, -3.0, 1.0, 1.0]), labels)
+    assert accuracy == 1.0 and 0 < weight < 1  # only a mix gets all four right
+
+
+def test_ngram_classifier_saves_reloads_and_loads_through_remote_code(tmp_path, tokenizer, fitted_ngrams):
+    model, _ = tiny_model(tokenizer)
+    ngrams.attach_ngram_branch(model, fitted_ngrams, weight=0.4)
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    batch = tokenizer(REVIEWS, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        expected = model(**batch).logits
+        assert torch.equal(reloaded(**batch).logits, expected)
+    assert torch.equal(reloaded.ngram.keys, model.ngram.keys)
+    assert_remote_code_logits(tmp_path, expected)
+
+
+REMOTE_CLASSIFIER = textwrap.dedent(
+    """
+    import json, sys
+    sys.modules["imdb_lstm"] = None  # only the folder's own code may run
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    folder, texts = sys.argv[1], json.loads(sys.argv[2])
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
+    model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True).eval()
+    assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
+    with torch.no_grad():
+        print("LOGITS " + json.dumps(model(**tokenizer(texts, padding=True, return_tensors="pt")).logits.tolist()))
+    """
+)
+
+
+def assert_remote_code_logits(folder, expected, texts=REVIEWS):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(folder / "hf_home"), "PYTHONPATH": ""}
+    result = subprocess.run([sys.executable, "-c", REMOTE_CLASSIFIER, str(folder), json.dumps(texts)],
+                            capture_output=True, text=True, cwd=folder, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = next(line for line in result.stdout.splitlines() if line.startswith("LOGITS "))
+    remote = torch.tensor(json.loads(line.removeprefix("LOGITS ")))
+    torch.testing.assert_close(remote, expected, atol=1e-5, rtol=1e-5)
+
+
+# ---------------------------------------------------------------- the chain, through the commands' own code
+
+
+@pytest.mark.slow
+def test_vectors_then_pretraining_then_fine_tuning_with_the_ngram_branch(tmp_path):
+    vectors = tmp_path / "vectors.kv"
+    learn_word_vectors(WordVectorArguments(output=str(vectors), dataset="sample", dimension=16, epochs=1))
+    lm_dir = tmp_path / "lm"
+    lm_results = pretraining.main([
+        "--dataset", "sample", "--output_dir", str(lm_dir), "--glove", str(vectors), "--hidden_size", "16",
+        "--block_size", "32", "--vocab_size", "3000", "--max_train_texts", "300", "--max_steps", "10", "--bf16", "true",
+        "--save_strategy", "no", "--eval_strategy", "no", *QUIET,
+    ])
+    config = json.loads((lm_dir / "config.json").read_text())
+    assert config["lm_output"] == "adaptive" and config["embedding_dim"] == 16
+    assert np.isfinite(lm_results["eval_perplexity"])
+
+    with pytest.raises(PretrainedModelError, match="50-dimensional vectors.*16-dimensional embedding"):
+        training.main(["--dataset", "sample", "--model_name_or_path", str(lm_dir), "--glove", "glove-wiki-gigaword-50",
+                       "--output_dir", str(tmp_path / "never"), *QUIET])
+
+    output_dir = tmp_path / "classifier"
+    results = training.main([
+        "--dataset", "sample", "--model_name_or_path", str(lm_dir), "--output_dir", str(output_dir),
+        "--ngram_order", "3", "--ngram_c", "0.3", "1.0", "--num_train_epochs", "1", "--max_train_samples", "300",
+        "--max_eval_samples", "100", "--max_length", "64", *QUIET,
+    ])
+    assert 0 <= results["ngram_weight"] <= 1 and results["ngram_features"] > 0 and results["ngram_c"] in (0.3, 1.0)
+    for key in ("eval_recurrent_accuracy", "eval_ngram_accuracy", "test_recurrent_accuracy", "test_accuracy"):
+        assert 0 <= results[key] <= 1, key
+    saved = json.loads((output_dir / "config.json").read_text())
+    assert saved["ngram_order"] == 3 and saved["ngram_weight"] == results["ngram_weight"]
+    model = AutoModelForSequenceClassification.from_pretrained(output_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(output_dir)
+    with torch.no_grad():
+        expected = model(**tokenizer(REVIEWS, padding=True, return_tensors="pt")).logits
+    assert_remote_code_logits(output_dir, expected)

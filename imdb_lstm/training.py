@@ -9,7 +9,9 @@ Fine-tuning recipe (`run`): IMDB (`datasets`) → split protocol → word tokeni
 from `--model_name_or_path`) → model with a GloVe-initialised embedding, or the encoder of a pretrained language
 model (`--model_name_or_path`, a folder or Hub repo) → Trainer (length-grouped batches, dynamic padding, evaluation
 every epoch, best validation checkpoint kept) → test split scored once → model, tokenizer, results JSON,
-predictions and plots in `output_dir` → optional push to the Hub with a rendered model card.
+predictions and plots in `output_dir` → optional push to the Hub with a rendered model card. Optional terms on the
+embeddings (`--adversarial_epsilon`, `--vat_epsilon` with unlabelled reviews, `--normalize_embeddings`): see
+`imdb_lstm.adversarial` and `FineTuningTrainer`.
 
     imdb-lstm-train --dataset ../shared/data/imdb --output_dir outputs/imdb-bilstm   # the shipped recipe
     imdb-lstm-train configs/imdb_bilstm.json                                         # the same, from JSON
@@ -34,6 +36,7 @@ from safetensors import SafetensorError, safe_open
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from . import __version__
+from .adversarial import check_vat_splits
 from .data import HUB_DATASET, DataError, load_imdb, make_splits
 from .glove import DEFAULT_GLOVE, build_model
 from .metrics import binary_rates, compute_metrics
@@ -44,7 +47,8 @@ __all__ = [
     "CpuTrainingArguments", "DataArguments", "EncoderUnfreezing", "FineTuningTrainer", "ImdbTrainingArguments",
     "ModelArguments", "PretrainedModelError",
     "cli_main", "is_complete_checkpoint", "load_pretrained_for_classification", "main", "parse_args",
-    "parse_arguments", "predictions_in_dataset_order", "push_output", "redact_secrets", "resolve_checkpoint", "run",
+    "parse_arguments", "predictions_in_dataset_order", "prepare_perturbation_training", "push_output",
+    "redact_secrets", "resolve_checkpoint", "run",
     "run_information", "tokenize_splits", "train_and_save", "write_run_info", "write_test_outputs",
 ]
 
@@ -172,8 +176,47 @@ class ImdbTrainingArguments(CpuTrainingArguments):
         metadata={"help": "train only the classification head for this many epochs, then the whole model "
                   "(gradual unfreezing, as ULMFiT; single-process training)"},
     )
+    # Adversarial and virtual adversarial training on the embeddings (imdb_lstm.adversarial; Miyato et al. 2017).
+    adversarial_epsilon: float = field(
+        default=0.0,
+        metadata={"help": "adversarial training: add the loss of each labelled batch perturbed after the embedding "
+                  "dropout by this L2 norm per review, along the loss gradient (0: off)"},
+    )
+    vat_epsilon: float = field(
+        default=0.0,
+        metadata={"help": "virtual adversarial training: add --vat_weight × KL(p ‖ p perturbed) on unlabelled batches, "
+                  "the perturbation of this L2 norm per review (Miyato: 5 on normalised embeddings; 0: off)"},
+    )
+    vat_xi: float = field(default=0.1, metadata={"help": "VAT: norm of the finite-difference step of the power iteration"})
+    vat_weight: float = field(default=1.0, metadata={"help": "VAT: weight λ of the unlabelled term"})
+    vat_dataset: str | None = field(
+        default=None,
+        metadata={"help": "VAT: datasets source of the unlabelled reviews (Hub id, local folder, 'sample'; default: "
+                  "--dataset); the run's validation and test reviews are left out of it"},
+    )
+    vat_splits: str = field(default="train,unsupervised",
+                            metadata={"help": "VAT: comma-separated splits of --vat_dataset ('test' is refused)"})
+    vat_text_column: str = field(default="text", metadata={"help": "VAT: the column of --vat_dataset holding the texts"})
+    vat_batch_size: int = field(default=32, metadata={"help": "VAT: unlabelled reviews per training step"})
+    vat_max_length: int = field(default=400, metadata={"help": "VAT: tokens kept per unlabelled review"})
+    normalize_embeddings: bool = field(
+        default=False,
+        metadata={"help": "before training, shift and scale each embedding dimension to mean 0 and variance 1 "
+                  "weighted by the training token frequencies, so that the epsilons mean the same for any vectors "
+                  "(a pretrained encoder's first layer absorbs the inverse transform)"},
+    )
 
     def __post_init__(self):
+        for name in ("adversarial_epsilon", "vat_epsilon", "vat_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+                raise ValueError(f"--{name}={value} must be a finite number >= 0 (0 switches the term off).")
+        if not self.vat_xi > 0 or self.vat_xi == float("inf"):
+            raise ValueError(f"--vat_xi={self.vat_xi} must be a positive finite number (the reference uses 0.1).")
+        for name in ("vat_batch_size", "vat_max_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name}={getattr(self, name)} must be at least 1.")
+        check_vat_splits(self.vat_split_names)
         if isinstance(self.encoder_learning_rate_factor, bool) or not self.encoder_learning_rate_factor > 0:
             raise ValueError(f"--encoder_learning_rate_factor={self.encoder_learning_rate_factor} must be a positive "
                              "number (1: one learning rate for the whole model).")
@@ -181,11 +224,76 @@ class ImdbTrainingArguments(CpuTrainingArguments):
             raise ValueError(f"--encoder_frozen_epochs={self.encoder_frozen_epochs} must be 0 or more epochs.")
         super().__post_init__()
 
+    @property
+    def vat_split_names(self) -> list[str]:
+        return [name.strip() for name in self.vat_splits.split(",") if name.strip()]
+
 
 class FineTuningTrainer(Trainer):
     """`Trainer` whose optimizer gives the base model (the parameters under `model.base_model_prefix`: embedding
     and encoder) the learning rate `args.encoder_learning_rate_factor` × `args.learning_rate`; the schedule scales
-    both groups alike."""
+    both groups alike.
+
+    With `args.adversarial_epsilon` > 0 the loss of each labelled batch perturbed adversarially on the embeddings is
+    added to its loss; with `args.vat_epsilon` > 0, `args.vat_weight` × the virtual adversarial loss of an
+    unlabelled batch from `unlabelled_dataset` (tokenised, see `imdb_lstm.adversarial.tokenize_vat_texts`), drawn
+    anew each step. VAT reads unlabelled batches only, as the reference implementation does: the training reviews
+    are in them by default (--vat_splits train,unsupervised), and a VAT term on each labelled batch as well would
+    add a third of the step's cost again. The terms are logged as `adversarial_loss` and `vat_loss`, the plain
+    cross-entropy as `supervised_loss`; `loss` is their sum."""
+
+    def __init__(self, *args, unlabelled_dataset=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.unlabelled_batches = None
+        if getattr(self.args, "vat_epsilon", 0) > 0:
+            from .adversarial import UnlabelledBatches
+
+            if unlabelled_dataset is None:
+                raise ValueError("--vat_epsilon > 0 needs unlabelled reviews (unlabelled_dataset).")
+            self.unlabelled_batches = UnlabelledBatches(
+                unlabelled_dataset, self.args.vat_batch_size, DataCollatorWithPadding(self.processing_class),
+                seed=self.args.seed + self.args.process_index,
+            )
+        self._perturbation_logs = {}
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        epsilon = getattr(self.args, "adversarial_epsilon", 0)
+        if not (model.training and torch.is_grad_enabled()) or (epsilon <= 0 and self.unlabelled_batches is None):
+            return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+        from .adversarial import EmbeddingPerturbation, adversarial_loss, virtual_adversarial_loss
+
+        # The extra passes go through the unwrapped model: under DistributedDataParallel only the first pass is the
+        # wrapper's, and the one backward of the summed loss synchronises every gradient once.
+        unwrapped = self.accelerator.unwrap_model(model)
+        with EmbeddingPerturbation(unwrapped) as perturbation:
+            perturbation.record(track_gradient=epsilon > 0)
+            # Trainer's compute_loss may pop the labels: each call gets its own copy of the batch.
+            loss, outputs = super().compute_loss(model, dict(inputs), return_outputs=True,
+                                                 num_items_in_batch=num_items_in_batch)
+            terms = {"supervised_loss": loss.detach()}
+            if epsilon > 0:
+                adversarial = adversarial_loss(unwrapped, inputs, loss, perturbation, epsilon, loss_of=lambda m, batch:
+                                               super(FineTuningTrainer, self).compute_loss(m, dict(batch)))
+                terms["adversarial_loss"] = adversarial.detach()
+                loss = loss + adversarial
+            if self.unlabelled_batches is not None:
+                unlabelled = self._prepare_inputs(next(self.unlabelled_batches))
+                virtual = virtual_adversarial_loss(unwrapped, unlabelled, perturbation, self.args.vat_epsilon,
+                                                   xi=self.args.vat_xi)
+                terms["vat_loss"] = virtual.detach()
+                loss = loss + self.args.vat_weight * virtual
+        for name, value in terms.items():
+            total, count = self._perturbation_logs.get(name, (0.0, 0))
+            self._perturbation_logs[name] = (total + value.float(), count + 1)
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict, *args, **kwargs) -> None:
+        if "loss" in logs and self._perturbation_logs:
+            for name, (total, count) in self._perturbation_logs.items():
+                logs[name] = round(float(total) / count, 4)
+            self._perturbation_logs = {}
+        super().log(logs, *args, **kwargs)
 
     def create_optimizer(self, model=None):
         factor = getattr(self.args, "encoder_learning_rate_factor", 1.0)
@@ -420,6 +528,8 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Imd
     )
 
     tokenized = tokenize_splits(splits, tokenizer, data_args.max_length)
+    unlabelled = prepare_perturbation_training(model, tokenizer, splits, tokenized, model_args, data_args,
+                                               training_args)
     # We push ourselves at the end (model + rendered card), not Trainer at every save.
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
     trainer = FineTuningTrainer(
@@ -431,6 +541,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Imd
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=compute_metrics,
         callbacks=[EncoderUnfreezing(training_args.encoder_frozen_epochs)] if training_args.encoder_frozen_epochs else None,
+        unlabelled_dataset=unlabelled,
     )
     write_run_info(trainer, output_dir, {"model": model_args, "data": data_args}, training_args)
     train_and_save(trainer, training_args, output_dir, train_samples=len(tokenized["train"]))
@@ -497,6 +608,32 @@ def add_ngram_branch(trainer: Trainer, tokenized, model_args: ModelArguments) ->
         "ngram_features": len(ngrams.keys),
         "ngram_fit_seconds": round(ngrams.fit_seconds, 2),
     }
+
+
+def prepare_perturbation_training(model, tokenizer, splits, tokenized, model_args: ModelArguments,
+                                  data_args: DataArguments, training_args: ImdbTrainingArguments):
+    """What `--normalize_embeddings` and `--vat_epsilon` need before training: the embedding normalised on the
+    training token frequencies (folded into the encoder when it comes from `--model_name_or_path`), and the
+    tokenised unlabelled reviews for VAT (None without VAT), the run's validation and test reviews left out."""
+    from .adversarial import load_vat_texts, normalize_embeddings, token_frequencies, tokenize_vat_texts
+
+    if training_args.normalize_embeddings:
+        pretrained = bool(model_args.model_name_or_path)
+        normalize_embeddings(model, token_frequencies(tokenized["train"]["input_ids"], model.config.vocab_size),
+                             fold_into_encoder=pretrained)
+        model.config.embedding_source = f"{model.config.embedding_source}, normalised (frequency-weighted mean 0, " \
+                                        "variance 1 per dimension)"
+        logger.info("Embedding normalised on the training token frequencies%s.",
+                    " (inverse folded into the pretrained encoder's first layer)" if pretrained else "")
+    if not training_args.vat_epsilon > 0:
+        return None
+    source = training_args.vat_dataset or data_args.dataset
+    held_out = [text for name in ("validation", "test") if name in splits for text in splits[name]["text"]]
+    texts = load_vat_texts(source, training_args.vat_split_names, training_args.vat_text_column, excluded_texts=held_out)
+    unlabelled = tokenize_vat_texts(texts, tokenizer, training_args.vat_max_length)
+    logger.info("VAT: %d unlabelled reviews from %s (%s), cut to %d tokens.", len(unlabelled), source,
+                training_args.vat_splits, training_args.vat_max_length)
+    return unlabelled
 
 
 def write_run_info(trainer: Trainer, output_dir: Path, argument_groups: dict, training_args: TrainingArguments) -> None:

@@ -1,0 +1,389 @@
+"""Adversarial and virtual adversarial training on the word embeddings (Miyato, Dai & Goodfellow 2017), for
+`ImdbLstmForSequenceClassification`, without changing the model: everything happens through forward hooks while a
+`EmbeddingPerturbation` is active, so the saved model is a plain classifier.
+
+- Where the perturbation goes: added to the output of the base model's embedding dropout (`embedding_dropout`,
+  which works on `(batch, dim, time)`), in the model's own layout (real tokens first, rows cut to
+  `config.model_max_length`), zero at padding.
+- Its size: `r = ε · g / ‖g‖`, the L2 norm taken per review over its whole masked (time × dim) block.
+- Adversarial loss (`adversarial_loss`): `g` is the gradient of the supervised loss with respect to the perturbation;
+  the loss of the perturbed batch is added to the clean one.
+- Virtual adversarial loss (`virtual_adversarial_loss`, needs no labels): a random direction `d` of norm `ξ`, one
+  power iteration (`g` = gradient of KL(p_clean ‖ p(x + d)) with respect to `d`), `r = ε · g / ‖g‖`, and the loss
+  KL(p_clean ‖ p(x + r)) at the output, the clean prediction detached.
+- Dropout: every perturbed pass reuses the dropout masks of the clean pass it is compared with (embedding dropout,
+  dropout between layers, dropout before the head), as in the reference implementation, where the perturbed
+  embedding is the clean one (after its dropout) plus `r` and the rest of the network is deterministic. The
+  difference between the passes is then the perturbation alone: KL is exactly 0 at ε = 0, and the power iteration
+  is not swamped by dropout noise.
+- Length buckets: the classifier splits a batch into length buckets only without gradients; every pass here runs
+  with gradients (the clean VAT prediction too, then detached), so each is one pass over the whole batch and the
+  recorded masks line up.
+- Precision: under bf16 autocast, VAT's clean pass and power iteration still run in float32 (a step of norm ξ
+  spread over a review is below bf16's resolution); the final perturbed pass runs in the ambient precision.
+- Embedding normalisation (`normalize_embeddings`): each dimension of the word vectors shifted and scaled to
+  frequency-weighted mean 0 and variance 1 (the frequencies counted on the training token ids), so that ε means
+  the same for any vectors; applied once before training, the padding row kept zero. For an encoder that was
+  already trained on the vectors (a pretrained language model) the inverse transform is folded into the
+  encoder's first layer, so the model computes what it computed before.
+
+Unlabelled reviews for VAT: `load_vat_texts` (any `datasets` text source; `test` refused) and `UnlabelledBatches`
+(an endless, seeded, length-grouped iterator over them).
+"""
+
+import itertools
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data import DataError, check_pretraining_splits, load_unlabelled_texts
+
+__all__ = [
+    "EmbeddingPerturbation", "UnlabelledBatches",
+    "adversarial_loss", "check_vat_splits", "kl_from_logits", "load_vat_texts", "normalize_embeddings",
+    "real_token_mask", "scale_per_review", "token_frequencies", "tokenize_vat_texts", "virtual_adversarial_loss",
+]
+
+# Mega-batches of this many batches are sorted by length before they are cut (as Trainer's group_by_length).
+LENGTH_GROUP_BATCHES = 50
+
+
+class EmbeddingPerturbation:
+    """Hooks on an imdb-lstm classifier (`ImdbLstmForSequenceClassification`, or a model holding its base model as
+    `base_model`) that add a perturbation after the embedding dropout and make perturbed passes reuse the dropout
+    masks of a clean pass. Use as a context manager (the hooks are removed on exit):
+
+        with EmbeddingPerturbation(model) as perturbation:
+            perturbation.record(track_gradient=True)   # the next pass draws dropout masks and keeps them
+            loss = model(**batch).loss
+            g = perturbation.gradient(loss)             # d loss / d perturbation, (batch, time, dim)
+            perturbation.replay(r)                      # the next pass reuses the masks, adds r (batch, time, dim)
+            adversarial = model(**batch).loss
+
+    Each `record` or `replay` is for one forward pass: a second pass before the next call is refused (as is a
+    batch split into length buckets, which only happens without gradients)."""
+
+    def __init__(self, model: nn.Module):
+        base = getattr(model, "base_model", None)
+        if base is None or not isinstance(getattr(base, "embedding_dropout", None), nn.Module) \
+                or not hasattr(base, "prepare_inputs"):
+            raise TypeError(f"{type(model).__name__} is no imdb-lstm model: adversarial training needs a base model "
+                            "with `embedding_dropout` and `prepare_inputs` (ImdbLstmForSequenceClassification).")
+        self.model = model
+        self.embedding_dropout = base.embedding_dropout
+        self.dropouts = [module for module in model.modules() if isinstance(module, nn.modules.dropout._DropoutNd)]
+        if self.embedding_dropout not in self.dropouts:
+            self.dropouts.append(self.embedding_dropout)
+        self.handles = []
+        self.mode = None
+        self.masks = {}
+        self.calls = {}
+        self.perturbation = None
+        self.track_gradient = False
+        self.origin = None
+
+    def __enter__(self):
+        self.handles = [module.register_forward_hook(self._hook) for module in self.dropouts]
+        return self
+
+    def __exit__(self, *exc):
+        for handle in self.handles:
+            handle.remove()
+        self.handles, self.masks, self.origin, self.perturbation, self.mode = [], {}, None, None, None
+        return False
+
+    def record(self, track_gradient: bool = False) -> None:
+        """The next forward pass draws fresh dropout masks and keeps them; with `track_gradient`, a zero
+        perturbation is added after the embedding dropout, so that `gradient` can differentiate with respect to it."""
+        self.mode, self.masks, self.calls = "record", {}, {}
+        self.perturbation, self.track_gradient, self.origin = None, track_gradient, None
+
+    def replay(self, perturbation: torch.Tensor | None = None) -> None:
+        """The next forward pass reuses the recorded dropout masks and adds `perturbation` (batch, time, dim, in
+        the model's layout; None: nothing) after the embedding dropout."""
+        if self.mode is None:
+            raise RuntimeError("replay() needs a pass recorded first (record(), then a forward pass).")
+        self.mode, self.calls, self.perturbation = "replay", {}, perturbation
+
+    def gradient(self, loss: torch.Tensor) -> torch.Tensor:
+        """The gradient of `loss` (computed in the last `record(track_gradient=True)` pass) with respect to the
+        perturbation after the embedding dropout, (batch, time, dim); the graph is kept for the backward pass."""
+        if self.origin is None:
+            raise RuntimeError("gradient() needs a pass recorded with record(track_gradient=True).")
+        (gradient,) = torch.autograd.grad(loss, self.origin, retain_graph=True)
+        return gradient
+
+    def _hook(self, module: nn.Module, args: tuple, output: torch.Tensor):
+        if self.mode is None:
+            return None
+        self.calls[module] = self.calls.get(module, 0) + 1
+        if self.calls[module] > 1:
+            raise RuntimeError(
+                f"{type(module).__name__} ran twice in one {self.mode}ed pass: call record() or replay() before "
+                "each forward pass, and run them with gradients enabled (without, the classifier may split a batch "
+                "into length buckets)."
+            )
+        inputs = args[0]
+        if self.mode == "record":
+            self.masks[module] = _dropout_mask(module, inputs)
+        elif module not in self.masks:
+            raise RuntimeError(f"No dropout mask was recorded for {type(module).__name__}: replay() the model whose "
+                               "pass was recorded.")
+        mask = self.masks[module]
+        if mask is not None and mask.shape != _mask_shape(module, inputs):
+            raise RuntimeError(f"The replayed batch has shape {tuple(inputs.shape)} at {type(module).__name__}, "
+                               f"the recorded one a mask of shape {tuple(mask.shape)}: replay the recorded batch.")
+        result = inputs if mask is None else inputs * mask.to(inputs.dtype)
+        if module is not self.embedding_dropout:
+            return result
+        # (batch, dim, time) here; perturbations are given as (batch, time, dim), the layout of the embedding output.
+        if self.mode == "record" and self.track_gradient:
+            self.origin = torch.zeros(result.size(0), result.size(2), result.size(1), dtype=torch.float32,
+                                      device=result.device, requires_grad=True)
+            return result + self.origin.transpose(1, 2).to(result.dtype)
+        if self.mode == "replay" and self.perturbation is not None:
+            expected = (result.size(0), result.size(2), result.size(1))
+            if tuple(self.perturbation.shape) != expected:
+                raise RuntimeError(f"The perturbation has shape {tuple(self.perturbation.shape)}; the batch's embedding "
+                                   f"output (batch, time, dim) is {expected}. Build it with real_token_mask().")
+            return result + self.perturbation.transpose(1, 2).to(result.dtype)
+        return result
+
+
+def _mask_shape(module: nn.Module, inputs: torch.Tensor) -> tuple[int, ...]:
+    if type(module) is nn.Dropout:
+        return tuple(inputs.shape)
+    # Dropout1d/2d/3d drop whole channels: (batch, channels, 1, ...), or (channels, 1, ...) unbatched.
+    batched = inputs.dim() == {nn.Dropout1d: 3, nn.Dropout2d: 4, nn.Dropout3d: 5}.get(type(module), inputs.dim())
+    leading = 2 if batched else 1
+    return tuple(inputs.shape[:leading]) + (1,) * (inputs.dim() - leading)
+
+
+def _dropout_mask(module: nn.Module, inputs: torch.Tensor) -> torch.Tensor | None:
+    """A fresh mask for `module` (already scaled by 1 / (1 - p)), or None where it leaves its input unchanged."""
+    if not module.training or module.p == 0:
+        return None
+    if type(module) not in (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d):
+        raise TypeError(f"Perturbed passes cannot reuse the masks of {type(module).__name__}; only nn.Dropout and "
+                        "nn.Dropout1d/2d/3d are supported.")
+    keep = 1.0 - module.p
+    if keep == 0:
+        return torch.zeros(_mask_shape(module, inputs), device=inputs.device)
+    return torch.empty(_mask_shape(module, inputs), device=inputs.device).bernoulli_(keep) / keep
+
+
+def real_token_mask(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """(batch, time, 1) float mask of the real tokens in the model's own layout (what `ImdbLstmModel.prepare_inputs`
+    makes of the batch: left padding rotated away, rows cut to `config.model_max_length`), the layout in which
+    `EmbeddingPerturbation` takes perturbations."""
+    prepared, lengths, _, _ = model.base_model.prepare_inputs(input_ids, attention_mask)
+    steps = torch.arange(prepared.size(1), device=prepared.device).unsqueeze(0)
+    return (steps < lengths.unsqueeze(1)).unsqueeze(-1).float()
+
+
+def scale_per_review(direction: torch.Tensor, mask: torch.Tensor, norm: float) -> torch.Tensor:
+    """`direction` (batch, time, dim) zeroed where `mask` (batch, time, 1) is 0 and scaled so that each review's
+    whole block has L2 norm `norm` (a review whose masked block is zero stays zero). Computed in float32."""
+    direction = direction.float() * mask
+    # Divided by the largest entry first, so that tiny or huge gradients neither underflow nor overflow when squared.
+    peak = direction.abs().amax(dim=(1, 2), keepdim=True)
+    unit = direction / peak.clamp_min(1e-30)
+    length = unit.pow(2).sum(dim=(1, 2), keepdim=True).sqrt()
+    return norm * torch.where(length > 0, unit / length.clamp_min(1e-30), torch.zeros_like(unit))
+
+
+def kl_from_logits(clean_logits: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of KL(p_clean ‖ p), p_clean = softmax(`clean_logits`) taken as a constant (detached)."""
+    clean = torch.log_softmax(clean_logits.detach().float(), dim=-1)
+    perturbed = torch.log_softmax(logits.float(), dim=-1)
+    return (clean.exp() * (clean - perturbed)).sum(dim=-1).mean()
+
+
+def adversarial_loss(model: nn.Module, inputs: dict, clean_loss: torch.Tensor, perturbation: EmbeddingPerturbation,
+                     epsilon: float, loss_of=None) -> torch.Tensor:
+    """The loss of `inputs` perturbed by r = ε · g / ‖g‖ per review, g the gradient of `clean_loss` with respect to
+    the perturbation (the clean pass must have been run under `perturbation.record(track_gradient=True)`); the
+    perturbed pass reuses its dropout masks. `loss_of(model, inputs)` computes the loss (default: the model's own,
+    from `inputs["labels"]`)."""
+    mask = real_token_mask(model, inputs["input_ids"], inputs.get("attention_mask"))
+    radius = scale_per_review(perturbation.gradient(clean_loss), mask, epsilon).detach()
+    perturbation.replay(radius)
+    if loss_of is not None:
+        return loss_of(model, inputs)
+    return model(**inputs).loss
+
+
+def virtual_adversarial_loss(model: nn.Module, inputs: dict, perturbation: EmbeddingPerturbation, epsilon: float,
+                             xi: float = 0.1, power_iterations: int = 1) -> torch.Tensor:
+    """KL(p_clean ‖ p(x + r_vadv)) averaged over the reviews of `inputs` (input_ids, attention_mask; labels are
+    not used): the clean prediction p_clean computed first (with gradients, so the batch is never split into length
+    buckets, then detached), a random direction of norm `xi` refined by `power_iterations` power iterations, r_vadv
+    = ε · g / ‖g‖ per review. All passes share the clean pass's dropout masks."""
+    inputs = {name: inputs[name] for name in ("input_ids", "attention_mask") if name in inputs}
+    device_type = inputs["input_ids"].device.type
+    with torch.enable_grad():
+        # In float32 even under bf16 autocast: a step of norm ξ spread over a whole review is far below bf16's
+        # resolution, and the power iteration would follow rounding noise instead of the curvature.
+        with torch.autocast(device_type, enabled=False):
+            perturbation.record()
+            clean_logits = model(**inputs).logits.detach()
+            mask = real_token_mask(model, inputs["input_ids"], inputs.get("attention_mask"))
+            embedding_dim = model.base_model.get_input_embeddings().embedding_dim
+            direction = torch.randn(*mask.shape[:2], embedding_dim, device=mask.device)
+            for _ in range(power_iterations):
+                direction = scale_per_review(direction, mask, xi).requires_grad_()
+                perturbation.replay(direction)
+                divergence = kl_from_logits(clean_logits, model(**inputs).logits)
+                (direction,) = torch.autograd.grad(divergence, direction)
+        radius = scale_per_review(direction, mask, epsilon).detach()
+        perturbation.replay(radius)
+        return kl_from_logits(clean_logits, model(**inputs).logits)
+
+
+def token_frequencies(sequences, vocab_size: int) -> np.ndarray:
+    """How often each token id occurs in `sequences` (lists of ids: the training split's `input_ids`)."""
+    ids = np.fromiter(itertools.chain.from_iterable(sequences), dtype=np.int64)
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+        raise ValueError(f"Token ids outside [0, {vocab_size}): the sequences were not made by this model's tokenizer.")
+    return np.bincount(ids, minlength=vocab_size)
+
+
+@torch.no_grad()
+def normalize_embeddings(model: nn.Module, frequencies, fold_into_encoder: bool = False,
+                         eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shift and scale every dimension of `model`'s word vectors to frequency-weighted mean 0 and variance 1
+    (weights: `frequencies`, one count per token id, e.g. `token_frequencies` of the training split), in place; the
+    padding row stays zero. With `fold_into_encoder`, the encoder's first layer (LSTM/GRU input weights of both
+    directions, or the convolutions) absorbs the inverse transform, so that a trained encoder computes exactly what
+    it did on the vectors before (up to dropout, which now drops a dimension to its mean rather than to zero).
+    Returns the (mean, standard deviation) per dimension that were removed."""
+    embedding = model.get_input_embeddings()
+    weight = embedding.weight
+    counts = torch.as_tensor(np.asarray(frequencies), dtype=torch.float64, device=weight.device)
+    if counts.shape != (weight.size(0),):
+        raise ValueError(f"frequencies has shape {tuple(counts.shape)}; the embedding has {weight.size(0)} rows.")
+    if not bool((counts >= 0).all()) or counts.sum() <= 0:
+        raise ValueError("frequencies must be non-negative counts with a positive total (count them on the training "
+                         "token ids, see token_frequencies).")
+    pad = getattr(model.config, "pad_token_id", None)
+    if pad is not None:
+        counts[pad] = 0
+    if counts.sum() <= 0:
+        raise ValueError("frequencies count only padding.")
+    weights = (counts / counts.sum()).unsqueeze(1)
+    vectors = weight.double()
+    mean = (weights * vectors).sum(dim=0)
+    std = ((weights * (vectors - mean) ** 2).sum(dim=0) + eps).sqrt()
+    normalised = (vectors - mean) / std
+    if pad is not None:
+        normalised[pad] = 0
+    weight.copy_(normalised.to(weight.dtype))
+    if fold_into_encoder:
+        _fold_into_first_layer(model.base_model.encoder, mean.float(), std.float())
+    return mean.float(), std.float()
+
+
+def _fold_into_first_layer(encoder: nn.Module, mean: torch.Tensor, std: torch.Tensor) -> None:
+    """First-layer weights W, bias b → W · diag(std), b + W · mean: on normalised vectors (x - mean) / std the layer
+    computes what it computed on x."""
+    if hasattr(encoder, "forward_layers"):
+        layers = [encoder.forward_layers[0]] + ([encoder.backward_layers[0]] if encoder.backward_layers else [])
+        for rnn in layers:
+            # LSTM and GRU alike: the input enters only as W_ih x + b_ih (GRU's candidate too, outside the reset gate).
+            w, b = rnn.weight_ih_l0, rnn.bias_ih_l0
+            b += w @ mean.to(w.dtype)
+            w *= std.to(w.dtype).unsqueeze(0)
+    elif hasattr(encoder, "convs"):
+        for conv in encoder.convs:
+            conv.bias += torch.einsum("fdk,d->f", conv.weight, mean.to(conv.weight.dtype))
+            conv.weight *= std.to(conv.weight.dtype).view(1, -1, 1)
+    else:
+        raise TypeError(f"Cannot fold the normalisation into a {type(encoder).__name__}.")
+
+
+def check_vat_splits(splits: list[str]) -> None:
+    """Refuse an empty list of VAT splits and IMDB's `test` (see `data.check_pretraining_splits`)."""
+    try:
+        check_pretraining_splits(splits)
+    except DataError as error:
+        raise DataError(
+            f"--vat_splits {','.join(splits) or '(empty)'}: VAT reads its unlabelled reviews from splits other than "
+            "test (test reviews score the classifier and must never reach training, not even unlabelled); give e.g. "
+            "--vat_splits train,unsupervised."
+        ) from error
+
+
+def load_vat_texts(source: str, splits: list[str], text_column: str = "text", excluded_texts=()):
+    """The unlabelled texts VAT reads: the `splits` of a `datasets` source (see `data.load_unlabelled_texts`; a
+    `test` split refused) as a dataset with one `text` column, without empty texts and without any text in
+    `excluded_texts` (the run's validation and test reviews, so that model selection and the score stay clean when
+    the source overlaps them). Raises `DataError` for a source without the column or without non-empty text."""
+    check_vat_splits(splits)
+    where = f"VAT source --vat_dataset {source} (--vat_splits {','.join(splits)}, --vat_text_column {text_column})"
+    try:
+        texts = load_unlabelled_texts(source, splits, text_column=text_column)
+    except DataError as error:
+        message = str(error).replace("--text_column", "--vat_text_column").replace("--dataset_splits", "--vat_splits")
+        raise DataError(f"{where}: {message}") from error
+    excluded = set(excluded_texts)
+    # Chosen by index rather than with Dataset.filter, which would hash the excluded texts into its fingerprint.
+    kept = texts.select([row for row, text in enumerate(texts["text"])
+                         if isinstance(text, str) and text.strip() and text not in excluded])
+    if len(kept) == 0:
+        raise DataError(f"{where} holds no non-empty text{' outside validation and test' if excluded else ''}; give "
+                        "a source and column with unlabelled reviews, e.g. --vat_dataset ../shared/data/imdb "
+                        "--vat_splits train,unsupervised.")
+    return kept
+
+
+def tokenize_vat_texts(texts, tokenizer, max_length: int):
+    """`texts` (a `text` column) tokenised, cut to `max_length` tokens on the tokenizer's truncation side, with a
+    `length` column; texts with no token left (only markup, say) dropped."""
+    def tokenize(batch):
+        encoded = tokenizer(batch["text"], truncation=True, max_length=max_length)
+        return {**encoded, "length": [len(ids) for ids in encoded["input_ids"]]}
+
+    tokenized = texts.map(tokenize, batched=True, remove_columns=texts.column_names, desc="Tokenising VAT texts")
+    # As in training.tokenize_splits: the tokenizer saved with the model must not keep this truncation.
+    tokenizer.backend_tokenizer.no_truncation()
+    tokenized = tokenized.filter(lambda batch: [n > 0 for n in batch["length"]], batched=True)
+    if len(tokenized) == 0:
+        raise DataError("No VAT text has a token the tokenizer knows; give unlabelled reviews in the training language.")
+    return tokenized
+
+
+class UnlabelledBatches:
+    """Endless batches of tokenised unlabelled texts (`input_ids`, `attention_mask` and `length` columns): every
+    pass over the data in a new order (seeded by `seed` and the pass number), cut into batches of reviews of similar
+    length (mega-batches of LENGTH_GROUP_BATCHES batches sorted by length, the batches then shuffled), padded by
+    `collator` (e.g. `DataCollatorWithPadding(tokenizer)`)."""
+
+    def __init__(self, dataset, batch_size: int, collator, seed: int = 0):
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size} must be at least 1.")
+        self.dataset = dataset.select_columns(["input_ids", "attention_mask"])
+        self.lengths = np.fromiter(dataset["length"], dtype=np.int64, count=len(dataset))
+        self.batch_size, self.collator, self.seed = batch_size, collator, seed
+        self.passes, self.batches = 0, []
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> dict:
+        if not self.batches:
+            self.batches = self._plan(np.random.default_rng([self.seed, self.passes]))
+            self.passes += 1
+        rows = self.dataset[self.batches.pop()]
+        return self.collator([dict(zip(rows, values)) for values in zip(*rows.values())])
+
+    def _plan(self, rng) -> list[list[int]]:
+        order = rng.permutation(len(self.lengths))
+        group = self.batch_size * LENGTH_GROUP_BATCHES
+        batches = []
+        for start in range(0, len(order), group):
+            chunk = order[start:start + group]
+            chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
+            batches.extend(chunk[i:i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size))
+        return [batches[i] for i in rng.permutation(len(batches))]
+

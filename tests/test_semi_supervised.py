@@ -1,5 +1,5 @@
 """The semi-supervised recipe's parts on small data: the adaptive-softmax language model (exact against its full
-distribution, the same alone or padded), domain word vectors (test refused, full coverage through --glove), the
+distribution; the same alone or padded: tests/test_model_family.py), domain word vectors (test refused, full coverage through --glove), the
 n-gram branch (equal to its scikit-learn fit, exact under padding, saved and loaded, through remote code) and the
 whole chain word vectors → pretraining → fine-tuning with the n-gram branch."""
 
@@ -67,19 +67,6 @@ def test_adaptive_loss_is_the_negative_log_likelihood_of_its_full_distribution(t
     expected = forward_loss if not bidirectional else (forward_loss - torch.cat(backward).mean()) / 2
     torch.testing.assert_close(output.loss, expected, atol=1e-5, rtol=1e-5)
     assert "logits" not in output  # training makes no scores for every word
-
-
-def test_adaptive_loss_is_the_same_for_a_text_alone_or_padded_in_a_batch(tokenizer):
-    model = adaptive_lm(tokenizer)
-    alone = tokenizer(REVIEWS[:1], return_tensors="pt")
-    with torch.no_grad():
-        loss_alone = model(**alone, labels=alone["input_ids"]).loss
-        for side in ("right", "left"):
-            tokenizer.padding_side = side
-            padded = tokenizer(REVIEWS[:1], padding="max_length", max_length=40, return_tensors="pt")
-            tokenizer.padding_side = "right"
-            assert padded["attention_mask"].sum() < 40
-            torch.testing.assert_close(model(**padded, labels=padded["input_ids"]).loss, loss_alone, atol=1e-6, rtol=0)
 
 
 def test_adaptive_lm_folder_round_trips_and_a_classifier_starts_from_it(tmp_path, tokenizer):

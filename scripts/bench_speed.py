@@ -43,6 +43,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -547,8 +548,11 @@ def update_pretraining(args: SpeedArguments, command: str) -> dict:
     result["pretrain_measured"] = {"date": utc_now(), "command": command, "threads": torch.get_num_threads(),
                                    "load_average_at_start": os.getloadavg()[0]}
     json_path.write_text(json.dumps(result, indent=2) + "\n")
-    section = markdown_section(result, result["command"])
-    replace_section(Path(args.report_dir) / "BENCHMARKS.md", "speed", section)
+    markdown = Path(args.report_dir) / "BENCHMARKS.md"
+    # The rest of the section keeps the command of the run that measured it.
+    previous = re.search(r"<!-- speed:begin -->.*?- Command: `([^`]*)`", markdown.read_text(), re.S)
+    section = markdown_section(result, previous.group(1) if previous else "unrecorded")
+    replace_section(markdown, "speed", section)
     print(section)
     return result
 
@@ -564,7 +568,7 @@ def run_benchmark(args: SpeedArguments, command: str) -> dict:
               # libgomp spin-waits by default: on a busy machine more threads than free cores is many times slower.
               "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "load_average_at_start": os.getloadavg()[0],
               "date": utc_now(), "dataset": relative_to_repository(args.dataset), "batch_size": args.batch_size,
-              "max_length": args.max_length, "smoke": args.smoke, "command": command}  # fmt: skip
+              "max_length": args.max_length, "smoke": args.smoke}  # fmt: skip
 
     logger.info("sgemm")
     result["sgemm_gflops"], result["sgemm_size"] = sgemm_gflops(args.sgemm_sizes, args.sgemm_reps)

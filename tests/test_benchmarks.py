@@ -60,7 +60,17 @@ def test_accuracy_benchmark_smoke_writes_rows_for_every_model_and_leaves_the_rep
     # The comparison family really differs: a CNN and a GRU were trained, not five copies of the recipe.
     configs = {name: json.loads((tmp_path / name / "config.json").read_text()) for name in benchmark.NEURAL_MODELS}
     assert configs["cnn"]["encoder"] == "cnn" and configs["gru"]["cell"] == "gru"
-    assert configs["lstm"]["bidirectional"] is False and configs["recipe"]["pooling"] == "max_mean"
+    assert configs["lstm"]["bidirectional"] is False and configs["glove_supervised"]["pooling"] == "max_mean"
+    assert configs["domain_vectors"]["embedding_source"].endswith(".kv")  # the recipe's own vectors
+    # The semi-supervised recipe: pretrained language model, then the classifier with its n-gram branch.
+    recipe = next(row for row in rows if row["name"] == "recipe")
+    assert recipe["unlabelled_data"] is True and recipe["pretraining_tokens"] > 0
+    assert recipe["pretrain_seconds"] > 0 and recipe["validation_perplexity"] > 1
+    recipe_config = json.loads((tmp_path / "recipe" / "classifier" / "config.json").read_text())
+    assert recipe_config["ngram_order"] == 3 and "pretrained imdb-lstm model" in recipe_config["embedding_source"]
+    assert json.loads((tmp_path / "recipe" / "lm" / "config.json").read_text())["lm_output"] == "adaptive"
+    assert recipe["model_mb"] == pytest.approx((tmp_path / "recipe" / "classifier" / "model.safetensors").stat().st_size / 1e6, abs=1e-3)
+    assert "What each part of the semi-supervised recipe adds" in (tmp_path / "BENCHMARKS.md").read_text()
 
     markdown = (tmp_path / "BENCHMARKS.md").read_text()
     assert markdown.count("<!-- accuracy:begin -->") == 1 and "## Accuracy" in markdown

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from datasets import Dataset
+from gensim.models import KeyedVectors
 from helpers import tiny_model, tiny_tokenizer
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -220,8 +221,11 @@ def test_vectors_then_pretraining_then_fine_tuning_with_the_ngram_branch(tmp_pat
     assert config["lm_output"] == "adaptive" and config["embedding_dim"] == 16
     assert np.isfinite(lm_results["eval_perplexity"])
 
-    with pytest.raises(PretrainedModelError, match="50-dimensional vectors.*16-dimensional embedding"):
-        training.main(["--dataset", "sample", "--model_name_or_path", str(lm_dir), "--glove", "glove-wiki-gigaword-50",
+    narrow = KeyedVectors(vector_size=12)
+    narrow.add_vectors(["film", "good"], np.ones((2, 12), dtype=np.float32))
+    narrow.save(str(tmp_path / "narrow.kv"))
+    with pytest.raises(PretrainedModelError, match="12-dimensional vectors.*16-dimensional embedding"):
+        training.main(["--dataset", "sample", "--model_name_or_path", str(lm_dir), "--glove", str(tmp_path / "narrow.kv"),
                        "--output_dir", str(tmp_path / "never"), *QUIET])
 
     output_dir = tmp_path / "classifier"

@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-fast clean
+.PHONY: setup browser demo test test-fast clean
 
 setup: $(VENV)/.installed
 
@@ -19,13 +19,21 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
-# Train a small model on the shipped IMDB sample into outputs/demo/, then classify the study's example review.
+# Headless Chromium and its driver for the demo's browser test (tests/test_demo.py), from Debian's packages; as
+# root only (CI): elsewhere install them yourself, or that one test is skipped.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; \
+	else echo "note: chromium/chromedriver missing (apt-get install chromium chromium-driver as root); the browser test will be skipped"; fi
+
+# Train a small model on the shipped IMDB sample into outputs/demo/, then classify (and explain) the study's example review.
 demo: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python scripts/train.py configs/demo.json
-	HF_HUB_OFFLINE=1 $(BIN)/imdb-lstm-predict --model outputs/demo --example
+	HF_HUB_OFFLINE=1 $(BIN)/imdb-lstm-predict --model outputs/demo --example --explain
 	HF_HUB_OFFLINE=1 $(BIN)/imdb-lstm-predict --model outputs/demo "One of the best films I have seen in years: moving, funny and beautifully acted."
 
-test: setup
+test: setup browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The suite without the tests marked `slow` (multi-process training, resume after a kill, seed reproducibility,

@@ -7,8 +7,11 @@
 A classifier's card is rendered from the `model_card.md` template shipped inside this package, a pretrained
 language model's from `lm_model_card.md` (data, tokens seen, validation perplexity), with
 `huggingface_hub.ModelCard`; every number in them is read from the output folder written by `imdb-lstm-train` or
-`imdb-lstm-pretrain`. Only the files that belong in a model repo are pushed (weights, config, model code,
-tokenizer, card, plots, results), never checkpoints, optimizer states or `training_args.bin`.
+`imdb-lstm-pretrain`. A classifier's card also shows why the model calls the original study's example review
+what it does: the review with its words coloured by Integrated Gradients (`imdb_lstm.explain`), drawn into
+`example_explained.png` next to the card (needs captum, the `explain` extra; without it the card has no picture).
+Only the files that belong in a model repo are pushed (weights, config, model code, tokenizer, card, plots,
+results), never checkpoints, optimizer states or `training_args.bin`.
 """
 
 import json
@@ -30,6 +33,8 @@ LANGUAGE_MODEL_CARD_TEMPLATE = PACKAGE_DIR / "lm_model_card.md"
 BENCHMARKS_FILE = PROJECT_ROOT / "benchmarks" / "accuracy.json"
 LANGUAGE_MODEL_CLASS = "ImdbLstmForCausalLM"
 
+# The study's example review explained (imdb_lstm.explain), drawn by render_model_card next to the card.
+EXAMPLE_PICTURE = "example_explained.png"
 # What a model repo holds; everything else in an output folder (checkpoint-*/, training_args.bin,
 # trainer_state.json, test_predictions.jsonl) stays local.
 MODEL_REPO_FILES = (
@@ -50,6 +55,7 @@ MODEL_REPO_FILES = (
     "train_results.json",
     "run_info.json",
     "model.onnx",  # from imdb-lstm-export; pushed when present and not older than the weights (see push_trained_model)
+    EXAMPLE_PICTURE,
 )
 ONNX_FILE = "model.onnx"
 REQUIRED_FILES = ("config.json", "configuration_imdb_lstm.py", "modeling_imdb_lstm.py", "tokenizer.json",
@@ -200,9 +206,41 @@ def count_parameters(model_dir: Path) -> int:
     return total
 
 
+def explain_study_example(model_dir: Path, top: int = 5) -> dict | None:
+    """The study's example review explained by the model of `model_dir`: drawn into `model_dir/example_explained.png`
+    and summed up for the card (label, probabilities, strongest words for and against). None, with a warning, when
+    captum is not installed or the picture cannot be written."""
+    from .explain import explain, render_png, require_captum
+    from .predict import load_classifier
+    from .study import EXAMPLE_REVIEW, EXAMPLE_STUDY_P_NEGATIVE
+
+    try:
+        require_captum()
+    except ImportError as error:
+        logger.warning("The card has no explained example: %s", error)
+        return None
+    model, tokenizer = load_classifier(str(model_dir))
+    explanation = explain(model, tokenizer, EXAMPLE_REVIEW)
+    try:
+        render_png(explanation, model_dir / EXAMPLE_PICTURE)
+    except OSError as error:
+        logger.warning("The card has no explained example: cannot write %s (%s)", model_dir / EXAMPLE_PICTURE, error)
+        return None
+    others = [label for label in explanation.labels if label != explanation.label]
+    return {
+        "picture": EXAMPLE_PICTURE, "label": explanation.label, "other": others[0] if len(others) == 1 else "the others",
+        "probabilities": explanation.probabilities, "n_steps": explanation.n_steps,
+        "study_p_negative": EXAMPLE_STUDY_P_NEGATIVE,
+        "toward": [word for word, _, _ in explanation.top_words(top)],
+        "against": [word for word, _, _ in explanation.top_words(top, against=True)],
+    }
+
+
 def render_model_card(model_dir, repo_id: str, benchmarks_file: Path | None = BENCHMARKS_FILE,
-                      template_path: Path = CARD_TEMPLATE) -> ModelCard:
-    """The model card of the output folder `model_dir`, rendered from the `model_card.md` template."""
+                      template_path: Path = CARD_TEMPLATE, explain_example: bool = True) -> ModelCard:
+    """The model card of the output folder `model_dir`, rendered from the `model_card.md` template. With
+    `explain_example`, the study's example review explained is drawn into `model_dir/example_explained.png` and
+    shown on the card (see `explain_study_example`)."""
     model_dir = Path(model_dir)
     check_model_dir(model_dir)
     if not Path(template_path).is_file():
@@ -265,6 +303,7 @@ def render_model_card(model_dir, repo_id: str, benchmarks_file: Path | None = BE
         recipe=training_recipe(run_info),
         versions=run_info.get("versions"),
         benchmark=recipe_benchmark(benchmarks_file),
+        example=explain_study_example(model_dir) if explain_example else None,
     )
 
 

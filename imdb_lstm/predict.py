@@ -3,11 +3,14 @@
     imdb-lstm-predict --model outputs/demo "A wonderful, moving film."
     imdb-lstm-predict --model outputs/demo --file reviews.txt --json     # one review per line
     cat reviews.txt | imdb-lstm-predict --model outputs/demo             # stdin, one review per line
+    imdb-lstm-predict --model outputs/demo --example --explain           # and the words behind each verdict
+    imdb-lstm-predict --model outputs/demo --example --explain-html why.html
 """
 
 import argparse
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,7 +19,7 @@ import torch
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 from safetensors import SafetensorError
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from .study import EXAMPLE_REVIEW
 
@@ -85,10 +88,16 @@ def load_classifier(model_dir: str, trust_remote_code: bool = False):
                 "no such folder and not a Hub repo id (owner/name): give the output folder of a training run or the "
                 "id of a model repo on the Hub."
             ) from None
+    local = Path(model_dir).expanduser().exists()
+    if local and not (Path(model_dir).expanduser() / "config.json").is_file():
+        raise OSError(f"{model_dir} has no config.json, so it is not a saved model: give the output folder of "
+                      "imdb-lstm-train (or a Hub repo id).")
     try:
+        config = AutoConfig.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
+        check_classifier_config(config, model_dir)
         tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
     except OSError as error:
-        if Path(model_dir).expanduser().exists():
+        if local:
             raise
         raise OSError(f"no such folder, and as a Hub repo id it cannot be loaded: {error}") from error
     try:
@@ -104,6 +113,33 @@ def load_classifier(model_dir: str, trust_remote_code: bool = False):
             f"{model.config.vocab_size} rows: they were not saved together. Use the tokenizer saved with the model."
         )
     return model.eval(), tokenizer
+
+
+def load_classifier_or_report(model_dir: str, trust_remote_code: bool = False):
+    """`load_classifier` for a command: (model, tokenizer), or None with the reason printed to stderr."""
+    try:
+        return load_classifier(model_dir, trust_remote_code)
+    except (OSError, ValueError) as error:
+        print(f"error: cannot load a model from {model_dir!r}: {error}", file=sys.stderr)
+        return None
+
+
+CLASSIFIER_CLASS = "ImdbLstmForSequenceClassification"
+LANGUAGE_MODEL_CLASS = "ImdbLstmForCausalLM"
+
+
+def check_classifier_config(config, source: str) -> None:
+    """A ValueError unless `config` is an imdb-lstm classifier's: another model type, or a pretrained imdb-lstm
+    language model (which would load with an untrained, random classification head), is refused."""
+    model_type = getattr(config, "model_type", None)
+    if model_type != "imdb-lstm":
+        raise ValueError(f"{source} holds a {model_type or 'unknown'!s} model, not an imdb-lstm classifier: give the "
+                         "output folder of imdb-lstm-train (or a Hub repo of one).")
+    architectures = getattr(config, "architectures", None) or []
+    if LANGUAGE_MODEL_CLASS in architectures and CLASSIFIER_CLASS not in architectures:
+        raise ValueError(f"{source} holds an imdb-lstm language model (imdb-lstm-pretrain's output), not a "
+                         "classifier: its classification head would be untrained. Fine-tune it first: "
+                         f"imdb-lstm-train --model_name_or_path {source} ...")
 
 
 @torch.inference_mode()
@@ -143,6 +179,41 @@ def format_line(result: dict) -> str:
     return f"{result['label']:<9} p(neg)={result['p_negative']:.2f}  p(pos)={result['p_positive']:.2f}"
 
 
+ANSI = {"NEGATIVE": "\033[31m", "POSITIVE": "\033[32m", "bold": "\033[1m", "reset": "\033[0m"}
+
+
+def use_colour(stream) -> bool:
+    """Colour only on a terminal, and never with NO_COLOR set (https://no-color.org) or TERM=dumb."""
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+def format_explanation(explanation, top: int = 5, colour: bool = False) -> str:
+    """The verdict line and the `top` words toward the verdict and against it, e.g.
+    `NEGATIVE  p(neg)=0.96  p(pos)=0.04` / `  toward NEGATIVE: stupid ×3 (+2.41), disgrace (+1.10)` /
+    `  against it (toward POSITIVE): great (-0.80)`; with `colour`, ANSI colours (red NEGATIVE, green POSITIVE)."""
+    label = explanation.label
+    others = [name for name in explanation.labels if name != label]
+    other = others[0] if len(others) == 1 else "other labels"
+
+    def paint(text: str, name: str) -> str:
+        return f"{ANSI.get(name, '')}{text}{ANSI['reset']}" if colour and name in ANSI else text
+
+    def listed(words) -> str:
+        if not words:
+            return "(none)"
+        return ", ".join(f"{word}{f' ×{count}' if count > 1 else ''} ({score:+.2f})" for word, score, count in words)
+
+    probabilities = {name.lower()[:3]: p for name, p in explanation.probabilities.items()}
+    verdict = f"{label:<9} " + "  ".join(f"p({name})={p:.2f}" for name, p in probabilities.items())
+    lines = [paint(f"{ANSI['bold'] if colour else ''}{verdict}", label),
+             f"  toward {label}: {paint(listed(explanation.top_words(top)), label)}",
+             f"  against it (toward {other}): {paint(listed(explanation.top_words(top, against=True)), other)}"]
+    if explanation.words_cut:
+        lines.append(f"  ({explanation.words_cut} tokens of this long review were cut off, as in training, unread)")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Classify movie reviews as NEGATIVE or POSITIVE.")
     parser.add_argument("texts", nargs="*", help="reviews to classify (none and no --file: read stdin, one per line)")
@@ -156,6 +227,13 @@ def main(argv=None) -> int:
         help="compute dtype: bfloat16 is about 1.5x faster on CPUs with AVX512_BF16/AMX; auto = bfloat16 where native",
     )
     parser.add_argument("--trust_remote_code", action="store_true", help="load the model's own code from the folder/repo")
+    parser.add_argument("--explain", action="store_true",
+                        help="also print the words that pushed each verdict most, for and against (needs captum)")
+    parser.add_argument("--explain-html", "--explain_html", dest="explain_html", metavar="FILE",
+                        help="write each review with its words coloured by attribution to this HTML file")
+    parser.add_argument("--explain_steps", type=int, default=None,
+                        help="Integrated Gradients steps per integral (default: imdb_lstm.explain.DEFAULT_STEPS)")
+    parser.add_argument("--explain_top", type=int, default=5, help="words listed for and against (default 5)")
     args = parser.parse_args(argv)
 
     texts = list(args.texts) + ([EXAMPLE_REVIEW] if args.example else [])
@@ -166,16 +244,46 @@ def main(argv=None) -> int:
         texts = [line.rstrip("\n") for line in sys.stdin]
     if not texts:
         parser.error("no review given: pass texts, --file FILE, or lines on stdin")
-    try:
-        model, tokenizer = load_classifier(args.model, args.trust_remote_code)
-    except (OSError, ValueError) as error:
-        print(f"error: cannot load a model from {args.model!r}: {error}", file=sys.stderr)
+    explaining = args.explain or args.explain_html
+    if explaining:
+        try:
+            from .explain import DEFAULT_STEPS, require_captum
+
+            require_captum()
+        except ImportError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    loaded = load_classifier_or_report(args.model, args.trust_remote_code)
+    if loaded is None:
         return 2
+    model, tokenizer = loaded
+    explanations = []
+    colour = use_colour(sys.stdout)
     for text, result in zip(texts, predict(model, tokenizer, texts, args.batch_size, args.dtype)):
+        explanation = None
+        if explaining:
+            from .explain import explain
+
+            try:
+                explanation = explain(model, tokenizer, text, n_steps=args.explain_steps or DEFAULT_STEPS)
+                explanations.append(explanation)
+            except ValueError:  # a review with no words: its verdict is the model's no-evidence answer
+                explanation = None
         if args.json:
-            print(json.dumps({"text": text, **result}, ensure_ascii=False))
+            record = {"text": text, **result}
+            if args.explain:
+                record["explanation"] = explanation.to_dict() if explanation else None
+            print(json.dumps(record, ensure_ascii=False))
+        elif args.explain:
+            print(format_explanation(explanation, args.explain_top, colour) if explanation
+                  else f"{format_line(result)}\n  (no words to explain)")
         else:
             print(format_line(result))
+    if args.explain_html:
+        from .explain import render_html_page
+
+        Path(args.explain_html).write_text(render_html_page(explanations), encoding="utf-8")
+        print(f"wrote {args.explain_html} ({len(explanations)} reviews explained)", file=sys.stderr)
     return 0
 
 

@@ -16,6 +16,8 @@ ENTRY_POINTS = {
     "imdb-lstm-train": "imdb_lstm.training:cli_main",
     "imdb-lstm-pretrain": "imdb_lstm.pretraining:cli_main",
     "imdb-lstm-push": "imdb_lstm.hub:cli_main",
+    "imdb-lstm-predict": "imdb_lstm.predict:main",
+    "imdb-lstm-demo": "imdb_lstm.demo:cli_main",
 }
 # Runs from the unpacked wheel only: pretrain, fine-tune from it, render both cards as a push would.
 WITHOUT_CHECKOUT = r'''
@@ -56,7 +58,7 @@ def test_wheel_ships_entry_points_sample_and_card_templates(wheel):
         names = set(archive.namelist())
         entry_points = next(archive.read(name).decode() for name in names if name.endswith("entry_points.txt"))
     for name in ("model_card.md", "lm_model_card.md", "sample_data/train.parquet", "sample_data/unsupervised.parquet",
-                 "modeling_imdb_lstm.py", "training.py", "pretraining.py"):
+                 "modeling_imdb_lstm.py", "training.py", "pretraining.py", "explain.py", "demo.py"):
         assert f"imdb_lstm/{name}" in names, name
     for command, target in ENTRY_POINTS.items():
         assert f"{command} = {target}" in entry_points

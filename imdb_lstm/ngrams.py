@@ -78,18 +78,34 @@ def presence_matrix(id_lists, keys: np.ndarray, order: int, vocab_size: int):
     return csr_matrix((data, indices, np.asarray(indptr)), shape=(len(indptr) - 1, len(keys)))
 
 
+def nb_log_count_ratio(features, labels, alpha: float = 1.0) -> np.ndarray:
+    """Wang & Manning's NB log-count ratio r of each binary feature column, smoothed by `alpha`."""
+    labels = np.asarray(labels)
+    positive = np.asarray(features[labels == 1].sum(axis=0)).ravel() + alpha
+    negative = np.asarray(features[labels == 0].sum(axis=0)).ravel() + alpha
+    return np.log(positive / positive.sum()) - np.log(negative / negative.sum())
+
+
 def fit_ngram_logistic_regression(
     id_lists, labels, vocab_size: int, order: int = 3, min_count: int = 2, C: float = 1.0, alpha: float = 1.0,
 ) -> NgramLogisticRegression:
     """Fit the NB-weighted logistic regression on training reviews only (see the module docstring)."""
+    return fit_ngram_logistic_regressions(id_lists, labels, vocab_size, order, min_count, [C], alpha)[0]
+
+
+def fit_ngram_logistic_regressions(
+    id_lists, labels, vocab_size: int, order: int = 3, min_count: int = 2, Cs=(1.0,), alpha: float = 1.0,
+) -> list[NgramLogisticRegression]:
+    """One fitted model per inverse regularisation strength in `Cs`; the n-gram features are built once."""
     from sklearn.linear_model import LogisticRegression
 
     if order < 1:
         raise ValueError(f"order={order} must be at least 1 (unigrams).")
     if min_count < 1:
         raise ValueError(f"min_count={min_count} must be at least 1 review.")
-    if not C > 0:
-        raise ValueError(f"C={C} must be a positive number (the inverse regularisation strength).")
+    for C in Cs:
+        if not C > 0:
+            raise ValueError(f"C={C} must be a positive number (the inverse regularisation strength).")
     labels = np.asarray(labels)
     if len(labels) != len(id_lists) or set(np.unique(labels).tolist()) != {0, 1}:
         raise ValueError("The n-gram model needs one label per review and both labels (0 and 1) among them.")
@@ -100,17 +116,20 @@ def fit_ngram_logistic_regression(
     if len(keys) == 0:
         raise ValueError(f"No n-gram occurs in min_count={min_count} training reviews; lower the count.")
     features = presence_matrix(id_lists, keys, order, vocab_size)
-    positive = np.asarray(features[labels == 1].sum(axis=0)).ravel() + alpha
-    negative = np.asarray(features[labels == 0].sum(axis=0)).ravel() + alpha
-    ratio = np.log(positive / positive.sum()) - np.log(negative / negative.sum())
-    classifier = LogisticRegression(C=C, solver="liblinear", max_iter=1000)
-    classifier.fit(features.multiply(ratio).tocsr(), labels)
-    weights = (classifier.coef_.ravel() * ratio).astype(np.float32)
-    seconds = time.perf_counter() - started
-    logger.info("n-gram model: %d n-grams (1..%d, in >= %d reviews), C=%g, fitted in %.1f s", len(keys), order,
-                min_count, C, seconds)
-    return NgramLogisticRegression(order=order, vocab_size=vocab_size, keys=keys, weights=weights,
-                                   bias=float(classifier.intercept_[0]), C=C, fit_seconds=seconds)
+    ratio = nb_log_count_ratio(features, labels, alpha)
+    scaled = features.multiply(ratio).tocsr()
+    features_seconds = time.perf_counter() - started
+    models = []
+    for C in Cs:
+        started = time.perf_counter()
+        classifier = LogisticRegression(C=C, solver="liblinear", max_iter=1000).fit(scaled, labels)
+        weights = (classifier.coef_.ravel() * ratio).astype(np.float32)
+        seconds = features_seconds + time.perf_counter() - started
+        logger.info("n-gram model: %d n-grams (1..%d, in >= %d reviews), C=%g, fitted in %.1f s", len(keys), order,
+                    min_count, C, seconds)
+        models.append(NgramLogisticRegression(order=order, vocab_size=vocab_size, keys=keys, weights=weights,
+                                              bias=float(classifier.intercept_[0]), C=C, fit_seconds=seconds))
+    return models
 
 
 def accuracy(log_odds: np.ndarray, labels) -> float:

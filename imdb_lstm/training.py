@@ -578,7 +578,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Imd
 def add_ngram_branch(trainer: Trainer, tokenized, model_args: ModelArguments) -> dict:
     """Fit the n-gram branch on the training reviews (each `--ngram_c` tried), choose C and the branch's share on
     validation, attach it to the trained classifier; returns what was chosen and measured (validation only)."""
-    from .ngrams import attach_ngram_branch, choose_ngram_weight, fit_ngram_logistic_regression
+    from .ngrams import accuracy, attach_ngram_branch, choose_ngram_weight, fit_ngram_logistic_regressions
 
     if "validation" not in tokenized:
         raise DataError("--ngram_order needs a validation split to choose the n-gram branch's weight; use the "
@@ -588,20 +588,20 @@ def add_ngram_branch(trainer: Trainer, tokenized, model_args: ModelArguments) ->
     recurrent = recurrent_logits[:, 1] - recurrent_logits[:, 0]
     labels = np.asarray(validation["label"])
     best = None
-    for c in model_args.ngram_c:
-        ngrams = fit_ngram_logistic_regression(train["input_ids"], train["label"], model.config.vocab_size,
-                                               order=model_args.ngram_order, min_count=model_args.ngram_min_count, C=c)
+    for ngrams in fit_ngram_logistic_regressions(train["input_ids"], train["label"], model.config.vocab_size,
+                                                 order=model_args.ngram_order, min_count=model_args.ngram_min_count,
+                                                 Cs=model_args.ngram_c):
         ngram_log_odds = ngrams.log_odds(validation["input_ids"])
         weight, joined_accuracy = choose_ngram_weight(recurrent, ngram_log_odds, labels)
-        alone = float(np.mean((ngram_log_odds > 0) == labels))
-        logger.info("n-gram C=%g: validation accuracy alone %.4f, joined %.4f (weight %.2f)", c, alone,
+        alone = accuracy(ngram_log_odds, labels)
+        logger.info("n-gram C=%g: validation accuracy alone %.4f, joined %.4f (weight %.2f)", ngrams.C, alone,
                     joined_accuracy, weight)
         if best is None or joined_accuracy > best[0]:
             best = (joined_accuracy, ngrams, weight, alone)
     joined_accuracy, ngrams, weight, alone = best
     attach_ngram_branch(model, ngrams, weight)
     return {
-        "eval_recurrent_accuracy": float(np.mean((recurrent > 0) == labels)),
+        "eval_recurrent_accuracy": accuracy(recurrent, labels),
         "eval_ngram_accuracy": alone,
         "ngram_weight": weight,
         "ngram_c": ngrams.C,

@@ -40,6 +40,7 @@ from imdb_lstm import pretraining, word_vectors
 from imdb_lstm import training as train  # the fine-tuning recipe (scripts/train.py runs it)
 from imdb_lstm.data import load_imdb, make_splits
 from imdb_lstm.metrics import binary_rates
+from imdb_lstm.ngrams import nb_log_count_ratio
 
 logger = logging.getLogger("benchmark")
 
@@ -460,9 +461,7 @@ def run_nblr(args: BenchmarkArguments) -> dict:
                                      binary=True, min_df=2)
         features = vectorizer.fit_transform(texts)
         labels = np.asarray(labels)
-        positive = np.asarray(features[labels == 1].sum(axis=0)).ravel() + 1.0
-        negative = np.asarray(features[labels == 0].sum(axis=0)).ravel() + 1.0
-        ratio = np.log(positive / positive.sum()) - np.log(negative / negative.sum())
+        ratio = nb_log_count_ratio(features, labels)
         classifier = LogisticRegression(C=c, solver="liblinear", max_iter=1000).fit(features.multiply(ratio).tocsr(), labels)
         return vectorizer, ratio, classifier
 

@@ -12,6 +12,8 @@ TRUNCATION_SIDES = ("left", "right")
 # Output layers of the language model (ImdbLstmForCausalLM): "tied" scores every word through the embedding (the
 # first version's, kept for folders saved before the choice existed); "adaptive" is torch's adaptive softmax.
 LM_OUTPUTS = ("tied", "adaptive")
+# Compute dtype of the classifier's inference (see ImdbLstmConfig.inference_dtype).
+INFERENCE_DTYPES = ("auto", "float32", "bfloat16")
 DEFAULT_LABELS = {0: "NEGATIVE", 1: "POSITIVE"}
 
 
@@ -60,6 +62,15 @@ class ImdbLstmConfig(PretrainedConfig):
         ngram_features (`int`): how many n-grams the branch knows (the size of its buffers).
         ngram_weight (`float`): the n-gram branch's share in the joined log-odds, in [0, 1]:
             `(1 - w) * recurrent + w * n-gram` (chosen on validation).
+        inference_dtype (`str`): compute dtype of the classifier's inference calls (no gradient, not training, logits
+            only: what `pipeline` makes): `"auto"` autocasts to bfloat16 where the device computes it natively (a
+            CPU with AVX512_BF16 or AMX, a GPU that supports it) and keeps float32 elsewhere; `"bfloat16"` always
+            autocasts; `"float32"` never (exact float32 logits: ONNX parity, tests). Weights stay float32 and logits
+            are returned in float32 either way; a probability moves by about 1e-2 under bfloat16.
+        concurrent_directions (`bool`): run the two directions of each bidirectional layer at once, the right-to-left
+            one on torch's inter-op thread pool (the same results). It pays only where cores would otherwise idle;
+            with as many torch threads as cores it competes with them (measured slower on 2 cores: BENCHMARKS.md).
+        distilled_from (`str`, optional): the teacher a distilled model learnt from (informational, for the card).
     """
 
     model_type = "imdb-lstm"
@@ -92,6 +103,9 @@ class ImdbLstmConfig(PretrainedConfig):
         ngram_order: int = 0,
         ngram_features: int = 0,
         ngram_weight: float = 0.0,
+        inference_dtype: str = "auto",
+        concurrent_directions: bool = False,
+        distilled_from: str | None = None,
         id2label=None,
         label2id=None,
         **kwargs,
@@ -120,6 +134,9 @@ class ImdbLstmConfig(PretrainedConfig):
         self.ngram_order = ngram_order
         self.ngram_features = ngram_features
         self.ngram_weight = ngram_weight
+        self.inference_dtype = inference_dtype
+        self.concurrent_directions = concurrent_directions
+        self.distilled_from = distilled_from
         if id2label is None:
             id2label = dict(DEFAULT_LABELS)
         if label2id is None:
@@ -131,7 +148,7 @@ class ImdbLstmConfig(PretrainedConfig):
         """Raise a `ValueError` naming the first field whose value is not allowed."""
         for field, allowed in (
             ("encoder", ENCODERS), ("cell", CELLS), ("pooling", POOLINGS), ("truncation_side", TRUNCATION_SIDES),
-            ("lm_output", LM_OUTPUTS),
+            ("lm_output", LM_OUTPUTS), ("inference_dtype", INFERENCE_DTYPES),
         ):
             if getattr(self, field) not in allowed:
                 raise ValueError(f"ImdbLstmConfig.{field}={getattr(self, field)!r} is not allowed; use one of {allowed}.")

@@ -28,6 +28,8 @@ cuts them (`config.truncation_side`: "left" keeps the end, "right" the beginning
 tokenizer to truncate get what training saw.
 """
 
+import warnings
+
 import torch
 from torch import nn
 from transformers import PreTrainedModel
@@ -36,32 +38,42 @@ from transformers.modeling_outputs import BaseModelOutput, ModelOutput, Sequence
 
 from .configuration_imdb_lstm import ImdbLstmConfig
 
-# Length buckets at inference (CPU). A recurrent step over `rows` rows costs about rows + BUCKET_STEP_OVERHEAD_ROWS
-# row-steps, and each sub-batch a fixed BUCKET_CALL_OVERHEAD_ROW_STEPS more (embedding, gathers, pooling, Python);
-# both measured for a BiLSTM-128 with one thread. A batch is split only when that saves BUCKET_MIN_SAVING of its cost.
-BUCKET_STEP_OVERHEAD_ROWS = 2
-BUCKET_CALL_OVERHEAD_ROW_STEPS = 120
+# Length buckets at inference (CPU). A recurrent step over `rows` rows costs about rows + step_overhead_rows
+# row-steps, and each sub-batch a fixed call_overhead_row_steps more (embedding, gathers, pooling, the n-gram
+# branch, Python), measured for a BiLSTM-128 (bfloat16 autocast) per torch thread count: with more threads a row is
+# cheaper, so the fixed costs weigh more. Thread counts above the largest measured use its costs. A batch is split
+# only when that saves BUCKET_MIN_SAVING of its cost.
+BUCKET_COSTS = {  # torch threads: (step_overhead_rows, call_overhead_row_steps)
+    1: (2, 120),
+    2: (3, 250),
+}
 BUCKET_MIN_SAVING = 0.2
 BUCKET_MAX_CUTS = 32
+# torch.jit.fork and torch.jit.wait, TorchScript's (deprecated since torch 2.5, yet the public way to run a function
+# on torch's inter-op thread pool with the caller's gradient and autocast state), warn at every call.
+warnings.filterwarnings("ignore", message=r"`torch\.jit\.(fork|wait)` is deprecated", category=DeprecationWarning)
 # Added to the language model's score of [PAD] (see ImdbLstmLMHead).
 PAD_PENALTY = -1e4
 
 
-def plan_length_buckets(lengths: list[int]) -> list[list[int]] | None:
+def plan_length_buckets(lengths: list[int], threads: int | None = None) -> list[list[int]] | None:
     """Rows of a padded batch grouped into sub-batches of similar length (lists of row indices, shortest rows
     first), or None when reading the batch as it is costs about as much. Each sub-batch is meant to be cut to its
     longest row; the grouping minimises the estimated cost, the sum over sub-batches of
-    width · (rows + BUCKET_STEP_OVERHEAD_ROWS) + BUCKET_CALL_OVERHEAD_ROW_STEPS, by dynamic programming over the
-    rows sorted by length (cutting between at most BUCKET_MAX_CUTS + 1 evenly spaced places)."""
+    width · (rows + step_overhead_rows) + call_overhead_row_steps (`BUCKET_COSTS` for `threads`, by default the
+    torch thread count in use), by dynamic programming over the rows sorted by length (cutting between at most
+    BUCKET_MAX_CUTS + 1 evenly spaced places)."""
+    threads = torch.get_num_threads() if threads is None else threads
+    step_overhead, call_overhead = BUCKET_COSTS[min(max(threads, 1), max(BUCKET_COSTS))]
     count = len(lengths)
     if count < 2:
         return None
     order = sorted(range(count), key=lengths.__getitem__)
     ordered = [lengths[row] for row in order]
-    as_is = ordered[-1] * (count + BUCKET_STEP_OVERHEAD_ROWS) + BUCKET_CALL_OVERHEAD_ROW_STEPS
+    as_is = ordered[-1] * (count + step_overhead) + call_overhead
     budget = (1 - BUCKET_MIN_SAVING) * as_is
     # No grouping costs less than the real tokens plus one sub-batch as wide as the longest row: skip cheaply.
-    if sum(ordered) + ordered[-1] * BUCKET_STEP_OVERHEAD_ROWS + BUCKET_CALL_OVERHEAD_ROW_STEPS > budget:
+    if sum(ordered) + ordered[-1] * step_overhead + call_overhead > budget:
         return None
     stride = -(-count // BUCKET_MAX_CUTS)
     cuts = [*range(0, count, stride), count]
@@ -69,9 +81,9 @@ def plan_length_buckets(lengths: list[int]) -> list[list[int]] | None:
     for end in range(1, len(cuts)):
         width = ordered[cuts[end] - 1]
         for start in range(end):
-            cost = best[start] + width * (cuts[end] - cuts[start] + BUCKET_STEP_OVERHEAD_ROWS)
-            if cost + BUCKET_CALL_OVERHEAD_ROW_STEPS < best[end]:
-                best[end], previous[end] = cost + BUCKET_CALL_OVERHEAD_ROW_STEPS, start
+            cost = best[start] + width * (cuts[end] - cuts[start] + step_overhead) + call_overhead
+            if cost < best[end]:
+                best[end], previous[end] = cost, start
     if best[-1] > budget:
         return None
     buckets, end = [], len(cuts) - 1
@@ -109,6 +121,7 @@ class ImdbLstmRecurrentEncoder(nn.Module):
             input_size = config.hidden_size * directions
         self.layer_dropout = nn.Dropout(config.rnn_dropout)
         self.output_size = input_size
+        self.concurrent_directions = bool(getattr(config, "concurrent_directions", False))
 
     def forward(
         self, embedded: torch.Tensor, lengths: torch.Tensor, return_all_layers: bool = False
@@ -120,10 +133,20 @@ class ImdbLstmRecurrentEncoder(nn.Module):
         for layer, forward_rnn in enumerate(self.forward_layers):
             if layer > 0:
                 states = self.layer_dropout(states)
-            outputs, _ = forward_rnn(states)
             if self.bidirectional:
-                backward_outputs, _ = self.backward_layers[layer](reverse_padded(states, lengths))
+                backward_rnn, reversed_states = self.backward_layers[layer], reverse_padded(states, lengths)
+                if self.concurrent_directions and _runs_directions_concurrently():
+                    # The two directions are independent: the right-to-left one runs on torch's inter-op thread
+                    # pool while this thread runs the left-to-right one (the same results).
+                    future = torch.jit.fork(backward_rnn, reversed_states)
+                    outputs, _ = forward_rnn(states)
+                    backward_outputs, _ = torch.jit.wait(future)
+                else:
+                    outputs, _ = forward_rnn(states)
+                    backward_outputs, _ = backward_rnn(reversed_states)
                 outputs = torch.cat([outputs, reverse_padded(backward_outputs, lengths)], dim=-1)
+            else:
+                outputs, _ = forward_rnn(states)
             states = outputs
             layer_states.append(states)
         return tuple(layer_states) if return_all_layers else states
@@ -298,29 +321,24 @@ class ImdbLstmNgramBranch(nn.Module):
         if count == 0:
             return scores
         digits = input_ids.long() + 1
-        queries, valid = [], []
-        steps = torch.arange(width, device=input_ids.device).unsqueeze(0)
+        steps = torch.arange(width, device=input_ids.device)
+        found_rows, found_features = [], []
         for n in range(1, self.order + 1):
             if width < n:
                 break
             key = torch.zeros_like(digits[:, : width - n + 1])
             for k in range(n):
                 key = key * self.base + digits[:, k : width - n + 1 + k]
-            queries.append(key)
-            valid.append(steps[:, : width - n + 1] + n <= lengths.unsqueeze(1))
-        queries, valid = torch.cat(queries, dim=1), torch.cat(valid, dim=1)
-        index = torch.searchsorted(self.keys, queries).clamp(max=count - 1)
-        found = valid & (self.keys[index] == queries)
-        # Each known n-gram counts once per review: sort (row, n-gram) pairs and keep the first of each run.
-        rows = torch.arange(batch, device=input_ids.device).unsqueeze(1).expand_as(index)
-        pairs = torch.where(found, rows * (count + 1) + index, rows * (count + 1) + count).reshape(-1)
-        pairs = pairs.sort().values
-        first = torch.ones_like(pairs, dtype=torch.bool)
-        first[1:] = pairs[1:] != pairs[:-1]
-        feature = pairs % (count + 1)
-        known = first & (feature < count)
-        contribution = torch.where(known, self.weights[feature.clamp(max=count - 1)], torch.zeros((), device=pairs.device))
-        return scores.index_add(0, pairs // (count + 1), contribution)
+            # Only the n-grams inside each review are looked up, and only the known ones go on.
+            rows, starts = torch.nonzero(steps[: width - n + 1].unsqueeze(0) + n <= lengths.unsqueeze(1), as_tuple=True)
+            queries = key[rows, starts]
+            index = torch.searchsorted(self.keys, queries).clamp(max=count - 1)
+            known = self.keys[index] == queries
+            found_rows.append(rows[known])
+            found_features.append(index[known])
+        # Each known n-gram counts once per review: the distinct (row, n-gram) pairs, in row then n-gram order.
+        pairs = torch.unique(torch.cat(found_rows) * count + torch.cat(found_features))
+        return scores.index_add(0, pairs // count, self.weights[pairs % count])
 
 
 class ImdbLstmPreTrainedModel(PreTrainedModel):
@@ -573,6 +591,11 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
         """
         if output_hidden_states is None:
             output_hidden_states = getattr(self.config, "output_hidden_states", False)
+        if labels is None and not output_hidden_states and self._autocasts_inference(input_ids):
+            # config.inference_dtype: bfloat16 where it is free; the logits come back in float32.
+            with torch.autocast(input_ids.device.type, dtype=torch.bfloat16):
+                logits = self(input_ids=input_ids, attention_mask=attention_mask).logits.float()
+            return (logits,) if return_dict is False else SequenceClassifierOutput(logits=logits)
         input_ids, lengths, shifts_back, _ = self.imdb_lstm.prepare_inputs(input_ids, attention_mask)
         if labels is None and not output_hidden_states and self._may_bucket_by_length(input_ids):
             buckets = plan_length_buckets(lengths.tolist())
@@ -605,6 +628,18 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
         if return_dict is False:
             return tuple(value for value in (loss, logits, hidden_states) if value is not None)
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states, attentions=None)
+
+    def _autocasts_inference(self, input_ids: torch.Tensor | None) -> bool:
+        """Whether `forward` runs this call under bfloat16 autocast (`config.inference_dtype`): an inference call
+        (eval mode, no gradient) of a float32 model, not traced or exported, not already under autocast, on a
+        device that computes bfloat16 natively (or always, with "bfloat16")."""
+        choice = getattr(self.config, "inference_dtype", "float32")
+        if choice == "float32" or input_ids is None or self.training or torch.is_grad_enabled() or _is_exporting():
+            return False
+        device = input_ids.device
+        if torch.is_autocast_enabled(device.type) or self.classifier.weight.dtype != torch.float32:
+            return False
+        return choice == "bfloat16" or bfloat16_is_native(device)
 
     @staticmethod
     def _may_bucket_by_length(input_ids: torch.Tensor) -> bool:
@@ -755,6 +790,25 @@ class ImdbLstmForCausalLM(ImdbLstmPreTrainedModel):
         if not bool((targets != -100).any()):
             return logits.sum() * 0.0
         return nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
+
+
+def bfloat16_is_native(device: torch.device) -> bool:
+    """Whether `device` computes bfloat16 natively: a CUDA GPU that supports it, or a CPU with AVX512_BF16 or AMX
+    (Intel Cooper Lake / Sapphire Rapids and later, AMD Zen 4 and later); elsewhere bfloat16 is emulated and slower."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        cpu = getattr(torch, "cpu", None)
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(getattr(cpu, check, lambda: False)() for check in checks)
+    return False
+
+
+def _runs_directions_concurrently() -> bool:
+    """Whether a bidirectional layer with `config.concurrent_directions` may run its two directions at once
+    (`torch.jit.fork`): not while the model is traced, compiled or exported (an exported graph stays one sequence
+    of operations)."""
+    return not _is_exporting()
 
 
 def _is_exporting() -> bool:

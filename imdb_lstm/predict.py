@@ -21,6 +21,7 @@ from huggingface_hub.utils import validate_repo_id
 from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
+from .modeling_imdb_lstm import bfloat16_is_native
 from .study import EXAMPLE_REVIEW
 
 
@@ -44,33 +45,37 @@ def check_texts(texts) -> list[str]:
 DTYPES = ("float32", "bfloat16", "auto")
 
 
-def bfloat16_is_fast(device: torch.device) -> bool:
-    """Whether `device` computes bfloat16 natively: a CUDA GPU that supports it, or a CPU with AVX512_BF16 or AMX
-    (Intel Cooper Lake / Sapphire Rapids and later, AMD Zen 4 and later); elsewhere bfloat16 is emulated and slower."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        cpu = getattr(torch, "cpu", None)
-        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-        return any(getattr(cpu, check, lambda: False)() for check in checks)
-    return False
-
-
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """The compute dtype for `dtype` ("float32", "bfloat16", or "auto": bfloat16 where `bfloat16_is_fast`)."""
+    """The compute dtype for `dtype` ("float32", "bfloat16", or "auto": bfloat16 where `bfloat16_is_native`)."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype={dtype!r} is not allowed; use one of {DTYPES}.")
     if dtype == "auto":
-        return torch.bfloat16 if bfloat16_is_fast(device) else torch.float32
+        return torch.bfloat16 if bfloat16_is_native(device) else torch.float32
     return torch.bfloat16 if dtype == "bfloat16" else torch.float32
 
 
-def compute_context(model, dtype: str):
-    """Autocast to bfloat16 for a float32 model when `dtype` asks for it (weights stay float32); else nothing."""
+@contextlib.contextmanager
+def compute_context(model, dtype: str | None):
+    """Inference in `dtype` for a float32 model (weights stay float32): None leaves it to the model
+    (`config.inference_dtype`, bfloat16 where the device computes it natively); "bfloat16" autocasts; "float32"
+    switches the model's own autocast off for the duration; "auto" is bfloat16 where native, else float32."""
+    if dtype is None:
+        yield
+        return
     device = next(model.parameters()).device
     if resolve_dtype(dtype, device) == torch.bfloat16 and next(model.parameters()).dtype == torch.float32:
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            yield
+        return
+    config = model.config
+    saved = getattr(config, "inference_dtype", None)
+    if saved is not None:
+        config.inference_dtype = "float32"
+    try:
+        yield
+    finally:
+        if saved is not None:
+            config.inference_dtype = saved
 
 
 def load_classifier(model_dir: str, trust_remote_code: bool = False):
@@ -143,28 +148,32 @@ def check_classifier_config(config, source: str) -> None:
 
 
 @torch.inference_mode()
-def predict_proba(model, tokenizer, texts, batch_size: int = 64, dtype: str = "float32") -> torch.Tensor:
-    """(n, 2) probabilities [p(NEGATIVE), p(POSITIVE)] in input order. Reviews are batched by length (sorted), so
-    little padding is computed; long reviews are cut at the tokenizer's `model_max_length`. `dtype`: "float32",
-    "bfloat16" (autocast: matmuls and recurrences in bfloat16, about 1.5× faster on CPUs with AVX512_BF16/AMX, a
-    probability differs by ~1e-2) or "auto" (bfloat16 where the device computes it natively)."""
-    context = compute_context(model, dtype)
+def predict_logits(model, tokenizer, texts, batch_size: int = 64, dtype: str | None = None) -> torch.Tensor:
+    """(n, 2) float32 logits in input order. Reviews are batched by length (sorted), so little padding is computed;
+    long reviews are cut at the tokenizer's `model_max_length`. `dtype`: None (the model's `inference_dtype`:
+    bfloat16 where the device computes it natively), "float32" (exact), "bfloat16" (autocast: matmuls and
+    recurrences in bfloat16, about 1.5× faster on CPUs with AVX512_BF16/AMX, a probability differs by ~1e-2) or
+    "auto" (bfloat16 where native)."""
     texts = check_texts(texts)
     if not texts:
         return torch.empty(0, model.config.num_labels)
     encoded = tokenizer(texts, truncation=True)["input_ids"]
     order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
-    probabilities = torch.empty(len(texts), model.config.num_labels)
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        batch = tokenizer.pad({"input_ids": [encoded[i] for i in rows]}, return_tensors="pt")
-        with context:
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        probabilities[rows] = logits.float().softmax(dim=-1).cpu()
-    return probabilities
+    logits = torch.empty(len(texts), model.config.num_labels)
+    with compute_context(model, dtype):
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            batch = tokenizer.pad({"input_ids": [encoded[i] for i in rows]}, return_tensors="pt")
+            logits[rows] = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float().cpu()
+    return logits
 
 
-def predict(model, tokenizer, texts, batch_size: int = 64, dtype: str = "float32") -> list[dict]:
+def predict_proba(model, tokenizer, texts, batch_size: int = 64, dtype: str | None = None) -> torch.Tensor:
+    """(n, 2) probabilities [p(NEGATIVE), p(POSITIVE)] in input order (see `predict_logits`)."""
+    return predict_logits(model, tokenizer, texts, batch_size, dtype).softmax(dim=-1)
+
+
+def predict(model, tokenizer, texts, batch_size: int = 64, dtype: str | None = None) -> list[dict]:
     """One dict per review: `label` and the probability of each label (`dtype`: see `predict_proba`)."""
     probabilities = predict_proba(model, tokenizer, texts, batch_size, dtype)
     id2label = model.config.id2label
@@ -223,8 +232,9 @@ def main(argv=None) -> int:
     parser.add_argument("--example", action="store_true", help="also classify the original study's example review (negative)")
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument(
-        "--dtype", choices=DTYPES, default="float32",
-        help="compute dtype: bfloat16 is about 1.5x faster on CPUs with AVX512_BF16/AMX; auto = bfloat16 where native",
+        "--dtype", choices=DTYPES, default=None,
+        help="compute dtype (default: the model's inference_dtype, bfloat16 where the CPU computes it natively): "
+        "float32 = exact; bfloat16 is about 1.5x faster on CPUs with AVX512_BF16/AMX; auto = bfloat16 where native",
     )
     parser.add_argument("--trust_remote_code", action="store_true", help="load the model's own code from the folder/repo")
     parser.add_argument("--explain", action="store_true",

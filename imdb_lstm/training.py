@@ -199,6 +199,24 @@ class ImdbTrainingArguments(CpuTrainingArguments):
     vat_text_column: str = field(default="text", metadata={"help": "VAT: the column of --vat_dataset holding the texts"})
     vat_batch_size: int = field(default=32, metadata={"help": "VAT: unlabelled reviews per training step"})
     vat_max_length: int = field(default=400, metadata={"help": "VAT: tokens kept per unlabelled review"})
+    # Knowledge distillation from a trained classifier (imdb_lstm.distillation; imdb-lstm-distill).
+    teacher_model: str | None = field(
+        default=None,
+        metadata={"help": "distillation: a trained classifier (folder or Hub repo) whose soft labels the model learns, "
+                  "on the training reviews and --distill_splits of --distill_dataset (unset: plain fine-tuning)"},
+    )
+    distill_dataset: str | None = field(
+        default=None,
+        metadata={"help": "distillation: datasets source of the unlabelled transfer reviews (default: --dataset); the "
+                  "run's validation and test reviews are left out of it"},
+    )
+    distill_splits: str = field(default="unsupervised",
+                                metadata={"help": "distillation: comma-separated splits of --distill_dataset ('test' is refused)"})
+    distill_temperature: float = field(default=1.0, metadata={"help": "distillation: softmax temperature T of both "
+                                                              "distributions (the KL term is scaled by T²)"})
+    distill_label_weight: float = field(
+        default=0.0, metadata={"help": "distillation: weight of the cross-entropy with the true labels of the training "
+                               "reviews, added to the KL term (0: soft labels only)"})
     normalize_embeddings: bool = field(
         default=False,
         metadata={"help": "before training, shift and scale each embedding dimension to mean 0 and variance 1 "
@@ -217,6 +235,18 @@ class ImdbTrainingArguments(CpuTrainingArguments):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name}={getattr(self, name)} must be at least 1.")
         check_vat_splits(self.vat_split_names)
+        if self.teacher_model:
+            from .distillation import check_distill_splits
+
+            check_distill_splits(self.distill_split_names)
+            if self.adversarial_epsilon > 0 or self.vat_epsilon > 0:
+                raise ValueError("--teacher_model (distillation) cannot be combined with --adversarial_epsilon or "
+                                 "--vat_epsilon: train the teacher with them, then distil.")
+        if not 0 < self.distill_temperature < float("inf"):
+            raise ValueError(f"--distill_temperature={self.distill_temperature} must be a positive finite number (1: "
+                             "the teacher's own probabilities).")
+        if isinstance(self.distill_label_weight, bool) or not 0 <= self.distill_label_weight < float("inf"):
+            raise ValueError(f"--distill_label_weight={self.distill_label_weight} must be a finite number >= 0.")
         if isinstance(self.encoder_learning_rate_factor, bool) or not self.encoder_learning_rate_factor > 0:
             raise ValueError(f"--encoder_learning_rate_factor={self.encoder_learning_rate_factor} must be a positive "
                              "number (1: one learning rate for the whole model).")
@@ -227,6 +257,10 @@ class ImdbTrainingArguments(CpuTrainingArguments):
     @property
     def vat_split_names(self) -> list[str]:
         return [name.strip() for name in self.vat_splits.split(",") if name.strip()]
+
+    @property
+    def distill_split_names(self) -> list[str]:
+        return [name.strip() for name in self.distill_splits.split(",") if name.strip()]
 
 
 class FineTuningTrainer(Trainer):
@@ -256,7 +290,25 @@ class FineTuningTrainer(Trainer):
             )
         self._perturbation_logs = {}
 
+    def _set_signature_columns_if_needed(self):
+        super()._set_signature_columns_if_needed()
+        from .distillation import TEACHER_LOGITS
+
+        # Distillation's targets travel with the batches although forward takes no such argument.
+        if TEACHER_LOGITS not in self._signature_columns:
+            self._signature_columns.append(TEACHER_LOGITS)
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        from .distillation import TEACHER_LOGITS, distillation_loss
+
+        if TEACHER_LOGITS in inputs:
+            # A distillation batch (only the transfer set has teacher logits; validation batches take the plain path).
+            inputs = dict(inputs)
+            teacher, labels = inputs.pop(TEACHER_LOGITS), inputs.pop("labels", None)
+            outputs = model(**inputs)
+            loss = distillation_loss(outputs.logits, teacher, labels, temperature=self.args.distill_temperature,
+                                     label_weight=self.args.distill_label_weight)
+            return (loss, outputs) if return_outputs else loss
         epsilon = getattr(self.args, "adversarial_epsilon", 0)
         if not (model.training and torch.is_grad_enabled()) or (epsilon <= 0 and self.unlabelled_batches is None):
             return super().compute_loss(model, inputs, return_outputs=return_outputs,
@@ -287,6 +339,14 @@ class FineTuningTrainer(Trainer):
             total, count = self._perturbation_logs.get(name, (0.0, 0))
             self._perturbation_logs[name] = (total + value.float(), count + 1)
         return (loss, outputs) if return_outputs else loss
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        # Validation and test scores are the float32 model's (under --bf16, Trainer's own autocast), whatever the
+        # model's inference_dtype chooses for serving.
+        from .predict import compute_context
+
+        with compute_context(self.accelerator.unwrap_model(model), "float32"):
+            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
 
     def log(self, logs: dict, *args, **kwargs) -> None:
         if "loss" in logs and self._perturbation_logs:
@@ -530,12 +590,15 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Imd
     tokenized = tokenize_splits(splits, tokenizer, data_args.max_length)
     unlabelled = prepare_perturbation_training(model, tokenizer, splits, tokenized, model_args, data_args,
                                                training_args)
+    train_dataset = tokenized["train"]
+    if training_args.teacher_model:
+        train_dataset = prepare_distillation(model, tokenizer, splits, tokenized, data_args, training_args)
     # We push ourselves at the end (model + rendered card), not Trainer at every save.
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
     trainer = FineTuningTrainer(
         model=model,
         args=training_args,
-        train_dataset=tokenized["train"],
+        train_dataset=train_dataset,
         eval_dataset=tokenized["validation"] if has_validation else None,
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
@@ -544,7 +607,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Imd
         unlabelled_dataset=unlabelled,
     )
     write_run_info(trainer, output_dir, {"model": model_args, "data": data_args}, training_args)
-    train_and_save(trainer, training_args, output_dir, train_samples=len(tokenized["train"]))
+    train_and_save(trainer, training_args, output_dir, train_samples=len(train_dataset))
 
     results = {}
     if model_args.ngram_order:
@@ -634,6 +697,24 @@ def prepare_perturbation_training(model, tokenizer, splits, tokenized, model_arg
     logger.info("VAT: %d unlabelled reviews from %s (%s), cut to %d tokens.", len(unlabelled), source,
                 training_args.vat_splits, training_args.vat_max_length)
     return unlabelled
+
+
+def prepare_distillation(model, tokenizer, splits, tokenized, data_args: DataArguments,
+                         training_args: ImdbTrainingArguments):
+    """The transfer set `--teacher_model` needs (see `imdb_lstm.distillation`): the training reviews and the
+    unlabelled `--distill_splits` (the run's validation and test reviews left out), scored by the teacher; the
+    student's config records its teacher as `distilled_from`."""
+    from .distillation import load_transfer_texts, prepare_transfer_set
+
+    source = training_args.distill_dataset or data_args.dataset
+    held_out = [text for name in ("validation", "test") if name in splits for text in splits[name]["text"]]
+    texts = load_transfer_texts(source, training_args.distill_split_names, excluded_texts=held_out)
+    transfer = prepare_transfer_set(training_args.teacher_model, tokenizer, splits["train"]["text"], tokenized["train"],
+                                    texts, data_args.max_length, batch_size=training_args.per_device_eval_batch_size)
+    model.config.distilled_from = training_args.teacher_model
+    logger.info("Distillation: %d transfer reviews (%d labelled) from %s, teacher %s.", len(transfer),
+                len(tokenized["train"]), source, training_args.teacher_model)
+    return transfer
 
 
 def write_run_info(trainer: Trainer, output_dir: Path, argument_groups: dict, training_args: TrainingArguments) -> None:

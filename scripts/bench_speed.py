@@ -73,7 +73,8 @@ from imdb_lstm.training import DataArguments, ImdbTrainingArguments  # noqa: E40
 import imdb_lstm  # noqa: E402, F401  (registers the Auto classes the pipeline loads the model with)
 from imdb_lstm import ImdbLstmForSequenceClassification, pretraining  # noqa: E402
 from imdb_lstm.data import load_imdb  # noqa: E402
-from imdb_lstm.predict import bfloat16_is_fast, predict_proba  # noqa: E402
+from imdb_lstm.modeling_imdb_lstm import bfloat16_is_native  # noqa: E402
+from imdb_lstm.predict import predict_proba  # noqa: E402
 
 logger = logging.getLogger("bench_speed")
 
@@ -335,7 +336,7 @@ def training_throughput(args: SpeedArguments, model_dir: Path) -> dict:
     ref_batches = batches[: args.warmup_batches + args.ref_batches]
     reference = time_training(PackedBiLstmReference(ours.config), ref_batches, args.warmup_batches)
     bf16_tokens_per_s = bf16_gflops = None
-    if bfloat16_is_fast(torch.device("cpu")):
+    if bfloat16_is_native(torch.device("cpu")):
         torch.manual_seed(args.seed)
         bf16 = time_training(ImdbLstmForSequenceClassification.from_pretrained(model_dir), batches,
                              args.warmup_batches, bf16=True)  # fmt: skip
@@ -464,7 +465,7 @@ def pretraining_throughput(args: SpeedArguments, tokenizer_dir: Path) -> dict:
     blocks = torch.tensor(ids[: len(ids) // block * block]).view(-1, block)
     batches = [{"input_ids": rows, "attention_mask": torch.ones_like(rows), "labels": rows}
                for rows in blocks.split(batch) if len(rows) == batch]
-    bf16 = bool(lm_training.bf16) and bfloat16_is_fast(torch.device("cpu"))
+    bf16 = bool(lm_training.bf16) and bfloat16_is_native(torch.device("cpu"))
     results = {"pretrain_architecture": None, "pretrain_bf16": bf16, "pretrain_block_size": block,
                "pretrain_batch_size": batch, "pretrain_vocab_size": len(tokenizer)}
     for output_layer, autocast in (("adaptive", bf16), ("tied", False)):

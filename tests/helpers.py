@@ -17,5 +17,7 @@ def tiny_tokenizer(max_length: int = 64):
 
 def tiny_model(tokenizer=None, **config):
     tokenizer = tokenizer or tiny_tokenizer()
-    config = {"hidden_size": 16, **config}
+    # Exact float32 logits unless a test asks otherwise: most tests compare logits at 1e-5 (bfloat16 inference, the
+    # default where the CPU has it, is tested on its own in test_serving.py).
+    config = {"hidden_size": 16, "inference_dtype": "float32", **config}
     return build_model(tokenizer, **config).eval(), tokenizer

@@ -1,0 +1,188 @@
+"""Serving speed features: bfloat16 inference by default where the CPU computes it natively
+(`config.inference_dtype`), the two directions of a bidirectional layer run concurrently, and a distilled fast
+model (`imdb-lstm-distill`) that loads through remote code and `pipeline`."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from helpers import sample_texts, tiny_model
+from transformers import AutoModelForSequenceClassification, pipeline
+
+from imdb_lstm import ImdbLstmConfig
+from imdb_lstm import modeling_imdb_lstm as modeling
+from imdb_lstm.data import DataError, load_imdb
+from imdb_lstm.distillation import distillation_loss, load_transfer_texts
+from imdb_lstm.predict import load_classifier, predict_proba
+
+
+def mixed_reviews(count: int = 24) -> list[str]:
+    texts = list(sample_texts())
+    return [" ".join(texts[i].split()[: [1, 3, 200, 12, 40, 2, 90, 7][i % 8]]) for i in range(count)] + [""]
+
+
+# ---------------------------------------------------------------- bfloat16 by default where it is free
+
+
+def test_auto_inference_dtype_autocasts_only_inference_and_only_where_bfloat16_is_native(monkeypatch):
+    model, tokenizer = tiny_model(bidirectional=True, pooling="max_mean", inference_dtype="auto")
+    batch = tokenizer(mixed_reviews(), padding=True, truncation=True, return_tensors="pt")
+    with torch.no_grad():
+        model.config.inference_dtype = "float32"
+        exact = model(**batch).logits
+        model.config.inference_dtype = "auto"
+        monkeypatch.setattr(modeling, "bfloat16_is_native", lambda device: False)
+        assert torch.equal(model(**batch).logits, exact)  # a CPU without bfloat16: float32, bit for bit
+        monkeypatch.setattr(modeling, "bfloat16_is_native", lambda device: True)
+        half = model(**batch).logits
+    assert half.dtype == torch.float32
+    assert not torch.equal(half, exact)  # bfloat16 really computed
+    torch.testing.assert_close(half, exact, rtol=0, atol=0.05)
+    # With gradients (training, attributions) or hidden states asked for: never autocast.
+    assert torch.equal(model(**batch).logits.detach(), exact)
+    with torch.no_grad():
+        assert torch.equal(model(**batch, output_hidden_states=True).logits, exact)
+        model.config.inference_dtype = "bfloat16"  # always, whatever the CPU
+        monkeypatch.setattr(modeling, "bfloat16_is_native", lambda device: False)
+        torch.testing.assert_close(model(**batch).logits, half, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="inference_dtype='float16' is not allowed"):
+        ImdbLstmConfig(inference_dtype="float16")
+
+
+def test_trained_model_serves_in_bfloat16_by_default_and_flips_at_most_one_percent_of_labels(sample_model_dir,
+                                                                                             monkeypatch):
+    model, tokenizer = load_classifier(str(sample_model_dir))
+    assert model.config.inference_dtype == "auto"  # what training saves
+    if not modeling.bfloat16_is_native(torch.device("cpu")):
+        # Emulated bfloat16 computes the same numbers, only slower: the label check runs on any CPU.
+        monkeypatch.setattr(modeling, "bfloat16_is_native", lambda device: True)
+    texts = list(load_imdb("sample")["test"]["text"])
+    default = predict_proba(model, tokenizer, texts)
+    exact = predict_proba(model, tokenizer, texts, dtype="float32")
+    assert not torch.equal(default, exact)
+    flipped = (default.argmax(dim=1) != exact.argmax(dim=1)).float().mean().item()
+    assert flipped <= 0.01, f"{flipped:.2%} of labels flipped under bfloat16"
+
+    # A plain pipeline call gets the bfloat16 model too.
+    classifier = pipeline("text-classification", model=str(sample_model_dir), top_k=None, batch_size=16)
+    rows = classifier(texts[:32])
+    p_positive = torch.tensor([{r["label"]: r["score"] for r in row}["POSITIVE"] for row in rows])
+    assert not torch.equal(p_positive, exact[:32, 1])
+    torch.testing.assert_close(p_positive, exact[:32, 1], rtol=0, atol=0.05)
+
+
+# ---------------------------------------------------------------- concurrent directions
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_concurrent_directions_give_the_sequential_and_the_padded_batch_logits(cell, monkeypatch):
+    model, tokenizer = tiny_model(cell=cell, bidirectional=True, num_layers=2, pooling="max_mean",
+                                  concurrent_directions=True)
+    reviews = mixed_reviews()
+    batch = tokenizer(reviews, padding=True, truncation=True, return_tensors="pt")
+    forks = []
+    fork = torch.jit.fork
+    monkeypatch.setattr(torch.jit, "fork", lambda *args, **kwargs: forks.append(1) or fork(*args, **kwargs))
+    with torch.no_grad():
+        concurrent = model(**batch).logits
+        alone = torch.cat([model(**tokenizer([review], truncation=True, return_tensors="pt")).logits
+                           for review in reviews])
+        assert forks  # the directions really ran through torch.jit.fork
+        forks.clear()
+        model.config.concurrent_directions = False  # the default
+        sequential = type(model)(model.config)
+        sequential.load_state_dict(model.state_dict())
+        sequential = sequential.eval()(**batch).logits
+        assert not forks
+    torch.testing.assert_close(concurrent, sequential, rtol=0, atol=1e-6)
+    torch.testing.assert_close(alone, concurrent, rtol=0, atol=1e-5)
+
+    # Training through the forked direction: the same gradients as one direction after the other.
+    gradients = []
+    for concurrently in (True, False):
+        model.imdb_lstm.encoder.concurrent_directions = concurrently
+        forks.clear()
+        model.zero_grad()
+        model(**batch, labels=torch.arange(len(reviews)) % 2).loss.backward()
+        gradients.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+        assert bool(forks) == concurrently
+    assert len(gradients[0]) == len(gradients[1]) > 0
+    for forked, sequential_gradient in zip(*gradients):
+        torch.testing.assert_close(forked, sequential_gradient, rtol=0, atol=1e-6)
+
+
+# ---------------------------------------------------------------- distillation
+
+
+def test_distillation_loss_is_the_kl_divergence_from_the_teacher():
+    teacher = torch.tensor([[2.0, -1.0], [0.0, 3.0]])
+    assert distillation_loss(teacher.clone(), teacher, None).item() == pytest.approx(0.0, abs=1e-7)
+    student = torch.zeros(2, 2, requires_grad=True)
+    loss = distillation_loss(student, teacher, None)
+    p = teacher.softmax(-1)
+    expected = (p * (p.log() - torch.log(torch.tensor(0.5)))).sum(-1).mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    loss.backward()  # at T = 1 the gradient is (student probabilities − teacher probabilities) / rows
+    torch.testing.assert_close(student.grad, (torch.full((2, 2), 0.5) - p) / 2)
+    # T² scaling and the true-label term on the labelled rows only.
+    hot = distillation_loss(student.detach(), teacher, None, temperature=2.0)
+    p2 = (teacher / 2).softmax(-1)
+    assert hot.item() == pytest.approx(4 * (p2 * (p2.log() - torch.log(torch.tensor(0.5)))).sum(-1).mean().item(), rel=1e-5)
+    labelled = distillation_loss(student.detach(), teacher, torch.tensor([1, -100]), label_weight=0.5)
+    assert labelled.item() == pytest.approx(expected.item() + 0.5 * torch.log(torch.tensor(2.0)).item(), rel=1e-5)
+
+
+def test_transfer_texts_refuse_test_and_leave_out_held_out_reviews():
+    with pytest.raises(DataError, match="--distill_splits test"):
+        load_transfer_texts("sample", ["test"])
+    everything = load_transfer_texts("sample", ["unsupervised"])
+    held_out = list(everything["text"][:5])
+    kept = load_transfer_texts("sample", ["unsupervised"], excluded_texts=held_out)
+    assert not set(held_out) & set(kept["text"])
+    assert len(kept) == len(everything) - len(set(held_out))
+
+
+def test_distilled_student_records_its_teacher_and_loads_through_remote_code_and_pipeline(sample_model_dir, tmp_path):
+    from imdb_lstm import distillation
+
+    output_dir = tmp_path / "student"
+    with pytest.raises(DataError, match="needs --teacher_model"):
+        distillation.main(["--dataset", "sample", "--output_dir", str(output_dir)])
+    results = distillation.main([
+        "--dataset", "sample", "--teacher_model", str(sample_model_dir), "--output_dir", str(output_dir),
+        "--bidirectional", "false", "--hidden_size", "32", "--max_length", "128", "--vocab_size", "5000",
+        "--num_train_epochs", "2", "--learning_rate", "5e-3", "--per_device_train_batch_size", "32",
+        "--save_strategy", "no", "--load_best_model_at_end", "false", "--report_to", "none", "--disable_tqdm", "true",
+    ])
+    config = json.loads((output_dir / "config.json").read_text())
+    assert config["distilled_from"] == str(sample_model_dir)
+    assert config["bidirectional"] is False and config["inference_dtype"] == "auto"
+    assert 0.0 <= results["test_accuracy"] <= 1.0
+    history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
+    # 1,800 labelled + 500 unlabelled sample reviews, 32 per step, 2 epochs: the unlabelled ones were trained on.
+    assert history[-1]["step"] == 2 * -(-(1800 + 500) // 32)
+
+    # The student learnt the teacher: it agrees with it on most test reviews.
+    texts = list(load_imdb("sample")["test"]["text"][:200])
+    teacher = predict_proba(*load_classifier(str(sample_model_dir)), texts, dtype="float32").argmax(dim=1)
+    student = predict_proba(*load_classifier(str(output_dir)), texts, dtype="float32").argmax(dim=1)
+    assert (teacher == student).float().mean() >= 0.7
+
+    # Remote code, where imdb_lstm is not importable, and pipeline.
+    script = (
+        "import sys, json; sys.modules['imdb_lstm'] = None\n"
+        "from transformers import AutoModelForSequenceClassification, pipeline\n"
+        f"folder = {str(output_dir)!r}\n"
+        "model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True)\n"
+        "assert type(model).__module__.startswith('transformers_modules'), type(model).__module__\n"
+        "classifier = pipeline('text-classification', model=model, tokenizer=folder)\n"
+        f"print('LABELS', json.dumps([row['label'] for row in classifier({texts[:8]!r})]))\n"
+    )
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert output.returncode == 0, output.stderr[-2000:]
+    labels = json.loads(output.stdout.split("LABELS ", 1)[1])
+    local = pipeline("text-classification", model=str(output_dir))(texts[:8])
+    assert labels == [row["label"] for row in local]
+    assert AutoModelForSequenceClassification.from_pretrained(output_dir).config.distilled_from == str(sample_model_dir)

@@ -116,8 +116,10 @@ def onnx_logits(session, input_ids, attention_mask):
 
 def max_abs_difference(model, session, tokenizer, texts: list[str]) -> float:
     """Largest |PyTorch logit - ONNX logit| over `texts` in one right-padded batch (tokenizer truncation on)."""
+    from .predict import compute_context
+
     batch = tokenizer(list(texts), padding=True, truncation=True, return_tensors="pt")
-    with torch.no_grad():
+    with torch.no_grad(), compute_context(model, "float32"):  # the export computes in float32
         expected = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
     actual = torch.from_numpy(onnx_logits(session, batch["input_ids"], batch["attention_mask"]))
     return float((actual - expected).abs().max())

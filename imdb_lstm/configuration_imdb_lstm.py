@@ -66,7 +66,8 @@ class ImdbLstmConfig(PretrainedConfig):
             only: what `pipeline` makes): `"auto"` autocasts to bfloat16 where the device computes it natively (a
             CPU with AVX512_BF16 or AMX, a GPU that supports it) and keeps float32 elsewhere; `"bfloat16"` always
             autocasts; `"float32"` never (exact float32 logits: ONNX parity, tests). Weights stay float32 and logits
-            are returned in float32 either way; a probability moves by about 1e-2 under bfloat16.
+            are returned in float32 either way; a probability moves by about 1e-2 under bfloat16. Models built by
+            imdb-lstm are saved with `"auto"`; the config's default, `"float32"`, keeps older folders exact.
         concurrent_directions (`bool`): run the two directions of each bidirectional layer at once, the right-to-left
             one on torch's inter-op thread pool (the same results). It pays only where cores would otherwise idle;
             with as many torch threads as cores it competes with them (measured slower on 2 cores: BENCHMARKS.md).
@@ -103,7 +104,9 @@ class ImdbLstmConfig(PretrainedConfig):
         ngram_order: int = 0,
         ngram_features: int = 0,
         ngram_weight: float = 0.0,
-        inference_dtype: str = "auto",
+        # "float32" for folders saved before the field existed (they keep their exact logits); models built by
+        # imdb-lstm (`build_model`, hence training) choose "auto".
+        inference_dtype: str = "float32",
         concurrent_directions: bool = False,
         distilled_from: str | None = None,
         id2label=None,

@@ -179,6 +179,9 @@ def build_model(
         raise ValueError("The tokenizer's vocabulary ids must be 0..len-1 with no gaps.")
     matrix, coverage = embedding_matrix(vocab, vectors, set(tokenizer.all_special_ids), oov=oov, seed=seed)
     logger.info("GloVe %s: %s", glove_source, coverage)
+    # A model built now serves in bfloat16 where the CPU computes it natively (the config's own default keeps folders
+    # saved before the field existed exact float32).
+    config_kwargs = {"inference_dtype": "auto", **config_kwargs}
     config = ImdbLstmConfig(
         vocab_size=len(vocab),
         embedding_dim=vectors.vector_size,

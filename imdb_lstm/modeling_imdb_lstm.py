@@ -10,7 +10,9 @@ the base model existed (weights `embedding.*`, `encoder.*`, `classifier.*`) load
 `imdb_lstm.` prefix to each key that only exists with it.
 
 This file is copied to the Hugging Face Hub and loaded there on its own (`trust_remote_code=True`), so it imports
-only torch, transformers and its configuration.
+only torch, transformers, the standard library and its configuration. It reads in transformers' order: output
+dataclasses, tensor helpers, the serving-only length buckets, encoders, the heads' building blocks, the
+`PreTrainedModel`, the base model, the heads.
 
 Why batches are never packed: `pack_padded_sequence` makes CPU training an order of magnitude slower. Instead each
 recurrent layer reads the padded batch as it is. Padding sits at the end of every row, so a left-to-right direction
@@ -29,6 +31,7 @@ tokenizer to truncate get what training saw.
 """
 
 import warnings
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -37,6 +40,108 @@ from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput, ModelOutput, SequenceClassifierOutput
 
 from .configuration_imdb_lstm import ImdbLstmConfig
+
+# Added to the language model's score of [PAD] (see ImdbLstmLMHead).
+PAD_PENALTY = -1e4
+# torch.jit.fork and torch.jit.wait, TorchScript's (deprecated since torch 2.5, yet the public way to run a function
+# on torch's inter-op thread pool with the caller's gradient and autocast state), warn at every call.
+warnings.filterwarnings("ignore", message=r"`torch\.jit\.(fork|wait)` is deprecated", category=DeprecationWarning)
+
+
+# ---------------------------------------- Outputs
+
+@dataclass
+class EncodedBatch:
+    """What the base model computed for a batch, in its own layout: rows real tokens first (left padding rotated
+    away) and cut to `config.model_max_length`.
+
+    `layers`: per-token states of every recurrent layer (batch, time, features), first layer first; for the CNN
+    encoder one tensor, the feature maps of every filter width side by side, indexed by window start. `mask`
+    (broadcastable to the last of `layers`): where those states are real (tokens, or windows inside the review).
+    `shifts_back`: the row rotation that puts per-token tensors back at the input's own positions, or None."""
+
+    input_ids: torch.Tensor
+    lengths: torch.Tensor
+    embedded: torch.Tensor
+    layers: tuple
+    mask: torch.Tensor
+    shifts_back: torch.Tensor | None = None
+
+
+@dataclass
+class ImdbLstmCausalLMOutput(ModelOutput):
+    """Output of [`ImdbLstmForCausalLM`] (see its `forward`): as transformers' own outputs, fields that are None are
+    left out of keys and tuples, in this order."""
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    backward_logits: torch.Tensor | None = None
+    forward_loss: torch.Tensor | None = None
+    backward_loss: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+
+
+# ---------------------------------------- Tensor helpers
+
+def reverse_padded(states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse the first `lengths[b]` steps of each row of `states` (batch, time, ...), leaving padding in place."""
+    steps = torch.arange(states.size(1), device=states.device).unsqueeze(0)
+    mirrored = lengths.unsqueeze(1) - 1 - steps
+    index = torch.where(mirrored >= 0, mirrored, steps)
+    index = index.view(*index.shape, *([1] * (states.dim() - 2))).expand_as(states)
+    return states.gather(1, index)
+
+
+def roll_rows(tensor: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    """Row b of `tensor` (batch, time, ...) rotated left by `shifts[b]` steps (right by a negative shift)."""
+    steps = torch.arange(tensor.size(1), device=tensor.device).unsqueeze(0)
+    index = (steps + shifts.unsqueeze(1)) % tensor.size(1)
+    index = index.view(*index.shape, *([1] * (tensor.dim() - 2))).expand_as(tensor)
+    return tensor.gather(1, index)
+
+
+def masked_pool(states: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """Max and/or mean over time of `states` (batch, time, features) where `mask` (broadcastable) is true."""
+    pooled = []
+    if pooling in ("max", "max_mean"):
+        pooled.append(states.masked_fill(~mask, torch.finfo(states.dtype).min).amax(dim=1))
+    if pooling in ("mean", "max_mean"):
+        counts = mask.sum(dim=1).clamp(min=1).to(states.dtype)
+        pooled.append((states * mask).sum(dim=1) / counts)
+    return torch.cat(pooled, dim=-1)
+
+
+def bfloat16_is_native(device: torch.device) -> bool:
+    """Whether `device` computes bfloat16 natively: a CUDA GPU that supports it, or a CPU with AVX512_BF16 or AMX
+    (Intel Cooper Lake / Sapphire Rapids and later, AMD Zen 4 and later); elsewhere bfloat16 is emulated and slower."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        cpu = getattr(torch, "cpu", None)
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(getattr(cpu, check, lambda: False)() for check in checks)
+    return False
+
+
+def _is_exporting() -> bool:
+    """Whether the model is being traced (torch.jit, legacy ONNX export), compiled or exported (torch.export)."""
+    compiler = getattr(torch, "compiler", None)
+    return (
+        torch.jit.is_tracing()
+        or torch.onnx.is_in_onnx_export()
+        or bool(compiler and getattr(compiler, "is_compiling", lambda: False)())
+        or bool(compiler and getattr(compiler, "is_exporting", lambda: False)())
+    )
+
+
+def _runs_directions_concurrently() -> bool:
+    """Whether a bidirectional layer with `config.concurrent_directions` may run its two directions at once
+    (`torch.jit.fork`): not while the model is traced, compiled or exported (an exported graph stays one sequence
+    of operations)."""
+    return not _is_exporting()
+
+
+# ---------------------------------------- Serving only: length buckets at inference (see the module docstring)
 
 # Length buckets at inference (CPU). A recurrent step over `rows` rows costs about rows + step_overhead_rows
 # row-steps, and each sub-batch a fixed call_overhead_row_steps more (embedding, gathers, pooling, the n-gram
@@ -49,11 +154,6 @@ BUCKET_COSTS = {  # torch threads: (step_overhead_rows, call_overhead_row_steps)
 }
 BUCKET_MIN_SAVING = 0.2
 BUCKET_MAX_CUTS = 32
-# torch.jit.fork and torch.jit.wait, TorchScript's (deprecated since torch 2.5, yet the public way to run a function
-# on torch's inter-op thread pool with the caller's gradient and autocast state), warn at every call.
-warnings.filterwarnings("ignore", message=r"`torch\.jit\.(fork|wait)` is deprecated", category=DeprecationWarning)
-# Added to the language model's score of [PAD] (see ImdbLstmLMHead).
-PAD_PENALTY = -1e4
 
 
 def plan_length_buckets(lengths: list[int], threads: int | None = None) -> list[list[int]] | None:
@@ -93,14 +193,7 @@ def plan_length_buckets(lengths: list[int], threads: int | None = None) -> list[
     return buckets[::-1]
 
 
-def reverse_padded(states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Reverse the first `lengths[b]` steps of each row of `states` (batch, time, ...), leaving padding in place."""
-    steps = torch.arange(states.size(1), device=states.device).unsqueeze(0)
-    mirrored = lengths.unsqueeze(1) - 1 - steps
-    index = torch.where(mirrored >= 0, mirrored, steps)
-    index = index.view(*index.shape, *([1] * (states.dim() - 2))).expand_as(states)
-    return states.gather(1, index)
-
+# ---------------------------------------- Encoders
 
 class ImdbLstmRecurrentEncoder(nn.Module):
     """Stacked LSTM/GRU layers; a bidirectional layer is two single-direction modules (see the module docstring)."""
@@ -191,49 +284,7 @@ class ImdbLstmConvEncoder(nn.Module):
         return torch.cat(features, dim=-1), torch.cat(masks, dim=-1)
 
 
-def masked_pool(states: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
-    """Max and/or mean over time of `states` (batch, time, features) where `mask` (broadcastable) is true."""
-    pooled = []
-    if pooling in ("max", "max_mean"):
-        pooled.append(states.masked_fill(~mask, torch.finfo(states.dtype).min).amax(dim=1))
-    if pooling in ("mean", "max_mean"):
-        counts = mask.sum(dim=1).clamp(min=1).to(states.dtype)
-        pooled.append((states * mask).sum(dim=1) / counts)
-    return torch.cat(pooled, dim=-1)
-
-
-# Every class of the family, for `auto_map`: whichever class saved a folder, each Auto class loads it with
-# trust_remote_code (a language-model folder into AutoModelForSequenceClassification, for instance).
-AUTO_MAP = {
-    "AutoConfig": "configuration_imdb_lstm.ImdbLstmConfig",
-    "AutoModel": "modeling_imdb_lstm.ImdbLstmModel",
-    "AutoModelForCausalLM": "modeling_imdb_lstm.ImdbLstmForCausalLM",
-    "AutoModelForSequenceClassification": "modeling_imdb_lstm.ImdbLstmForSequenceClassification",
-}
-
-
-class EncodedBatch:
-    """What the base model computed for a batch, in its own layout: rows real tokens first (left padding rotated
-    away) and cut to `config.model_max_length`.
-
-    `layers`: per-token states of every recurrent layer (batch, time, features), first layer first; for the CNN
-    encoder one tensor, the feature maps of every filter width side by side, indexed by window start. `mask`
-    (broadcastable to the last of `layers`): where those states are real (tokens, or windows inside the review).
-    `shifts_back`: the row rotation that puts per-token tensors back at the input's own positions, or None.
-    (A plain class: this file imports nothing but torch, transformers and its configuration.)"""
-
-    def __init__(self, input_ids, lengths, embedded, layers, mask, shifts_back):
-        self.input_ids, self.lengths, self.embedded = input_ids, lengths, embedded
-        self.layers, self.mask, self.shifts_back = layers, mask, shifts_back
-
-
-def roll_rows(tensor: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
-    """Row b of `tensor` (batch, time, ...) rotated left by `shifts[b]` steps (right by a negative shift)."""
-    steps = torch.arange(tensor.size(1), device=tensor.device).unsqueeze(0)
-    index = (steps + shifts.unsqueeze(1)) % tensor.size(1)
-    index = index.view(*index.shape, *([1] * (tensor.dim() - 2))).expand_as(tensor)
-    return tensor.gather(1, index)
-
+# ---------------------------------------- The heads' building blocks
 
 class ImdbLstmLMHead(nn.Module):
     """Word scores from per-token states, tied to the input embedding: dropout → a linear projection of each
@@ -341,6 +392,8 @@ class ImdbLstmNgramBranch(nn.Module):
         return scores.index_add(0, pairs // count, self.weights[pairs % count])
 
 
+# ---------------------------------------- The model family
+
 class ImdbLstmPreTrainedModel(PreTrainedModel):
     config_class = ImdbLstmConfig
     base_model_prefix = "imdb_lstm"
@@ -374,8 +427,12 @@ class ImdbLstmPreTrainedModel(PreTrainedModel):
             init.zeros_(module.bias)
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """`PreTrainedModel.save_pretrained`, with every class of the family in `config.auto_map`."""
-        self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **AUTO_MAP}
+        """`PreTrainedModel.save_pretrained`, with every class of the family in `config.auto_map` (each registered
+        for its Auto class at the end of this file): whichever class saved a folder, each Auto class loads it with
+        trust_remote_code (a language-model folder into AutoModelForSequenceClassification, for instance)."""
+        family = (type(self.config), ImdbLstmModel, ImdbLstmForCausalLM, ImdbLstmForSequenceClassification)
+        auto_map = {cls._auto_class: f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}" for cls in family}
+        self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **auto_map}
         return super().save_pretrained(save_directory, *args, **kwargs)
 
 
@@ -711,15 +768,16 @@ class ImdbLstmForCausalLM(ImdbLstmPreTrainedModel):
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
-    ) -> ModelOutput:
+    ) -> ImdbLstmCausalLMOutput:
         r"""
         input_ids, attention_mask: as for [`ImdbLstmForSequenceClassification`] (right or left padding).
         labels (`torch.LongTensor` of shape `(batch, time)`, optional): the words to predict, aligned with
             `input_ids` (usually `input_ids` itself: the shift happens here, as in transformers' causal LMs);
             -100 and padding positions are ignored.
 
-        Returns a `ModelOutput` with, in this order (fields that do not apply are absent, as None fields are in
-        transformers' outputs; `output.get("backward_logits")` is None for a unidirectional model):
+        Returns an [`ImdbLstmCausalLMOutput`] with, in this order (fields that do not apply are None, and absent
+        from keys and tuples as in transformers' outputs; `output.backward_logits` is None for a unidirectional
+        model):
         - `loss`: with `labels`, the mean cross-entropy of the next word (left-to-right) and, with a bidirectional
           encoder, the average of that and the mean cross-entropy of the previous word (right-to-left);
           `exp(loss)` is the perplexity (for a bidirectional model the geometric mean of the two directions');
@@ -778,10 +836,9 @@ class ImdbLstmForCausalLM(ImdbLstmPreTrainedModel):
             logits = roll_rows(logits, shifts_back)
             backward_logits = roll_rows(backward_logits, shifts_back) if backward_logits is not None else None
         hidden_states = self.imdb_lstm.token_aligned_states(encoded) if output_hidden_states else None
-        # A `ModelOutput` like transformers' own: fields that are None are left out (of keys, tuples and attributes).
-        fields = {"loss": loss, "logits": logits, "backward_logits": backward_logits, "forward_loss": forward_loss,
-                  "backward_loss": backward_loss, "hidden_states": hidden_states}
-        output = ModelOutput(**{name: value for name, value in fields.items() if value is not None})
+        output = ImdbLstmCausalLMOutput(loss=loss, logits=logits, backward_logits=backward_logits,
+                                        forward_loss=forward_loss, backward_loss=backward_loss,
+                                        hidden_states=hidden_states)
         return output.to_tuple() if return_dict is False else output
 
     def _mean_cross_entropy(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -790,36 +847,6 @@ class ImdbLstmForCausalLM(ImdbLstmPreTrainedModel):
         if not bool((targets != -100).any()):
             return logits.sum() * 0.0
         return nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
-
-
-def bfloat16_is_native(device: torch.device) -> bool:
-    """Whether `device` computes bfloat16 natively: a CUDA GPU that supports it, or a CPU with AVX512_BF16 or AMX
-    (Intel Cooper Lake / Sapphire Rapids and later, AMD Zen 4 and later); elsewhere bfloat16 is emulated and slower."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        cpu = getattr(torch, "cpu", None)
-        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-        return any(getattr(cpu, check, lambda: False)() for check in checks)
-    return False
-
-
-def _runs_directions_concurrently() -> bool:
-    """Whether a bidirectional layer with `config.concurrent_directions` may run its two directions at once
-    (`torch.jit.fork`): not while the model is traced, compiled or exported (an exported graph stays one sequence
-    of operations)."""
-    return not _is_exporting()
-
-
-def _is_exporting() -> bool:
-    """Whether the model is being traced (torch.jit, legacy ONNX export), compiled or exported (torch.export)."""
-    compiler = getattr(torch, "compiler", None)
-    return (
-        torch.jit.is_tracing()
-        or torch.onnx.is_in_onnx_export()
-        or bool(compiler and getattr(compiler, "is_compiling", lambda: False)())
-        or bool(compiler and getattr(compiler, "is_exporting", lambda: False)())
-    )
 
 
 ImdbLstmModel.register_for_auto_class("AutoModel")

@@ -809,6 +809,7 @@ def load_pretrained_for_classification(model_args: ModelArguments, data_args: Da
     overrides = {name: getattr(model_args, name) for name in FINE_TUNING_CONFIG_FIELDS}
     model = AutoModelForSequenceClassification.from_pretrained(
         source, **overrides, model_max_length=data_args.max_length, truncation_side=data_args.truncation_side,
+        inference_dtype="auto",  # as build_model's: bfloat16 serving where it is free
     )
     initial = f"; its embedding started from {config.embedding_source}" if config.embedding_source else ""
     model.config.embedding_source = f"pretrained imdb-lstm model {source}{initial}"

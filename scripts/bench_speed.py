@@ -68,10 +68,11 @@ from benchmark import (  # noqa: E402  (the report helpers both benchmark script
 )
 from transformers import AutoTokenizer, HfArgumentParser, Trainer, pipeline  # noqa: E402
 from transformers.trainer_pt_utils import get_length_grouped_indices  # noqa: E402
-from imdb_lstm.training import DataArguments, ImdbTrainingArguments  # noqa: E402
+from imdb_lstm.training.finetune import DataArguments, ImdbTrainingArguments  # noqa: E402
 
 import imdb_lstm  # noqa: E402, F401  (registers the Auto classes the pipeline loads the model with)
-from imdb_lstm import ImdbLstmForSequenceClassification, pretraining  # noqa: E402
+from imdb_lstm import ImdbLstmForSequenceClassification  # noqa: E402
+from imdb_lstm.training import pretrain as pretraining  # noqa: E402
 from imdb_lstm.data import load_imdb  # noqa: E402
 from imdb_lstm.predict import bfloat16_is_fast, predict_proba  # noqa: E402
 

@@ -36,8 +36,9 @@ from transformers import HfArgumentParser
 
 from datasets import DatasetDict
 
-from imdb_lstm import pretraining, word_vectors
-from imdb_lstm import training as train  # the fine-tuning recipe (scripts/train.py runs it)
+from imdb_lstm import word_vectors
+from imdb_lstm.training import finetune as train  # the fine-tuning recipe (scripts/train.py runs it)
+from imdb_lstm.training import pretrain as pretraining
 from imdb_lstm.data import load_imdb, make_splits
 from imdb_lstm.metrics import binary_rates
 from imdb_lstm.ngrams import nb_log_count_ratio

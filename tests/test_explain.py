@@ -12,7 +12,7 @@ import torch
 from helpers import tiny_model, tiny_tokenizer
 from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
-from imdb_lstm import training
+from imdb_lstm.training import finetune as training
 from imdb_lstm.data import load_imdb
 from imdb_lstm.explain import DEFAULT_STEPS, explain, log_odds, render_html, render_png
 from imdb_lstm.hub import EXAMPLE_PICTURE, render_model_card

@@ -30,7 +30,7 @@ from imdb_lstm.glove import GloveSourceError
 from imdb_lstm.predict import load_classifier, predict
 from imdb_lstm.predict import main as predict_main
 
-from imdb_lstm import training as train
+from imdb_lstm.training import finetune as train
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 

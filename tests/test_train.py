@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imdb_lstm import training as train
+from imdb_lstm.training import finetune as train
 
 TINY = [
     "--dataset", "sample", "--max_train_samples", "400", "--max_eval_samples", "200", "--hidden_size", "32",

@@ -1,5 +1,5 @@
 """Training: what fine-tuning (`scripts/train.py`, `imdb-lstm-train`) and pretraining (`scripts/pretrain.py`,
-`imdb-lstm-pretrain`, see `imdb_lstm.pretraining`) share, and the fine-tuning recipe itself.
+`imdb-lstm-pretrain`, see `imdb_lstm.training.pretrain`) share, and the fine-tuning recipe itself.
 
 Shared: argument parsing (dataclasses on the command line or one JSON file), `TrainingArguments` that accept bf16 on
 a CPU, checkpoint resolution (`--resume_from_checkpoint last` skips checkpoints a killed run left incomplete),
@@ -11,7 +11,7 @@ model (`--model_name_or_path`, a folder or Hub repo) → Trainer (length-grouped
 every epoch, best validation checkpoint kept) → test split scored once → model, tokenizer, results JSON,
 predictions and plots in `output_dir` → optional push to the Hub with a rendered model card. Optional terms on the
 embeddings (`--adversarial_epsilon`, `--vat_epsilon` with unlabelled reviews, `--normalize_embeddings`): see
-`imdb_lstm.adversarial` and `FineTuningTrainer`.
+`imdb_lstm.training.adversarial` and `FineTuningTrainer`.
 
     imdb-lstm-train --dataset ../shared/data/imdb --output_dir outputs/imdb-bilstm   # the shipped recipe
     imdb-lstm-train configs/imdb_bilstm.json                                         # the same, from JSON
@@ -35,13 +35,13 @@ from transformers import (DataCollatorWithPadding, HfArgumentParser, Trainer, Tr
 from safetensors import SafetensorError, safe_open
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from . import __version__
+from .. import __version__
 from .adversarial import check_vat_splits
-from .data import HUB_DATASET, DataError, load_imdb, make_splits
-from .glove import DEFAULT_GLOVE, build_model
-from .metrics import binary_rates, compute_metrics
-from .plots import plot_confusion_matrix, plot_training_curves
-from .tokenization import DEFAULT_TRUNCATION_SIDE, build_tokenizer
+from ..data import HUB_DATASET, DataError, load_imdb, make_splits
+from ..glove import DEFAULT_GLOVE, build_model
+from ..metrics import binary_rates, compute_metrics
+from ..plots import plot_confusion_matrix, plot_training_curves
+from ..tokenization import DEFAULT_TRUNCATION_SIDE, build_tokenizer
 
 __all__ = [
     "CpuTrainingArguments", "DataArguments", "EncoderUnfreezing", "FineTuningTrainer", "ImdbTrainingArguments",
@@ -176,7 +176,7 @@ class ImdbTrainingArguments(CpuTrainingArguments):
         metadata={"help": "train only the classification head for this many epochs, then the whole model "
                   "(gradual unfreezing, as ULMFiT; single-process training)"},
     )
-    # Adversarial and virtual adversarial training on the embeddings (imdb_lstm.adversarial; Miyato et al. 2017).
+    # Adversarial and virtual adversarial training on the embeddings (imdb_lstm.training.adversarial; Miyato et al. 2017).
     adversarial_epsilon: float = field(
         default=0.0,
         metadata={"help": "adversarial training: add the loss of each labelled batch perturbed after the embedding "
@@ -236,7 +236,7 @@ class FineTuningTrainer(Trainer):
 
     With `args.adversarial_epsilon` > 0 the loss of each labelled batch perturbed adversarially on the embeddings is
     added to its loss; with `args.vat_epsilon` > 0, `args.vat_weight` × the virtual adversarial loss of an
-    unlabelled batch from `unlabelled_dataset` (tokenised, see `imdb_lstm.adversarial.tokenize_vat_texts`), drawn
+    unlabelled batch from `unlabelled_dataset` (tokenised, see `imdb_lstm.training.adversarial.tokenize_vat_texts`), drawn
     anew each step. VAT reads unlabelled batches only, as the reference implementation does: the training reviews
     are in them by default (--vat_splits train,unsupervised), and a VAT term on each labelled batch as well would
     add a third of the step's cost again. The terms are logged as `adversarial_loss` and `vat_loss`, the plain
@@ -578,7 +578,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Imd
 def add_ngram_branch(trainer: Trainer, tokenized, model_args: ModelArguments) -> dict:
     """Fit the n-gram branch on the training reviews (each `--ngram_c` tried), choose C and the branch's share on
     validation, attach it to the trained classifier; returns what was chosen and measured (validation only)."""
-    from .ngrams import accuracy, attach_ngram_branch, choose_ngram_weight, fit_ngram_logistic_regressions
+    from ..ngrams import accuracy, attach_ngram_branch, choose_ngram_weight, fit_ngram_logistic_regressions
 
     if "validation" not in tokenized:
         raise DataError("--ngram_order needs a validation split to choose the n-gram branch's weight; use the "
@@ -662,7 +662,7 @@ def train_and_save(trainer: Trainer, training_args: TrainingArguments, output_di
 def push_output(output_dir: Path, training_args: TrainingArguments):
     """Push a finished output folder with its rendered card (`imdb_lstm.hub.push_trained_model`), with the
     `--hub_*` training arguments."""
-    from .hub import push_trained_model
+    from ..hub import push_trained_model
 
     return push_trained_model(
         output_dir,
@@ -682,7 +682,7 @@ def load_pretrained_for_classification(model_args: ModelArguments, data_args: Da
     not match it."""
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-    from .configuration_imdb_lstm import ImdbLstmConfig
+    from ..configuration_imdb_lstm import ImdbLstmConfig
 
     source = model_args.model_name_or_path
     try:
@@ -713,7 +713,7 @@ def load_pretrained_for_classification(model_args: ModelArguments, data_args: Da
         )
     if model_args.glove != DEFAULT_GLOVE:
         # The embedding comes from the pretrained model; a vector file given as well must at least fit it.
-        from .glove import load_glove
+        from ..glove import load_glove
 
         dimension = load_glove(model_args.glove).vector_size
         if dimension != config.embedding_dim:

@@ -26,13 +26,13 @@ from pathlib import Path
 from datasets import Dataset, IterableDataset
 from transformers import AutoTokenizer, Trainer, default_data_collator, set_seed
 
-from .configuration_imdb_lstm import ImdbLstmConfig
-from .data import HUB_DATASET, DataError, load_unlabelled_texts
-from .glove import DEFAULT_GLOVE, build_model
-from .modeling_imdb_lstm import ImdbLstmForCausalLM
-from .plots import plot_training_curves
-from .tokenization import build_tokenizer
-from .training import CpuTrainingArguments, parse_arguments, push_output, train_and_save, write_run_info
+from ..configuration_imdb_lstm import ImdbLstmConfig
+from ..data import HUB_DATASET, DataError, load_unlabelled_texts
+from ..glove import DEFAULT_GLOVE, build_model
+from ..modeling_imdb_lstm import ImdbLstmForCausalLM
+from ..plots import plot_training_curves
+from ..tokenization import build_tokenizer
+from .finetune import CpuTrainingArguments, parse_arguments, push_output, train_and_save, write_run_info
 
 logger = logging.getLogger(__name__)
 

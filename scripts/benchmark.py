@@ -39,7 +39,7 @@ from datasets import DatasetDict
 from imdb_lstm import word_vectors
 from imdb_lstm.training import finetune as train  # the fine-tuning recipe (scripts/train.py runs it)
 from imdb_lstm.training import pretrain as pretraining
-from imdb_lstm.data import load_imdb, make_splits
+from imdb_lstm.data import load_imdb, make_splits, subsample
 from imdb_lstm.metrics import binary_rates
 from imdb_lstm.ngrams import nb_log_count_ratio
 
@@ -321,13 +321,13 @@ def run_neural(name: str, args: BenchmarkArguments) -> dict:
 
 def tfidf_data(args: BenchmarkArguments):
     """(train texts, train labels, test texts, test labels): the whole train split and the same test rows the neural
-    models score (train.run subsamples test the same way under --smoke)."""
+    models score (train.run subsamples test the same way under --smoke, with `subsample`)."""
     raw = load_imdb(args.dataset)
     train_split, test_split = raw["train"], raw["test"]
     if args.smoke:
         seed = train.DataArguments().split_seed
-        train_split = train_split.shuffle(seed=seed).select(range(min(SMOKE_DATA["max_train_samples"], len(train_split))))
-        test_split = test_split.shuffle(seed=seed).select(range(min(SMOKE_DATA["max_eval_samples"], len(test_split))))
+        train_split = subsample(train_split, SMOKE_DATA["max_train_samples"], seed)
+        test_split = subsample(test_split, SMOKE_DATA["max_eval_samples"], seed)
     return (
         list(train_split["text"]),
         np.asarray(train_split["label"]),
@@ -499,8 +499,7 @@ def smoke_imdb(args: BenchmarkArguments):
     """The shipped sample cut as --smoke cuts it for the neural models (train part only matters here)."""
     raw = load_imdb(args.dataset)
     seed = train.DataArguments().split_seed
-    return DatasetDict({name: raw[name].shuffle(seed=seed).select(range(min(SMOKE_DATA["max_train_samples"], len(raw[name]))))
-                        for name in raw})
+    return DatasetDict({name: subsample(raw[name], SMOKE_DATA["max_train_samples"], seed) for name in raw})
 
 
 def run_benchmark(args: BenchmarkArguments, command: str) -> list[dict]:

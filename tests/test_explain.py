@@ -15,7 +15,7 @@ from transformers.dynamic_module_utils import get_class_from_dynamic_module
 from imdb_lstm.training import finetune as training
 from imdb_lstm.data import load_imdb
 from imdb_lstm.explain import DEFAULT_STEPS, explain, log_odds, render_html, render_png
-from imdb_lstm.hub import EXAMPLE_PICTURE, render_model_card
+from imdb_lstm.cards import EXAMPLE_PICTURE, render_model_card
 from imdb_lstm.predict import EXAMPLE_REVIEW, load_classifier, main, predict, predict_proba
 
 pytest.importorskip("captum")

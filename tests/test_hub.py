@@ -23,7 +23,8 @@ from safetensors.torch import load_file, save_file
 
 from hub_server import LocalHub
 from imdb_lstm.training import finetune as training
-from imdb_lstm.hub import MODEL_REPO_FILES, push_trained_model, render_model_card
+from imdb_lstm.cards import render_model_card
+from imdb_lstm.hub import MODEL_REPO_FILES, push_trained_model
 from imdb_lstm.predict import load_classifier, predict_proba
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,7 +25,7 @@ import json, sys
 from pathlib import Path
 import imdb_lstm
 assert Path(imdb_lstm.__file__).resolve().is_relative_to(Path(sys.argv[1]).resolve()), imdb_lstm.__file__
-from imdb_lstm import hub
+from imdb_lstm import cards
 from imdb_lstm.training import finetune as training, pretrain as pretraining
 common = ["--disable_tqdm", "true", "--report_to", "none", "--save_strategy", "no"]
 pretraining.main(["--dataset", "sample", "--output_dir", "lm", "--max_steps", "2", "--hidden_size", "8",
@@ -34,8 +34,8 @@ pretraining.main(["--dataset", "sample", "--output_dir", "lm", "--max_steps", "2
 training.main(["--dataset", "sample", "--model_name_or_path", "lm", "--output_dir", "classifier",
                "--num_train_epochs", "1", "--max_train_samples", "64", "--max_eval_samples", "32",
                "--max_length", "32", "--eval_strategy", "no", "--load_best_model_at_end", "false", *common])
-print(json.dumps({"lm_card": hub.render_language_model_card("lm", "you/lm").text,
-                  "classifier_card": hub.render_model_card("classifier", "you/classifier").text}))
+print(json.dumps({"lm_card": cards.render_language_model_card("lm", "you/lm").text,
+                  "classifier_card": cards.render_model_card("classifier", "you/classifier").text}))
 '''
 
 

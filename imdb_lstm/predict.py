@@ -142,6 +142,16 @@ def check_classifier_config(config, source: str) -> None:
                          f"imdb-lstm-train --model_name_or_path {source} ...")
 
 
+def length_sorted_batches(tokenizer, input_ids: list[list[int]], batch_size: int):
+    """The reviews' token ids in batches of `batch_size` sorted by length (so little padding is computed), each
+    padded by `tokenizer` as tensors: yields (row indices into `input_ids`, batch with `input_ids` and
+    `attention_mask`). What `predict_proba` serves with; scripts that score or time batches reuse it."""
+    order = sorted(range(len(input_ids)), key=lambda i: len(input_ids[i]))
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        yield rows, tokenizer.pad({"input_ids": [input_ids[i] for i in rows]}, return_tensors="pt")
+
+
 @torch.inference_mode()
 def predict_proba(model, tokenizer, texts, batch_size: int = 64, dtype: str = "float32") -> torch.Tensor:
     """(n, 2) probabilities [p(NEGATIVE), p(POSITIVE)] in input order. Reviews are batched by length (sorted), so
@@ -152,12 +162,8 @@ def predict_proba(model, tokenizer, texts, batch_size: int = 64, dtype: str = "f
     texts = check_texts(texts)
     if not texts:
         return torch.empty(0, model.config.num_labels)
-    encoded = tokenizer(texts, truncation=True)["input_ids"]
-    order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
     probabilities = torch.empty(len(texts), model.config.num_labels)
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        batch = tokenizer.pad({"input_ids": [encoded[i] for i in rows]}, return_tensors="pt")
+    for rows, batch in length_sorted_batches(tokenizer, tokenizer(texts, truncation=True)["input_ids"], batch_size):
         with context:
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         probabilities[rows] = logits.float().softmax(dim=-1).cpu()

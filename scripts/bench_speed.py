@@ -74,7 +74,7 @@ import imdb_lstm  # noqa: E402, F401  (registers the Auto classes the pipeline l
 from imdb_lstm import ImdbLstmForSequenceClassification  # noqa: E402
 from imdb_lstm.training import pretrain as pretraining  # noqa: E402
 from imdb_lstm.data import load_imdb  # noqa: E402
-from imdb_lstm.predict import bfloat16_is_fast, predict_proba  # noqa: E402
+from imdb_lstm.predict import bfloat16_is_fast, length_sorted_batches  # noqa: E402
 
 logger = logging.getLogger("bench_speed")
 
@@ -421,10 +421,8 @@ def onnx_speed(args: SpeedArguments, model_dir: Path) -> dict:
 
     def batches():
         encoded = tokenizer(reviews, truncation=True)["input_ids"]
-        order = sorted(range(len(reviews)), key=lambda i: len(encoded[i]))
-        for start in range(0, len(order), args.pipeline_batch_size):
-            rows = order[start : start + args.pipeline_batch_size]
-            yield tokenizer.pad({"input_ids": [encoded[i] for i in rows]}, return_tensors="pt")
+        for _, batch in length_sorted_batches(tokenizer, encoded, args.pipeline_batch_size):
+            yield batch
 
     max_difference = 0.0
     for batch in batches():  # warm-up and parity, untimed

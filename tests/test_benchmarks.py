@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
+from helpers import load_script
+from imdb_lstm import ImdbLstmConfig
+from imdb_lstm.benchmarking import replace_section
 
-import bench_speed  # noqa: E402
-import benchmark  # noqa: E402
-from imdb_lstm import ImdbLstmConfig  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+bench_speed = load_script("bench_speed")
+benchmark = load_script("benchmark")
 
 ACCURACY_KEYS = {"name", "accuracy", "tpr", "tnr", "fnr", "fpr", "train_seconds", "model_mb", "machine", "date", "recipe"}
 SPEED_KEYS = {
@@ -107,10 +108,10 @@ def test_speed_benchmark_smoke_writes_positive_measurements_and_leaves_the_repos
 
 def test_each_script_replaces_only_its_own_section(tmp_path):
     path = tmp_path / "BENCHMARKS.md"
-    benchmark.replace_section(path, "speed", "## Speed\nfast")
-    benchmark.replace_section(path, "accuracy", "## Accuracy\nold")
+    replace_section(path, "speed", "## Speed\nfast")
+    replace_section(path, "accuracy", "## Accuracy\nold")
     path.write_text(path.read_text() + "\nNotes written by hand.\n")
-    benchmark.replace_section(path, "accuracy", "## Accuracy\nnew")
+    replace_section(path, "accuracy", "## Accuracy\nnew")
 
     text = path.read_text()
     assert "new" in text and "old" not in text and text.count("## Accuracy") == 1

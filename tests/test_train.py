@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import load_script
 from imdb_lstm.training import finetune as train
 
 TINY = [
@@ -84,9 +85,8 @@ def test_shipped_config_matches_script_defaults():
 
 
 def test_seed_table_reproduction_runs_in_smoke_mode(tmp_path, capsys, monkeypatch):
-    # The script itself is under test here, so it is imported from scripts/.
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "scripts"))
-    import reproduce_seed_table
+    # The script itself is under test here, so it is loaded from scripts/.
+    reproduce_seed_table = load_script("reproduce_seed_table")
 
     result = reproduce_seed_table.main(["--smoke", "--output_dir", str(tmp_path)])
     rows = result["rows"]

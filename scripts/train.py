@@ -8,7 +8,6 @@
     python scripts/train.py --dataset sample --model_name_or_path outputs/lm --output_dir outputs/ft  # from a pretrained LM
 """
 
-from imdb_lstm.training.finetune import *  # noqa: F401,F403  (the recipe's names, for code that imports this script)
 from imdb_lstm.training.finetune import cli_main
 
 if __name__ == "__main__":

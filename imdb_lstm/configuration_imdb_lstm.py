@@ -8,6 +8,10 @@ from transformers import PretrainedConfig
 ENCODERS = ("rnn", "cnn")
 CELLS = ("lstm", "gru")
 POOLINGS = ("last", "max", "mean", "max_mean")
+# Which end of a long input is cut (the tokenizer's `truncation_side`, and `forward`'s cut at `model_max_length`):
+# "left" cuts the front and keeps the end, "right" cuts the end and keeps the beginning. The one list of them (the
+# tokenizer checks against it too). A config's default is "right" because folders saved before the option existed
+# were trained on the beginning of long reviews; new tokenizers default to "left" (tokenization.py).
 TRUNCATION_SIDES = ("left", "right")
 # Output layers of the language model (ImdbLstmForCausalLM): "tied" scores every word through the embedding (the
 # first version's, kept for folders saved before the choice existed); "adaptive" is torch's adaptive softmax.

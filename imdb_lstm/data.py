@@ -175,6 +175,14 @@ def make_splits(
     return DatasetDict({name: result[name] for name in order})
 
 
+def subsample(dataset: Dataset, count: int | None, seed: int) -> Dataset:
+    """`count` rows of `dataset` drawn at random with `seed` (shuffled, then the first ones), or all of it when
+    `count` is None: what `--max_train_samples`, `--max_eval_samples` and `--max_train_texts` take."""
+    if count is None:
+        return dataset
+    return dataset.shuffle(seed=seed).select(range(min(count, len(dataset))))
+
+
 def check_pretraining_splits(splits: list[str]) -> None:
     """Refuse an empty list of splits, and the splits no pretraining may read."""
     if not splits:

@@ -182,8 +182,11 @@ def explain(model, tokenizer, text: str, n_steps: int = DEFAULT_STEPS, output: s
     if not ids:
         raise ValueError("The review is empty (no words once markup is removed): give a review to explain.")
 
+    from .predict import exact_float32
+
     explained = float32_model(model)
-    with HOOK_LOCK:  # the embedding is hooked meanwhile: one explanation of a model at a time
+    # Exact float32 throughout, whatever the model's inference_dtype: the endpoints' logits must match the gradients'.
+    with HOOK_LOCK, exact_float32(explained):  # the embedding is hooked meanwhile: one explanation at a time
         return explain_locked(LayerIntegratedGradients, explained, tokenizer, text, ids, offsets, words_cut,
                               n_steps, output, target, tolerance)
 

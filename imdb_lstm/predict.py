@@ -58,7 +58,8 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
 def compute_context(model, dtype: str | None):
     """Inference in `dtype` for a float32 model (weights stay float32): None leaves it to the model
     (`config.inference_dtype`, bfloat16 where the device computes it natively); "bfloat16" autocasts; "float32"
-    switches the model's own autocast off for the duration; "auto" is bfloat16 where native, else float32."""
+    switches the model's own autocast off for the duration, in this thread only; "auto" is bfloat16 where native,
+    else float32."""
     if dtype is None:
         yield
         return
@@ -67,15 +68,16 @@ def compute_context(model, dtype: str | None):
         with torch.autocast(device.type, dtype=torch.bfloat16):
             yield
         return
-    config = model.config
-    saved = getattr(config, "inference_dtype", None)
-    if saved is not None:
-        config.inference_dtype = "float32"
-    try:
+    with exact_float32(model):
         yield
-    finally:
-        if saved is not None:
-            config.inference_dtype = saved
+
+
+def exact_float32(model):
+    """A context in which `model` (this package's classifier, or the same code loaded as remote code) computes in
+    float32 whatever its `inference_dtype` says: its own module's `float32_inference()`, so that the switch is
+    per thread; nothing for a model whose code has no such switch (it never autocasts)."""
+    switch = getattr(sys.modules.get(type(model).__module__), "float32_inference", None)
+    return switch() if switch is not None else contextlib.nullcontext()
 
 
 def load_classifier(model_dir: str, trust_remote_code: bool = False):
@@ -147,6 +149,16 @@ def check_classifier_config(config, source: str) -> None:
                          f"imdb-lstm-train --model_name_or_path {source} ...")
 
 
+def length_sorted_batches(tokenizer, input_ids: list[list[int]], batch_size: int):
+    """The reviews' token ids in batches of `batch_size` sorted by length (so little padding is computed), each
+    padded by `tokenizer` as tensors: yields (row indices into `input_ids`, batch with `input_ids` and
+    `attention_mask`). What `predict_proba` serves with; scripts that score or time batches reuse it."""
+    order = sorted(range(len(input_ids)), key=lambda i: len(input_ids[i]))
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        yield rows, tokenizer.pad({"input_ids": [input_ids[i] for i in rows]}, return_tensors="pt")
+
+
 @torch.inference_mode()
 def predict_logits(model, tokenizer, texts, batch_size: int = 64, dtype: str | None = None) -> torch.Tensor:
     """(n, 2) float32 logits in input order. Reviews are batched by length (sorted), so little padding is computed;
@@ -157,13 +169,9 @@ def predict_logits(model, tokenizer, texts, batch_size: int = 64, dtype: str | N
     texts = check_texts(texts)
     if not texts:
         return torch.empty(0, model.config.num_labels)
-    encoded = tokenizer(texts, truncation=True)["input_ids"]
-    order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
     logits = torch.empty(len(texts), model.config.num_labels)
     with compute_context(model, dtype):
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            batch = tokenizer.pad({"input_ids": [encoded[i] for i in rows]}, return_tensors="pt")
+        for rows, batch in length_sorted_batches(tokenizer, tokenizer(texts, truncation=True)["input_ids"], batch_size):
             logits[rows] = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float().cpu()
     return logits
 

@@ -13,14 +13,17 @@ from tokenizers.models import WordLevel
 from tokenizers.trainers import WordLevelTrainer
 from transformers import PreTrainedTokenizerFast
 
+from .configuration_imdb_lstm import TRUNCATION_SIDES
+
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
 DEFAULT_MAX_LENGTH = 400
-# Which part of a review longer than `model_max_length` is kept: "left" cuts at the front and keeps the ending (where
-# verdicts usually are, and what Keras' `pad_sequences` keeps by default), "right" cuts at the end and keeps the
-# beginning. Saved in tokenizer_config.json, so every later call (predict, pipeline) cuts the way training did.
-TRUNCATION_SIDES = {"left": "keep the end", "right": "keep the beginning"}
+# Which part of a review longer than `model_max_length` is kept (the sides: configuration_imdb_lstm.TRUNCATION_SIDES):
+# new tokenizers cut at the front and keep the ending (where verdicts usually are, and what Keras' `pad_sequences`
+# keeps by default). Saved in tokenizer_config.json, so every later call (predict, pipeline) cuts the way training did.
 DEFAULT_TRUNCATION_SIDE = "left"
+# What each side keeps, for messages.
+KEPT_PART = {"left": "keep the end", "right": "keep the beginning"}
 
 # Markup (IMDB's `<br />` above all) becomes a space; everything else GloVe-like is a token.
 MARKUP = Regex(r"<[^<>]{0,200}>")
@@ -75,7 +78,7 @@ def build_tokenizer(
 
 def check_truncation_side(truncation_side: str) -> None:
     if truncation_side not in TRUNCATION_SIDES:
-        choices = ", ".join(f"{side!r} ({meaning})" for side, meaning in TRUNCATION_SIDES.items())
+        choices = ", ".join(f"{side!r} ({KEPT_PART[side]})" for side in TRUNCATION_SIDES)
         raise ValueError(f"truncation_side={truncation_side!r} is not allowed; use {choices}.")
 
 

@@ -134,7 +134,7 @@ def main(argv=None) -> dict:
 
 def parse_args(argv=None) -> tuple[WordVectorArguments]:
     """Flags, or one JSON file of them (`configs/ssl_word_vectors.json`)."""
-    from .training import parse_arguments
+    from .training.common import parse_arguments
 
     return parse_arguments((WordVectorArguments,), argv)
 

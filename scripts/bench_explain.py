@@ -25,14 +25,13 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
+from imdb_lstm import ImdbLstmConfig, ImdbLstmForSequenceClassification, build_tokenizer
+from imdb_lstm.benchmarking import command_line, machine_description, utc_now
+from imdb_lstm.data import load_imdb
+from imdb_lstm.explain import DEFAULT_STEPS, explain
+from imdb_lstm.predict import load_classifier
 
-from benchmark import REPO_ROOT, command_line, machine_description, utc_now  # noqa: E402
-
-from imdb_lstm import ImdbLstmConfig, ImdbLstmForSequenceClassification, build_tokenizer  # noqa: E402
-from imdb_lstm.data import load_imdb  # noqa: E402
-from imdb_lstm.explain import DEFAULT_STEPS, explain  # noqa: E402
-from imdb_lstm.predict import load_classifier  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def recipe_model(texts: list[str]):

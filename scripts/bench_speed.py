@@ -37,6 +37,15 @@ What is measured and how:
    model's tokenizer: forward + backward + clipping + optimizer step, `--pretrain_steps` timed after warm-up;
    `pretrain_tied_tokens_per_s`: the same with the first version's full softmax tied to the embedding (fp32).
    `--pretraining_only` measures just this and updates an existing `benchmarks/speed.json`.
+9. Serving, on `--model` (with its default `inference_dtype`, bfloat16 where the CPU has it): the plain pipeline at
+   each of `--batch_sizes` on `--sweep_reviews` reviews in input order; at batch `--pipeline_batch_size` with
+   `inference_dtype="float32"` and with `concurrent_directions=True`; validation accuracy (the recipe's canonical
+   10 % of train, never test) in float32 and in the default dtype.
+10. `--fast_model` (imdb-lstm-distill's output): items 5 and 9 again, prefixed `fast_`, and its file size.
+11. The peer a transformers user would pick: a DistilBERT-sized classifier (random weights, `DistilBertConfig()`
+   defaults at our tokenizer's vocabulary, reviews cut at 512 tokens) through the same plain pipeline call on
+   `--distilbert_reviews` of the same reviews; `speedup_vs_distilbert` is item 5's rate over its rate.
+   `serving_reviews_per_s`: the faster of --model and --fast_model among those whose test accuracy is ≥ 0.920.
 """
 
 import dataclasses
@@ -56,26 +65,20 @@ import numpy as np
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).parent))
+from transformers import AutoTokenizer, DataCollatorWithPadding, HfArgumentParser, Trainer, pipeline
+from transformers.trainer_pt_utils import get_length_grouped_indices
 
-from benchmark import (  # noqa: E402  (the report helpers both benchmark scripts share)
-    REPO_ROOT,
-    command_line,
-    default_dataset,
-    machine_description,
-    replace_section,
-    utc_now,
-)
-from transformers import AutoTokenizer, HfArgumentParser, Trainer, pipeline  # noqa: E402
-from transformers.trainer_pt_utils import get_length_grouped_indices  # noqa: E402
-from imdb_lstm.training import DataArguments, ImdbTrainingArguments  # noqa: E402
+import imdb_lstm  # noqa: F401  (registers the Auto classes the pipeline loads the model with)
+from imdb_lstm import ImdbLstmForSequenceClassification
+from imdb_lstm.benchmarking import command_line, default_dataset, machine_description, relative_to, replace_section, utc_now
+from imdb_lstm.cards import describe_architecture, describe_language_model
+from imdb_lstm.data import load_imdb
+from imdb_lstm.modeling_imdb_lstm import bfloat16_is_native
+from imdb_lstm.predict import length_sorted_batches, predict_proba
+from imdb_lstm.training import pretrain as pretraining
+from imdb_lstm.training.finetune import DataArguments, ImdbTrainingArguments
 
-import imdb_lstm  # noqa: E402, F401  (registers the Auto classes the pipeline loads the model with)
-from imdb_lstm import ImdbLstmForSequenceClassification, pretraining  # noqa: E402
-from imdb_lstm.data import load_imdb  # noqa: E402
-from imdb_lstm.modeling_imdb_lstm import bfloat16_is_native  # noqa: E402
-from imdb_lstm.predict import predict_proba  # noqa: E402
-
+REPO_ROOT = Path(__file__).resolve().parent.parent
 logger = logging.getLogger("bench_speed")
 
 GOALS = {  # field: (description, test)
@@ -95,7 +98,7 @@ GOALS = {  # field: (description, test)
 @dataclass
 class SpeedArguments:
     dataset: str = field(
-        default_factory=default_dataset,
+        default_factory=lambda: default_dataset(REPO_ROOT),
         metadata={"help": "IMDB source for review lengths and texts (default ../shared/data/imdb if present)"},
     )
     output_dir: str | None = field(
@@ -249,16 +252,12 @@ def length_grouped_batches(input_ids: list[list[int]], args: SpeedArguments) -> 
     return [batches[i] for i in chosen]
 
 
-def collate(input_ids: list[list[int]], rows: list[int], pad_id: int, generator: torch.Generator) -> dict:
-    """Right-padded batch (dynamic padding, as DataCollatorWithPadding) with random labels."""
-    width = max(len(input_ids[row]) for row in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, : len(input_ids[row])] = torch.tensor(input_ids[row])
-        mask[i, : len(input_ids[row])] = 1
-    labels = torch.randint(0, 2, (len(rows),), generator=generator)
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+def collate(collator: DataCollatorWithPadding, input_ids: list[list[int]], rows: list[int],
+            generator: torch.Generator) -> dict:
+    """The batch of `rows` padded as Trainer pads it (`DataCollatorWithPadding`: dynamic, right), random labels."""
+    batch = dict(collator([{"input_ids": input_ids[row]} for row in rows]))
+    batch["labels"] = torch.randint(0, 2, (len(rows),), generator=generator)
+    return batch
 
 
 def forward_flops_per_token(config) -> float:
@@ -329,11 +328,10 @@ def time_training(model, batches: list[dict], warmup: int, bf16: bool = False) -
     return {"seconds": seconds, "real_tokens": real_tokens, "padded_tokens": padded_tokens, "sequences": sequences}
 
 
-def describe(config) -> str:
-    if config.encoder == "cnn":
-        return f"CNN {config.cnn_kernel_sizes}×{config.cnn_num_filters}, embedding {config.embedding_dim}"
-    cell = ("Bi" if config.bidirectional else "") + config.cell.upper()
-    return f"{cell} {config.hidden_size}×{config.num_layers}, embedding {config.embedding_dim}, {config.pooling} pooling"
+def describe(config, language_model: bool = False) -> str:
+    """What the network is (the model card's words, `imdb_lstm.cards`) and its embedding width."""
+    text = describe_language_model(config.to_dict()) if language_model else describe_architecture(config.to_dict())
+    return f"{text}; embedding {config.embedding_dim}"
 
 
 def training_throughput(args: SpeedArguments, model_dir: Path) -> dict:
@@ -341,7 +339,8 @@ def training_throughput(args: SpeedArguments, model_dir: Path) -> dict:
     texts = list(load_imdb(args.dataset, splits=("train",))["train"]["text"])
     input_ids = tokenizer(texts, truncation=True, max_length=args.max_length)["input_ids"]
     generator = torch.Generator().manual_seed(args.seed)
-    batches = [collate(input_ids, rows, tokenizer.pad_token_id, generator) for rows in length_grouped_batches(input_ids, args)]
+    collator = DataCollatorWithPadding(tokenizer)
+    batches = [collate(collator, input_ids, rows, generator) for rows in length_grouped_batches(input_ids, args)]
 
     torch.manual_seed(args.seed)
     ours = ImdbLstmForSequenceClassification.from_pretrained(model_dir)
@@ -436,10 +435,8 @@ def onnx_speed(args: SpeedArguments, model_dir: Path) -> dict:
 
     def batches():
         encoded = tokenizer(reviews, truncation=True)["input_ids"]
-        order = sorted(range(len(reviews)), key=lambda i: len(encoded[i]))
-        for start in range(0, len(order), args.pipeline_batch_size):
-            rows = order[start : start + args.pipeline_batch_size]
-            yield tokenizer.pad({"input_ids": [encoded[i] for i in rows]}, return_tensors="pt")
+        for _, batch in length_sorted_batches(tokenizer, encoded, args.pipeline_batch_size):
+            yield batch
 
     max_difference = 0.0
     for batch in batches():  # warm-up and parity, untimed
@@ -531,12 +528,6 @@ def distilbert_speed(args: SpeedArguments, tokenizer_dir: Path) -> dict:
                                                                              classifier.model.parameters())}
 
 
-def relative_to_repository(source: str) -> str:
-    """A local dataset folder as a path relative to the repository (no absolute path of this machine in reports)."""
-    if not os.path.isabs(source):
-        return source
-    return os.path.relpath(source, REPO_ROOT)
-
 
 def pretraining_throughput(args: SpeedArguments, tokenizer_dir: Path) -> dict:
     """Training tokens/s of the recipe's language model (item 8 of the module docstring)."""
@@ -567,7 +558,7 @@ def pretraining_throughput(args: SpeedArguments, tokenizer_dir: Path) -> dict:
         key = "pretrain_tokens_per_s" if output_layer == lm_args.lm_output else "pretrain_tied_tokens_per_s"
         results[key] = timed["real_tokens"] / timed["seconds"]
         if output_layer == lm_args.lm_output:
-            results["pretrain_architecture"] = describe(model.config) + f", {output_layer} softmax"
+            results["pretrain_architecture"] = describe(model.config, language_model=True)
             results["pretrain_timed_steps"] = len(steps) - args.warmup_batches
     return results
 
@@ -674,7 +665,7 @@ def run_benchmark(args: SpeedArguments, command: str) -> dict:
     result = {"threads": torch.get_num_threads(), "torch": torch.__version__, "machine": machine_description(),
               # libgomp spin-waits by default: on a busy machine more threads than free cores is many times slower.
               "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "load_average_at_start": os.getloadavg()[0],
-              "date": utc_now(), "dataset": relative_to_repository(args.dataset), "batch_size": args.batch_size,
+              "date": utc_now(), "dataset": relative_to(args.dataset, REPO_ROOT), "batch_size": args.batch_size,
               "max_length": args.max_length, "smoke": args.smoke, "batch_sizes": args.batch_sizes}  # fmt: skip
 
     logger.info("sgemm")
@@ -684,7 +675,7 @@ def run_benchmark(args: SpeedArguments, command: str) -> dict:
     logger.info("training throughput")
     result.update(training_throughput(args, model_dir))
     inference_dir = Path(args.model) if args.model else model_dir
-    result["inference_model"] = relative_to_repository(str(inference_dir.resolve())) if args.model else "the training process's"
+    result["inference_model"] = relative_to(str(inference_dir.resolve()), REPO_ROOT) if args.model else "the training process's"
     logger.info("pipeline")
     result.update(pipeline_speed(args, inference_dir))
     result.update({f"pipeline_batch_{size}_reviews_per_s": rate
@@ -696,10 +687,10 @@ def run_benchmark(args: SpeedArguments, command: str) -> dict:
         # --smoke without a fast model: the training process's model stands in, so that the path runs.
         fast_dir = Path(args.fast_model) if args.fast_model else model_dir
         logger.info("fast model")
-        result["fast_model"] = (relative_to_repository(str(fast_dir.resolve())) if args.fast_model
+        result["fast_model"] = (relative_to(str(fast_dir.resolve()), REPO_ROOT) if args.fast_model
                                 else "the training process's (smoke stand-in)")
         teacher = json.loads((fast_dir / "config.json").read_text()).get("distilled_from")
-        result["fast_model_teacher"] = relative_to_repository(teacher) if teacher else None
+        result["fast_model_teacher"] = relative_to(teacher, REPO_ROOT) if teacher else None
         result.update({f"fast_{key}": value for key, value in pipeline_speed(args, fast_dir).items()})
         result.update({f"fast_pipeline_batch_{size}_reviews_per_s": rate
                        for size, rate in batch_size_sweep(args, fast_dir).items()})

@@ -17,13 +17,9 @@ Writes `<report_dir>/benchmarks/accuracy.json` (one object per model) and the "#
 repository in a full run, the output folder under `--smoke` unless `--write` is given.
 """
 
-import datetime
 import json
 import logging
 import os
-import platform
-import shlex
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -36,16 +32,17 @@ from transformers import HfArgumentParser
 
 from datasets import DatasetDict
 
-from imdb_lstm import pretraining, word_vectors
-from imdb_lstm import training as train  # the fine-tuning recipe (scripts/train.py runs it)
-from imdb_lstm.data import load_imdb, make_splits
+from imdb_lstm import word_vectors
+from imdb_lstm.benchmarking import command_line, default_dataset, machine_description, replace_section, utc_now
+from imdb_lstm.data import load_imdb, make_splits, subsample
 from imdb_lstm.metrics import binary_rates
 from imdb_lstm.ngrams import nb_log_count_ratio
+from imdb_lstm.training import finetune as train  # the fine-tuning recipe (scripts/train.py runs it)
+from imdb_lstm.training import pretrain as pretraining
 
 logger = logging.getLogger("benchmark")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-LOCAL_IMDB = REPO_ROOT.parent / "shared" / "data" / "imdb"
 RATE_KEYS = ("accuracy", "tpr", "tnr", "fnr", "fpr")
 
 # The shipped recipe: semi-supervised (configs/ssl_*.json, three commands run in a row).
@@ -80,14 +77,12 @@ SMOKE_LM_TEXTS = 300
 NBLR_C = (0.1, 0.3, 1.0)
 
 
-def default_dataset() -> str:
-    return str(LOCAL_IMDB) if LOCAL_IMDB.is_dir() else "stanfordnlp/imdb"
 
 
 @dataclass
 class BenchmarkArguments:
     dataset: str = field(
-        default_factory=default_dataset,
+        default_factory=lambda: default_dataset(REPO_ROOT),
         metadata={"help": "IMDB source (default ../shared/data/imdb if present, else stanfordnlp/imdb)"},
     )
     output_dir: str | None = field(
@@ -130,46 +125,7 @@ def selected_models(only: str | None) -> list[str]:
     return names
 
 
-# ---------------------------------------------------------------- machine and report
-
-
-def machine_description() -> str:
-    """CPU model (from /proc/cpuinfo) and the cores this process may use."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{cpu}, {cores} cores"
-
-
-def utc_now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def command_line(script: str, argv) -> str:
-    """The command that reproduces this run, relative to the repository root."""
-    arguments = sys.argv[1:] if argv is None else list(argv)
-    return shlex.join(["python", f"scripts/{script}", *arguments])
-
-
-def replace_section(markdown_path: Path, name: str, body: str) -> None:
-    """Create or replace the part of `markdown_path` between `<!-- name:begin -->` and `<!-- name:end -->`,
-    keeping everything else (other scripts own the other sections)."""
-    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-    section = f"{begin}\n{body.strip()}\n{end}\n"
-    text = markdown_path.read_text(encoding="utf-8") if markdown_path.exists() else "# Benchmarks\n"
-    start, stop = text.find(begin), text.find(end)
-    if start != -1 and stop > start:
-        text = text[:start] + section + text[stop + len(end) :].lstrip("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    markdown_path.parent.mkdir(parents=True, exist_ok=True)
-    markdown_path.write_text(text, encoding="utf-8")
+# ---------------------------------------------------------------- report
 
 
 def merge_rows(json_path: Path, rows: list[dict]) -> list[dict]:
@@ -320,13 +276,13 @@ def run_neural(name: str, args: BenchmarkArguments) -> dict:
 
 def tfidf_data(args: BenchmarkArguments):
     """(train texts, train labels, test texts, test labels): the whole train split and the same test rows the neural
-    models score (train.run subsamples test the same way under --smoke)."""
+    models score (train.run subsamples test the same way under --smoke, with `subsample`)."""
     raw = load_imdb(args.dataset)
     train_split, test_split = raw["train"], raw["test"]
     if args.smoke:
         seed = train.DataArguments().split_seed
-        train_split = train_split.shuffle(seed=seed).select(range(min(SMOKE_DATA["max_train_samples"], len(train_split))))
-        test_split = test_split.shuffle(seed=seed).select(range(min(SMOKE_DATA["max_eval_samples"], len(test_split))))
+        train_split = subsample(train_split, SMOKE_DATA["max_train_samples"], seed)
+        test_split = subsample(test_split, SMOKE_DATA["max_eval_samples"], seed)
     return (
         list(train_split["text"]),
         np.asarray(train_split["label"]),
@@ -498,8 +454,7 @@ def smoke_imdb(args: BenchmarkArguments):
     """The shipped sample cut as --smoke cuts it for the neural models (train part only matters here)."""
     raw = load_imdb(args.dataset)
     seed = train.DataArguments().split_seed
-    return DatasetDict({name: raw[name].shuffle(seed=seed).select(range(min(SMOKE_DATA["max_train_samples"], len(raw[name]))))
-                        for name in raw})
+    return DatasetDict({name: subsample(raw[name], SMOKE_DATA["max_train_samples"], seed) for name in raw})
 
 
 def run_benchmark(args: BenchmarkArguments, command: str) -> list[dict]:

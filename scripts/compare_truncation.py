@@ -6,7 +6,8 @@ from the end, as Sun et al. 2019 found best for long reviews), in float32 and bf
     python scripts/compare_truncation.py --model outputs/imdb-bilstm --dataset ../shared/data/imdb
 
 The validation split is the one train.py holds out (same protocol, fraction and seed); the test split is never
-read. Throughput: `predict_proba`-style batches of 64 sorted by length, in this process's torch threads.
+read. Throughput: `predict_proba`'s batches (`length_sorted_batches`, 64 sorted by length), in this process's
+torch threads.
 """
 
 import json
@@ -19,7 +20,7 @@ from transformers import HfArgumentParser
 
 from imdb_lstm.data import load_imdb, make_splits
 from imdb_lstm.metrics import binary_rates
-from imdb_lstm.predict import compute_context, load_classifier
+from imdb_lstm.predict import compute_context, length_sorted_batches, load_classifier
 
 
 @dataclass
@@ -48,12 +49,9 @@ def cut(ids: list[int], max_length: int, keep: str, head_share: float) -> list[i
 
 @torch.inference_mode()
 def score(model, tokenizer, token_ids: list[list[int]], labels, batch_size: int, dtype: str) -> dict:
-    order = sorted(range(len(token_ids)), key=lambda i: len(token_ids[i]))
     predicted = torch.empty(len(token_ids), dtype=torch.long)
     start = time.perf_counter()
-    for first in range(0, len(order), batch_size):
-        rows = order[first : first + batch_size]
-        batch = tokenizer.pad({"input_ids": [token_ids[i] for i in rows]}, return_tensors="pt")
+    for rows, batch in length_sorted_batches(tokenizer, token_ids, batch_size):
         with compute_context(model, dtype):
             predicted[rows] = model(**batch).logits.argmax(dim=-1)
     seconds = time.perf_counter() - start

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Pretrain the encoder as a language model on unlabelled text (the recipe lives in `imdb_lstm.pretraining`;
+"""Pretrain the encoder as a language model on unlabelled text (the recipe lives in `imdb_lstm.training.pretrain`;
 installed, the same command is `imdb-lstm-pretrain`).
 
     python scripts/pretrain.py --dataset ../shared/data/imdb --output_dir outputs/imdb-lm    # IMDB train + unsupervised
@@ -7,7 +7,7 @@ installed, the same command is `imdb-lstm-pretrain`).
     python scripts/train.py --dataset sample --model_name_or_path outputs/demo-lm --output_dir outputs/demo-ft
 """
 
-from imdb_lstm.pretraining import cli_main
+from imdb_lstm.training.pretrain import cli_main
 
 if __name__ == "__main__":
     cli_main()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
-from imdb_lstm import training as train  # the recipe (scripts/train.py runs it)
+from imdb_lstm.training import finetune as train  # the recipe (scripts/train.py runs it)
 from imdb_lstm.data import load_imdb, make_splits
 from imdb_lstm.metrics import binary_rates
 from imdb_lstm.predict import load_classifier, predict_proba

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Train and evaluate an IMDB sentiment model with `transformers.Trainer` (the recipe lives in
-`imdb_lstm.training`; installed, the same command is `imdb-lstm-train`).
+`imdb_lstm.training.finetune`; installed, the same command is `imdb-lstm-train`).
 
     python scripts/train.py --dataset ../shared/data/imdb --output_dir outputs/imdb-bilstm   # the shipped recipe
     python scripts/train.py configs/imdb_bilstm.json                                         # the same, from JSON
@@ -8,8 +8,7 @@
     python scripts/train.py --dataset sample --model_name_or_path outputs/lm --output_dir outputs/ft  # from a pretrained LM
 """
 
-from imdb_lstm.training import *  # noqa: F401,F403  (the recipe's names, for code that imports this script)
-from imdb_lstm.training import cli_main
+from imdb_lstm.training.finetune import cli_main
 
 if __name__ == "__main__":
     cli_main()

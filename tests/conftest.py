@@ -15,7 +15,7 @@ SAMPLE_MODEL_RECIPE = [
 @pytest.fixture(scope="session")
 def sample_model_dir(tmp_path_factory):
     """The output folder of a short training on the shipped sample (an LSTM that has learnt sentiment words)."""
-    from imdb_lstm import training
+    from imdb_lstm.training import finetune as training
 
     output_dir = tmp_path_factory.mktemp("sample_model")
     training.main([*SAMPLE_MODEL_RECIPE, "--output_dir", str(output_dir)])

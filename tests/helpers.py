@@ -1,6 +1,10 @@
-"""Small shared builders for the tests: a tokenizer and a model over the shipped IMDB sample."""
+"""Small shared builders for the tests: a tokenizer and a model over the shipped IMDB sample, and a script of
+scripts/ loaded as a module."""
 
 import functools
+import importlib.util
+import sys
+from pathlib import Path
 
 from imdb_lstm import build_model, build_tokenizer
 from imdb_lstm.data import load_imdb
@@ -21,3 +25,14 @@ def tiny_model(tokenizer=None, **config):
     # default where the CPU has it, is tested on its own in test_serving.py).
     config = {"hidden_size": 16, "inference_dtype": "float32", **config}
     return build_model(tokenizer, **config).eval(), tokenizer
+
+
+def load_script(name: str):
+    """`scripts/<name>.py` as a module, for a test of the script's own functions (no script imports another, so
+    scripts/ need not be on sys.path)."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

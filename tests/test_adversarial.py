@@ -1,4 +1,4 @@
-"""Adversarial and virtual adversarial training on the embeddings (imdb_lstm.adversarial, FineTuningTrainer): the
+"""Adversarial and virtual adversarial training on the embeddings (imdb_lstm.training.adversarial, FineTuningTrainer): the
 perturbation's norm and place, nothing changed at ε = 0, VAT's KL, the embedding normalisation, short trainings
 with each option that save, reload and load through remote code, and the bad input refused."""
 
@@ -14,8 +14,8 @@ import torch
 from helpers import tiny_model, tiny_tokenizer
 from transformers import AutoModelForSequenceClassification
 
-from imdb_lstm import training as train
-from imdb_lstm.adversarial import (EmbeddingPerturbation, UnlabelledBatches, adversarial_loss, kl_from_logits,
+from imdb_lstm.training import finetune as train
+from imdb_lstm.training.adversarial import (EmbeddingPerturbation, UnlabelledBatches, adversarial_loss, kl_from_logits,
                                    load_vat_texts, normalize_embeddings, real_token_mask, scale_per_review,
                                    token_frequencies, tokenize_vat_texts, virtual_adversarial_loss)
 from imdb_lstm.data import DataError, load_imdb
@@ -238,7 +238,7 @@ def test_training_with_each_option_saves_reloads_and_loads_through_remote_code(t
     from imdb_lstm.predict import load_classifier, predict_proba
 
     model, tokenizer = load_classifier(str(output_dir))
-    np.testing.assert_allclose(predict_proba(model, tokenizer, test["text"]).numpy()[:, 1],
+    np.testing.assert_allclose(predict_proba(model, tokenizer, test["text"], dtype="float32").numpy()[:, 1],
                                [row["p_positive"] for row in rows], atol=1e-5)
     if option == "vat":
         weight = model.embedding.weight.detach().double()

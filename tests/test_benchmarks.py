@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
+from helpers import load_script
+from imdb_lstm import ImdbLstmConfig
+from imdb_lstm.benchmarking import replace_section
 
-import bench_speed  # noqa: E402
-import benchmark  # noqa: E402
-from imdb_lstm import ImdbLstmConfig  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+bench_speed = load_script("bench_speed")
+benchmark = load_script("benchmark")
 
 ACCURACY_KEYS = {"name", "accuracy", "tpr", "tnr", "fnr", "fpr", "train_seconds", "model_mb", "machine", "date", "recipe"}
 SPEED_KEYS = {
@@ -107,10 +108,10 @@ def test_speed_benchmark_smoke_writes_positive_measurements_and_leaves_the_repos
 
 def test_each_script_replaces_only_its_own_section(tmp_path):
     path = tmp_path / "BENCHMARKS.md"
-    benchmark.replace_section(path, "speed", "## Speed\nfast")
-    benchmark.replace_section(path, "accuracy", "## Accuracy\nold")
+    replace_section(path, "speed", "## Speed\nfast")
+    replace_section(path, "accuracy", "## Accuracy\nold")
     path.write_text(path.read_text() + "\nNotes written by hand.\n")
-    benchmark.replace_section(path, "accuracy", "## Accuracy\nnew")
+    replace_section(path, "accuracy", "## Accuracy\nnew")
 
     text = path.read_text()
     assert "new" in text and "old" not in text and text.count("## Accuracy") == 1
@@ -135,3 +136,17 @@ def test_flops_count_follows_the_gate_formula():
     assert bench_speed.forward_flops_per_token(bilstm) == 2 * (2 * 4 * 128 * (50 + 128)) + 2 * (2 * 4 * 128 * (256 + 128))
     gru = ImdbLstmConfig(embedding_dim=50, hidden_size=64, cell="gru")
     assert bench_speed.forward_flops_per_token(gru) == 2 * 3 * 64 * (50 + 64)
+
+
+def test_gpu_sweep_smoke_trains_each_variant_with_the_recipe_and_reads_validation_per_epoch(tmp_path, capsys):
+    gpu_sweep = load_script("gpu_sweep")
+    rows = gpu_sweep.main(["--smoke", "--variants", "recipe,gru", "--output_dir", str(tmp_path)])
+    assert [row["variant"] for row in rows] == ["recipe", "gru"]
+    for row in rows:
+        assert len(row["val_accuracy_per_epoch"]) == 1 and 0 <= row["best"] <= 1
+        assert not (tmp_path / row["variant"] / "test_predictions.jsonl").exists()  # the test split is never scored
+    assert json.loads((tmp_path / "gru" / "config.json").read_text())["cell"] == "gru"
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"variant"')]
+    assert printed == rows
+    with pytest.raises(ValueError, match="unknown variant.*'svm'"):
+        gpu_sweep.selected_variants("recipe,svm")

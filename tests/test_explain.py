@@ -12,11 +12,11 @@ import torch
 from helpers import tiny_model, tiny_tokenizer
 from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
-from imdb_lstm import training
+from imdb_lstm.training import finetune as training
 from imdb_lstm.data import load_imdb
 from imdb_lstm.explain import DEFAULT_STEPS, explain, log_odds, render_html, render_png
-from imdb_lstm.hub import EXAMPLE_PICTURE, render_model_card
-from imdb_lstm.predict import EXAMPLE_REVIEW, load_classifier, main, predict, predict_proba
+from imdb_lstm.cards import EXAMPLE_PICTURE, render_model_card
+from imdb_lstm.predict import EXAMPLE_REVIEW, exact_float32, load_classifier, main, predict, predict_proba
 
 pytest.importorskip("captum")
 
@@ -57,11 +57,12 @@ def test_reviews():
 
 
 def verdict_log_odds(model, tokenizer, text: str, baseline: bool = False) -> torch.Tensor:
-    """Log-odds of every label at the review (or at the all-padding baseline of its length), from the model alone."""
+    """Log-odds of every label at the review (or at the all-padding baseline of its length), from the model alone
+    in exact float32 (what the attributions explain, whatever the model's inference_dtype)."""
     ids = torch.tensor([tokenizer(text, truncation=True)["input_ids"]])
     if baseline:
         ids = torch.full_like(ids, model.config.pad_token_id)
-    with torch.no_grad():
+    with torch.no_grad(), exact_float32(model):
         return log_odds(model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits)[0]
 
 
@@ -71,7 +72,7 @@ def assert_complete(model, tokenizer, text: str, **options):
     expected = float(verdict_log_odds(model, tokenizer, text)[label] - verdict_log_odds(model, tokenizer, text, True)[label])
     if options.get("output") == "logit":
         ids = torch.tensor([tokenizer(text, truncation=True)["input_ids"]])
-        with torch.no_grad():
+        with torch.no_grad(), exact_float32(model):
             ends = model(input_ids=torch.cat([ids, torch.full_like(ids, model.config.pad_token_id)]),
                          attention_mask=torch.ones(2, ids.size(1), dtype=torch.long)).logits
         expected = float(ends[0, label] - ends[1, label])

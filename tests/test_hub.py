@@ -22,8 +22,9 @@ from huggingface_hub import ModelCard
 from safetensors.torch import load_file, save_file
 
 from hub_server import LocalHub
-from imdb_lstm import training
-from imdb_lstm.hub import MODEL_REPO_FILES, push_trained_model, render_model_card
+from imdb_lstm.training import finetune as training
+from imdb_lstm.cards import render_model_card
+from imdb_lstm.hub import MODEL_REPO_FILES, push_trained_model
 from imdb_lstm.predict import load_classifier, predict_proba
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -391,7 +392,7 @@ print(json.dumps({"model_module": type(model).__module__, "loss": loss}))
 
 @pytest.mark.slow
 def test_a_pretrained_language_model_and_a_classifier_fine_tuned_from_it_round_trip(hub, tmp_path):
-    from imdb_lstm import pretraining
+    from imdb_lstm.training import pretrain as pretraining
 
     lm_dir = tmp_path / "imdb-lm-tiny"
     pretraining.main(["--dataset", "sample", "--output_dir", str(lm_dir), "--max_steps", "5", "--hidden_size", "16",

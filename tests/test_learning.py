@@ -7,7 +7,7 @@ review 0.96, 0.92, 0.92. The thresholds leave a wide margin below that (the test
 
 import pytest
 
-from imdb_lstm import training as train
+from imdb_lstm.training import finetune as train
 from imdb_lstm.predict import EXAMPLE_REVIEW, load_classifier, predict
 
 MIN_TEST_ACCURACY = 0.75

@@ -13,8 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ENTRY_POINTS = {
-    "imdb-lstm-train": "imdb_lstm.training:cli_main",
-    "imdb-lstm-pretrain": "imdb_lstm.pretraining:cli_main",
+    "imdb-lstm-train": "imdb_lstm.training.finetune:cli_main",
+    "imdb-lstm-pretrain": "imdb_lstm.training.pretrain:cli_main",
     "imdb-lstm-push": "imdb_lstm.hub:cli_main",
     "imdb-lstm-predict": "imdb_lstm.predict:main",
     "imdb-lstm-demo": "imdb_lstm.demo:cli_main",
@@ -25,7 +25,8 @@ import json, sys
 from pathlib import Path
 import imdb_lstm
 assert Path(imdb_lstm.__file__).resolve().is_relative_to(Path(sys.argv[1]).resolve()), imdb_lstm.__file__
-from imdb_lstm import hub, pretraining, training
+from imdb_lstm import cards
+from imdb_lstm.training import finetune as training, pretrain as pretraining
 common = ["--disable_tqdm", "true", "--report_to", "none", "--save_strategy", "no"]
 pretraining.main(["--dataset", "sample", "--output_dir", "lm", "--max_steps", "2", "--hidden_size", "8",
                   "--block_size", "16", "--max_train_texts", "200", "--glove", "none", "--embedding_dim", "8",
@@ -33,8 +34,8 @@ pretraining.main(["--dataset", "sample", "--output_dir", "lm", "--max_steps", "2
 training.main(["--dataset", "sample", "--model_name_or_path", "lm", "--output_dir", "classifier",
                "--num_train_epochs", "1", "--max_train_samples", "64", "--max_eval_samples", "32",
                "--max_length", "32", "--eval_strategy", "no", "--load_best_model_at_end", "false", *common])
-print(json.dumps({"lm_card": hub.render_language_model_card("lm", "you/lm").text,
-                  "classifier_card": hub.render_model_card("classifier", "you/classifier").text}))
+print(json.dumps({"lm_card": cards.render_language_model_card("lm", "you/lm").text,
+                  "classifier_card": cards.render_model_card("classifier", "you/classifier").text}))
 '''
 
 
@@ -58,7 +59,7 @@ def test_wheel_ships_entry_points_sample_and_card_templates(wheel):
         names = set(archive.namelist())
         entry_points = next(archive.read(name).decode() for name in names if name.endswith("entry_points.txt"))
     for name in ("model_card.md", "lm_model_card.md", "sample_data/train.parquet", "sample_data/unsupervised.parquet",
-                 "modeling_imdb_lstm.py", "training.py", "pretraining.py", "explain.py", "demo.py"):
+                 "modeling_imdb_lstm.py", "training/finetune.py", "training/pretrain.py", "explain.py", "demo.py"):
         assert f"imdb_lstm/{name}" in names, name
     for command, target in ENTRY_POINTS.items():
         assert f"{command} = {target}" in entry_points

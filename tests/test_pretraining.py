@@ -1,4 +1,4 @@
-"""Pretraining (imdb_lstm.pretraining) on small data: the language-model loss falls, the output folder loads with
+"""Pretraining (imdb_lstm.training.pretrain) on small data: the language-model loss falls, the output folder loads with
 the Auto classes and fine-tunes into a classifier, no `test` review ever reaches pretraining, streaming sources
 work, and bad sources or models get clear errors."""
 
@@ -13,9 +13,11 @@ import torch
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer, BertConfig
 
-from imdb_lstm import ImdbLstmForCausalLM, ImdbLstmForSequenceClassification, pretraining, training
+from imdb_lstm import ImdbLstmForCausalLM, ImdbLstmForSequenceClassification
 from imdb_lstm.data import DataError, load_imdb
-from imdb_lstm.training import PretrainedModelError
+from imdb_lstm.training import finetune as training
+from imdb_lstm.training import pretrain as pretraining
+from imdb_lstm.training.finetune import PretrainedModelError
 
 TINY = ["--hidden_size", "16", "--block_size", "32", "--vocab_size", "3000", "--per_device_train_batch_size", "16",
         "--per_device_eval_batch_size", "32", "--glove", "none", "--embedding_dim", "16", "--disable_tqdm", "true",

@@ -30,7 +30,8 @@ from imdb_lstm.glove import GloveSourceError
 from imdb_lstm.predict import load_classifier, predict
 from imdb_lstm.predict import main as predict_main
 
-from imdb_lstm import training as train
+from imdb_lstm.training import common
+from imdb_lstm.training import finetune as train
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
@@ -437,7 +438,7 @@ def wait_for_a_complete_checkpoint(process: subprocess.Popen, output_dir: Path, 
     """Until the run has written any complete checkpoint. Not one by name: the run deletes older checkpoints as
     it saves newer ones (save_total_limit), so a poll could miss a given one."""
     deadline = time.monotonic() + timeout
-    while not any(train.is_complete_checkpoint(folder) for folder in output_dir.glob("checkpoint-*")):
+    while not any(common.is_complete_checkpoint(folder) for folder in output_dir.glob("checkpoint-*")):
         assert process.poll() is None, f"training exited (rc {process.returncode}) before writing a checkpoint"
         assert time.monotonic() < deadline, f"no complete checkpoint after {timeout} s"
         time.sleep(0.05)
@@ -458,7 +459,7 @@ def test_killed_training_resumes_to_the_uninterrupted_result(reference_run, trai
     assert not (output_dir / "model.safetensors").exists()  # it really stopped before the end
 
     # A save cut short by the kill: the newest checkpoint folder is there, its weights are not whole.
-    newest = Path(train.resolve_checkpoint("last", output_dir))
+    newest = Path(common.resolve_checkpoint("last", output_dir))
     torn = output_dir / f"checkpoint-{int(newest.name.split('-')[1]) + 10}"
     shutil.rmtree(torn, ignore_errors=True)
     shutil.copytree(newest, torn)
@@ -498,13 +499,13 @@ def test_last_checkpoint_skips_incomplete_ones(env, tmp_path):
     (write_checkpoint(tmp_path / "checkpoint-60", env.model_dir) / "trainer_state.json").write_text('{"global_st')
     write_checkpoint(tmp_path / "checkpoint-70-old", env.model_dir)  # not a Trainer checkpoint name
 
-    assert train.resolve_checkpoint("last", tmp_path) == str(complete)
-    assert train.resolve_checkpoint(str(complete), tmp_path) == str(complete)
-    assert train.resolve_checkpoint(None, tmp_path) is None
+    assert common.resolve_checkpoint("last", tmp_path) == str(complete)
+    assert common.resolve_checkpoint(str(complete), tmp_path) == str(complete)
+    assert common.resolve_checkpoint(None, tmp_path) is None
     with pytest.raises(FileNotFoundError, match="not a complete checkpoint"):
-        train.resolve_checkpoint(str(tmp_path / "checkpoint-30"), tmp_path)
+        common.resolve_checkpoint(str(tmp_path / "checkpoint-30"), tmp_path)
     with pytest.raises(FileNotFoundError, match="no complete checkpoint in"):
-        train.resolve_checkpoint("last", tmp_path / "checkpoint-30")
+        common.resolve_checkpoint("last", tmp_path / "checkpoint-30")
 
 
 @pytest.mark.slow
@@ -601,13 +602,15 @@ def imported_modules(source: str) -> set[str]:
     return modules
 
 
-def test_copied_model_code_imports_only_torch_transformers_and_its_config(env):
+def test_copied_model_code_imports_only_torch_transformers_its_config_and_the_standard_library(env):
     modeling = imported_modules((env.model_dir / "modeling_imdb_lstm.py").read_text())
     configuration = imported_modules((env.model_dir / "configuration_imdb_lstm.py").read_text())
     assert ".configuration_imdb_lstm" in modeling  # the parse really saw the imports
     for module in modeling | configuration:
         top = module.split(".")[0]
-        assert top in ("torch", "transformers") or module == ".configuration_imdb_lstm", module
+        # The standard library travels with every Python (transformers' own model files use dataclasses).
+        allowed = top in ("torch", "transformers") or top in sys.stdlib_module_names
+        assert allowed or module == ".configuration_imdb_lstm", module
     assert all(module.split(".")[0] == "transformers" for module in configuration), configuration
 
 

@@ -17,10 +17,12 @@ from gensim.models import KeyedVectors
 from helpers import tiny_model, tiny_tokenizer
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from imdb_lstm import ImdbLstmConfig, ImdbLstmForCausalLM, build_model, build_tokenizer, ngrams, pretraining, training
+from imdb_lstm import ImdbLstmConfig, ImdbLstmForCausalLM, build_model, build_tokenizer, ngrams
 from imdb_lstm.data import DataError, load_imdb
 from imdb_lstm.glove import load_glove
-from imdb_lstm.training import PretrainedModelError
+from imdb_lstm.training import finetune as training
+from imdb_lstm.training import pretrain as pretraining
+from imdb_lstm.training.finetune import PretrainedModelError
 from imdb_lstm.word_vectors import WordVectorArguments, learn_word_vectors
 
 REVIEWS = [

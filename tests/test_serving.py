@@ -14,7 +14,7 @@ from transformers import AutoModelForSequenceClassification, pipeline
 from imdb_lstm import ImdbLstmConfig
 from imdb_lstm import modeling_imdb_lstm as modeling
 from imdb_lstm.data import DataError, load_imdb
-from imdb_lstm.distillation import distillation_loss, load_transfer_texts
+from imdb_lstm.training.distill import distillation_loss, load_transfer_texts
 from imdb_lstm.predict import load_classifier, predict_proba
 
 
@@ -145,7 +145,7 @@ def test_transfer_texts_refuse_test_and_leave_out_held_out_reviews():
 
 
 def test_distilled_student_records_its_teacher_and_loads_through_remote_code_and_pipeline(sample_model_dir, tmp_path):
-    from imdb_lstm import distillation
+    from imdb_lstm.training import distill as distillation
 
     output_dir = tmp_path / "student"
     with pytest.raises(DataError, match="needs --teacher_model"):
@@ -186,3 +186,10 @@ def test_distilled_student_records_its_teacher_and_loads_through_remote_code_and
     local = pipeline("text-classification", model=str(output_dir))(texts[:8])
     assert labels == [row["label"] for row in local]
     assert AutoModelForSequenceClassification.from_pretrained(output_dir).config.distilled_from == str(sample_model_dir)
+
+    # Its card names the teacher and says how it serves.
+    from imdb_lstm.cards import render_model_card
+
+    card = str(render_model_card(output_dir, "tester/imdb-lstm-fast", explain_example=False))
+    assert f"| Distilled from | `{sample_model_dir}`" in card
+    assert "| Inference dtype | `auto`: bfloat16 autocast" in card

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imdb_lstm import training as train
+from helpers import load_script
+from imdb_lstm.training import finetune as train
 
 TINY = [
     "--dataset", "sample", "--max_train_samples", "400", "--max_eval_samples", "200", "--hidden_size", "32",
@@ -57,7 +58,7 @@ def test_predictions_file_follows_dataset_order(trained):
 
     test = load_imdb("sample")["test"].shuffle(seed=42).select(range(200))
     model, tokenizer = load_classifier(str(output_dir))
-    probabilities = predict_proba(model, tokenizer, test["text"][:40]).numpy()
+    probabilities = predict_proba(model, tokenizer, test["text"][:40], dtype="float32").numpy()
     rows = [json.loads(line) for line in (output_dir / "test_predictions.jsonl").read_text().splitlines()[:40]]
     assert [row["label"] for row in rows] == test["label"][:40]
     np.testing.assert_allclose([row["p_positive"] for row in rows], probabilities[:, 1], atol=1e-5)
@@ -84,9 +85,8 @@ def test_shipped_config_matches_script_defaults():
 
 
 def test_seed_table_reproduction_runs_in_smoke_mode(tmp_path, capsys, monkeypatch):
-    # The script itself is under test here, so it is imported from scripts/.
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "scripts"))
-    import reproduce_seed_table
+    # The script itself is under test here, so it is loaded from scripts/.
+    reproduce_seed_table = load_script("reproduce_seed_table")
 
     result = reproduce_seed_table.main(["--smoke", "--output_dir", str(tmp_path)])
     rows = result["rows"]

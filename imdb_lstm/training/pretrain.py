@@ -24,15 +24,14 @@ from itertools import chain
 from pathlib import Path
 
 from datasets import Dataset, IterableDataset
-from transformers import AutoTokenizer, Trainer, default_data_collator, set_seed
+from transformers import AutoTokenizer, Trainer, default_data_collator
 
-from .configuration_imdb_lstm import ImdbLstmConfig
-from .data import HUB_DATASET, DataError, load_unlabelled_texts
-from .glove import DEFAULT_GLOVE, build_model
-from .modeling_imdb_lstm import ImdbLstmForCausalLM
-from .plots import plot_training_curves
-from .tokenization import build_tokenizer
-from .training import CpuTrainingArguments, parse_arguments, push_output, train_and_save, write_run_info
+from ..configuration_imdb_lstm import ImdbLstmConfig
+from ..data import HUB_DATASET, DataError, load_unlabelled_texts, subsample
+from ..glove import DEFAULT_GLOVE, build_model
+from ..modeling_imdb_lstm import ImdbLstmForCausalLM
+from ..tokenization import build_tokenizer
+from .common import CpuTrainingArguments, PreparedRun, parse_arguments, run_recipe
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +163,7 @@ def train_validation_texts(texts, data_args: PretrainingDataArguments):
             train = train.take(data_args.max_train_texts)
         return train, validation
     if data_args.max_train_texts is not None:
-        texts = texts.shuffle(seed=data_args.split_seed).select(range(min(data_args.max_train_texts, len(texts))))
+        texts = subsample(texts, data_args.max_train_texts, data_args.split_seed)
     if len(texts) < 2:
         raise DataError(f"Only {len(texts)} text in {data_args.dataset!r}: pretraining needs more.")
     count = min(max(1, round(data_args.validation_fraction * len(texts))), data_args.max_validation_texts)
@@ -244,9 +243,14 @@ def load_reused_tokenizer(name: str):
 def run(model_args: LanguageModelArguments, data_args: PretrainingDataArguments,
         training_args: PretrainingArguments) -> dict:
     """Pretrain; write the model, tokenizer, results, run_info.json and the curve to `output_dir`."""
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    set_seed(training_args.seed)
-    output_dir = Path(training_args.output_dir)
+    return run_recipe(lambda output_dir: prepare_pretraining(model_args, data_args, training_args),
+                      {"model": model_args, "data": data_args}, training_args)
+
+
+def prepare_pretraining(model_args: LanguageModelArguments, data_args: PretrainingDataArguments,
+                        training_args: PretrainingArguments) -> PreparedRun:
+    """The pretraining recipe's part of `run` (see `imdb_lstm.training.common.run_recipe`): texts, tokenizer,
+    blocks, language model and Trainer; after training, the tokens seen and the validation perplexity."""
     if data_args.streaming and training_args.max_steps <= 0:
         raise DataError("--streaming reads a source of unknown length: give --max_steps (training steps to run).")
 
@@ -277,7 +281,6 @@ def run(model_args: LanguageModelArguments, data_args: PretrainingDataArguments,
     logger.info("Language model: %s, %d parameters, vocabulary %d words", model.config.cell,
                 sum(p.numel() for p in model.parameters()), len(tokenizer))
 
-    push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
     trainer = LanguageModelTrainer(
         model=model,
         args=training_args,
@@ -286,22 +289,20 @@ def run(model_args: LanguageModelArguments, data_args: PretrainingDataArguments,
         processing_class=tokenizer,
         data_collator=default_data_collator,
     )
-    write_run_info(trainer, output_dir, {"model": model_args, "data": data_args}, training_args)
     tokens_per_step = training_args.per_device_train_batch_size * data_args.block_size
-    metrics = train_and_save(trainer, training_args, output_dir)
-    tokens_seen = trainer.state.global_step * tokens_per_step * training_args.gradient_accumulation_steps * max(
-        1, training_args.world_size)
-    metrics["train_tokens"] = tokens_seen
-    trainer.save_metrics("train", metrics)
 
-    results = trainer.evaluate(metric_key_prefix="eval")
-    results["eval_perplexity"] = perplexity(results["eval_loss"])
-    trainer.save_metrics("eval", results)
-    if trainer.is_world_process_zero():
-        plot_training_curves(trainer.state.log_history, output_dir / "training_curves.png")
-        if push_to_hub:
-            push_output(output_dir, training_args)
-    return {**results, "train_tokens": tokens_seen}
+    def evaluate(metrics: dict) -> dict:
+        tokens_seen = trainer.state.global_step * tokens_per_step * training_args.gradient_accumulation_steps * max(
+            1, training_args.world_size)
+        metrics["train_tokens"] = tokens_seen
+        trainer.save_metrics("train", metrics)
+
+        results = trainer.evaluate(metric_key_prefix="eval")
+        results["eval_perplexity"] = perplexity(results["eval_loss"])
+        trainer.save_metrics("eval", results)
+        return {**results, "train_tokens": tokens_seen}
+
+    return PreparedRun(trainer, evaluate)
 
 
 def main(argv=None) -> dict:

@@ -1,17 +1,13 @@
-"""Training: what fine-tuning (`scripts/train.py`, `imdb-lstm-train`) and pretraining (`scripts/pretrain.py`,
-`imdb-lstm-pretrain`, see `imdb_lstm.pretraining`) share, and the fine-tuning recipe itself.
+"""The fine-tuning recipe (`scripts/train.py`, `imdb-lstm-train`); what it shares with pretraining (argument parsing,
+checkpoints, `run_info.json`, the run skeleton, the push) is in `imdb_lstm.training.common`.
 
-Shared: argument parsing (dataclasses on the command line or one JSON file), `TrainingArguments` that accept bf16 on
-a CPU, checkpoint resolution (`--resume_from_checkpoint last` skips checkpoints a killed run left incomplete),
-`run_info.json` (arguments, versions, machine, the command with its token redacted) and the push at the end.
-
-Fine-tuning recipe (`run`): IMDB (`datasets`) → split protocol → word tokenizer learnt on the train split (or taken
+Recipe (`run`): IMDB (`datasets`) → split protocol → word tokenizer learnt on the train split (or taken
 from `--model_name_or_path`) → model with a GloVe-initialised embedding, or the encoder of a pretrained language
 model (`--model_name_or_path`, a folder or Hub repo) → Trainer (length-grouped batches, dynamic padding, evaluation
 every epoch, best validation checkpoint kept) → test split scored once → model, tokenizer, results JSON,
 predictions and plots in `output_dir` → optional push to the Hub with a rendered model card. Optional terms on the
 embeddings (`--adversarial_epsilon`, `--vat_epsilon` with unlabelled reviews, `--normalize_embeddings`): see
-`imdb_lstm.adversarial` and `FineTuningTrainer`.
+`imdb_lstm.training.adversarial` and `FineTuningTrainer`.
 
     imdb-lstm-train --dataset ../shared/data/imdb --output_dir outputs/imdb-bilstm   # the shipped recipe
     imdb-lstm-train configs/imdb_bilstm.json                                         # the same, from JSON
@@ -20,36 +16,27 @@ embeddings (`--adversarial_epsilon`, `--vat_epsilon` with unlabelled reviews, `-
 
 import json
 import logging
-import os
-import platform
-import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-import transformers
-from transformers import (DataCollatorWithPadding, HfArgumentParser, Trainer, TrainerCallback, TrainingArguments,
-                          set_seed)
-from safetensors import SafetensorError, safe_open
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+from transformers import DataCollatorWithPadding, Trainer, TrainerCallback
 
-from . import __version__
+from ..data import HUB_DATASET, DataError, load_imdb, make_splits, subsample
+from ..glove import DEFAULT_GLOVE, build_model
+from ..metrics import binary_rates, compute_metrics
+from ..plots import plot_confusion_matrix
+from ..tokenization import DEFAULT_TRUNCATION_SIDE, build_tokenizer
 from .adversarial import check_vat_splits
-from .data import HUB_DATASET, DataError, load_imdb, make_splits
-from .glove import DEFAULT_GLOVE, build_model
-from .metrics import binary_rates, compute_metrics
-from .plots import plot_confusion_matrix, plot_training_curves
-from .tokenization import DEFAULT_TRUNCATION_SIDE, build_tokenizer
+from .common import CpuTrainingArguments, PreparedRun, parse_arguments, run_recipe
 
 __all__ = [
-    "CpuTrainingArguments", "DataArguments", "EncoderUnfreezing", "FineTuningTrainer", "ImdbTrainingArguments",
-    "ModelArguments", "PretrainedModelError",
-    "cli_main", "is_complete_checkpoint", "load_pretrained_for_classification", "main", "parse_args",
-    "parse_arguments", "predictions_in_dataset_order", "prepare_perturbation_training", "push_output",
-    "redact_secrets", "resolve_checkpoint", "run",
-    "run_information", "tokenize_splits", "train_and_save", "write_run_info", "write_test_outputs",
+    "DataArguments", "EncoderUnfreezing", "FineTuningTrainer", "ImdbTrainingArguments", "ModelArguments",
+    "PretrainedModelError",
+    "cli_main", "load_pretrained_for_classification", "main", "parse_args", "predictions_in_dataset_order",
+    "prepare_fine_tuning", "prepare_perturbation_training", "run", "tokenize_splits", "write_test_outputs",
 ]
 
 logger = logging.getLogger(__name__)
@@ -132,18 +119,6 @@ class DataArguments:
 
 
 @dataclass
-class CpuTrainingArguments(TrainingArguments):
-    """`TrainingArguments` that accept `--bf16` on a CPU (pretraining and fine-tuning both build on it)."""
-
-    def __post_init__(self):
-        # Trainer refuses --bf16 without a bf16 GPU unless told to use the CPU; on a CPU with AVX512_BF16 or AMX,
-        # bf16 autocast is what makes training faster, so say so for the user instead of failing.
-        if (self.bf16 or self.bf16_full_eval) and not torch.cuda.is_available():
-            self.use_cpu = True
-        super().__post_init__()
-
-
-@dataclass
 class ImdbTrainingArguments(CpuTrainingArguments):
     """`TrainingArguments` with the shipped recipe's defaults (see BENCHMARKS.md for how they were chosen)."""
 
@@ -176,7 +151,7 @@ class ImdbTrainingArguments(CpuTrainingArguments):
         metadata={"help": "train only the classification head for this many epochs, then the whole model "
                   "(gradual unfreezing, as ULMFiT; single-process training)"},
     )
-    # Adversarial and virtual adversarial training on the embeddings (imdb_lstm.adversarial; Miyato et al. 2017).
+    # Adversarial and virtual adversarial training on the embeddings (imdb_lstm.training.adversarial; Miyato et al. 2017).
     adversarial_epsilon: float = field(
         default=0.0,
         metadata={"help": "adversarial training: add the loss of each labelled batch perturbed after the embedding "
@@ -199,7 +174,7 @@ class ImdbTrainingArguments(CpuTrainingArguments):
     vat_text_column: str = field(default="text", metadata={"help": "VAT: the column of --vat_dataset holding the texts"})
     vat_batch_size: int = field(default=32, metadata={"help": "VAT: unlabelled reviews per training step"})
     vat_max_length: int = field(default=400, metadata={"help": "VAT: tokens kept per unlabelled review"})
-    # Knowledge distillation from a trained classifier (imdb_lstm.distillation; imdb-lstm-distill).
+    # Knowledge distillation from a trained classifier (imdb_lstm.training.distill; imdb-lstm-distill).
     teacher_model: str | None = field(
         default=None,
         metadata={"help": "distillation: a trained classifier (folder or Hub repo) whose soft labels the model learns, "
@@ -236,7 +211,7 @@ class ImdbTrainingArguments(CpuTrainingArguments):
                 raise ValueError(f"--{name}={getattr(self, name)} must be at least 1.")
         check_vat_splits(self.vat_split_names)
         if self.teacher_model:
-            from .distillation import check_distill_splits
+            from .distill import check_distill_splits
 
             check_distill_splits(self.distill_split_names)
             if self.adversarial_epsilon > 0 or self.vat_epsilon > 0:
@@ -270,7 +245,7 @@ class FineTuningTrainer(Trainer):
 
     With `args.adversarial_epsilon` > 0 the loss of each labelled batch perturbed adversarially on the embeddings is
     added to its loss; with `args.vat_epsilon` > 0, `args.vat_weight` × the virtual adversarial loss of an
-    unlabelled batch from `unlabelled_dataset` (tokenised, see `imdb_lstm.adversarial.tokenize_vat_texts`), drawn
+    unlabelled batch from `unlabelled_dataset` (tokenised, see `imdb_lstm.training.adversarial.tokenize_vat_texts`), drawn
     anew each step. VAT reads unlabelled batches only, as the reference implementation does: the training reviews
     are in them by default (--vat_splits train,unsupervised), and a VAT term on each labelled batch as well would
     add a third of the step's cost again. The terms are logged as `adversarial_loss` and `vat_loss`, the plain
@@ -292,14 +267,14 @@ class FineTuningTrainer(Trainer):
 
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()
-        from .distillation import TEACHER_LOGITS
+        from .distill import TEACHER_LOGITS
 
         # Distillation's targets travel with the batches although forward takes no such argument.
         if TEACHER_LOGITS not in self._signature_columns:
             self._signature_columns.append(TEACHER_LOGITS)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        from .distillation import TEACHER_LOGITS, distillation_loss
+        from .distill import TEACHER_LOGITS, distillation_loss
 
         if TEACHER_LOGITS in inputs:
             # A distillation batch (only the transfer set has teacher logits; validation batches take the plain path).
@@ -343,7 +318,7 @@ class FineTuningTrainer(Trainer):
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         # Validation and test scores are the float32 model's (under --bf16, Trainer's own autocast), whatever the
         # model's inference_dtype chooses for serving.
-        from .predict import compute_context
+        from ..predict import compute_context
 
         with compute_context(self.accelerator.unwrap_model(model), "float32"):
             return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
@@ -398,28 +373,6 @@ class EncoderUnfreezing(TrainerCallback):
             parameter.requires_grad_(not frozen)
 
 
-def parse_arguments(dataclass_types: tuple, argv=None) -> tuple:
-    """Parse `argv` (default: the command line) into `dataclass_types` with `HfArgumentParser`; a first argument
-    ending in `.json` is read as a JSON file of the arguments, which the flags after it may override."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
-        # Under torchrun on CPUs, Trainer only warns and trains independent copies unless told to use the CPU.
-        os.environ.setdefault("ACCELERATE_USE_CPU", "true")
-    parser = HfArgumentParser(dataclass_types)
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if len(argv) == 1 and argv[0].endswith(".json"):
-        return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
-    if argv and argv[0].endswith(".json"):
-        # A JSON file, then flags that override some of its values: `train.py configs/x.json --dataset DIR`.
-        values = json.loads(Path(argv[0]).read_text())
-        known = {action.dest for action in parser._actions}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"{argv[0]} has keys that are no argument: {unknown}.")
-        parser.set_defaults(**values)
-        return parser.parse_args_into_dataclasses(args=argv[1:])
-    return parser.parse_args_into_dataclasses(args=argv)
-
-
 def parse_args(argv=None) -> tuple[ModelArguments, DataArguments, ImdbTrainingArguments]:
     return parse_arguments((ModelArguments, DataArguments, ImdbTrainingArguments), argv)
 
@@ -448,112 +401,22 @@ def predictions_in_dataset_order(trainer: Trainer, dataset, output):
     return logits
 
 
-def redact_secrets(argv: list[str]) -> list[str]:
-    """The command line with the value of `--hub_token` replaced: run_info.json is pushed with the model."""
-    redacted, hide_next = [], False
-    for argument in argv:
-        if hide_next:
-            redacted.append("<HUB_TOKEN>")
-        elif argument.startswith("--hub_token="):
-            redacted.append("--hub_token=<HUB_TOKEN>")
-        else:
-            redacted.append(argument)
-        hide_next = argument == "--hub_token"
-    return redacted
-
-
-def run_information(model_args, data_args, training_args, group_names: tuple[str, str] = ("model", "data")) -> dict:
-    """What makes the run reproducible: every argument, the seed, the library versions and the machine. The two
-    argument dataclasses are recorded under `group_names` (fine-tuning's "model" and "data" by default)."""
-    import datasets
-    import gensim
-    import huggingface_hub
-    import sklearn
-    import tokenizers
-
-    return {
-        "arguments": {
-            group_names[0]: asdict(model_args),
-            group_names[1]: asdict(data_args),
-            "training": training_args.to_dict(),
-        },
-        "seed": training_args.seed,
-        "versions": {
-            "imdb_lstm": __version__,
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-            "tokenizers": tokenizers.__version__,
-            "datasets": datasets.__version__,
-            "gensim": gensim.__version__,
-            "huggingface_hub": huggingface_hub.__version__,
-            "scikit-learn": sklearn.__version__,
-            "numpy": np.__version__,
-        },
-        "machine": {"platform": platform.platform(), "processor": platform.machine(), "torch_threads": torch.get_num_threads()},
-        "command": redact_secrets(sys.argv),
-    }
-
-
-def is_complete_checkpoint(folder: Path) -> bool:
-    """Whether Trainer finished writing this checkpoint: it writes trainer_state.json last, so a run killed while
-    saving leaves a folder without it (or with it cut short); the weights must open too (a full disk or a crash
-    can leave model.safetensors truncated)."""
-    weights, state = folder / "model.safetensors", folder / "trainer_state.json"
-    if not weights.is_file() or not state.is_file():
-        return False
-    try:
-        json.loads(state.read_text())
-        with safe_open(weights, framework="pt"):
-            return True
-    except (SafetensorError, OSError, ValueError):
-        return False
-
-
-def resolve_checkpoint(requested: str | None, output_dir: Path) -> str | None:
-    """The checkpoint to resume from: None (start afresh), the folder given, or for "last" the newest complete
-    `checkpoint-N` in `output_dir`; incomplete ones (a run killed while saving) are never picked."""
-    if requested is None:
-        return None
-    if requested != "last":
-        if not is_complete_checkpoint(Path(requested)):
-            raise FileNotFoundError(
-                f"--resume_from_checkpoint {requested}: not a complete checkpoint (it needs trainer_state.json and a "
-                "readable model.safetensors). Give another checkpoint-N folder, or 'last' for the newest complete one."
-            )
-        return requested
-    steps = {}
-    for folder in output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
-        match = re.fullmatch(rf"{PREFIX_CHECKPOINT_DIR}-(\d+)", folder.name)
-        if match and folder.is_dir():
-            steps[int(match.group(1))] = folder
-    for step in sorted(steps, reverse=True):
-        if is_complete_checkpoint(steps[step]):
-            return str(steps[step])
-        logger.warning("Skipping incomplete checkpoint %s (interrupted while saving?).", steps[step])
-    raise FileNotFoundError(
-        f"--resume_from_checkpoint last: no complete checkpoint in {output_dir}; train without --resume_from_checkpoint."
-    )
-
-
 def run(model_args: ModelArguments, data_args: DataArguments, training_args: ImdbTrainingArguments) -> dict:
     """Train, evaluate on validation, score the test split once; write everything to `output_dir`."""
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    set_seed(training_args.seed)
-    output_dir = Path(training_args.output_dir)
+    return run_recipe(lambda output_dir: prepare_fine_tuning(model_args, data_args, training_args, output_dir),
+                      {"model": model_args, "data": data_args}, training_args)
 
+
+def prepare_fine_tuning(model_args: ModelArguments, data_args: DataArguments, training_args: ImdbTrainingArguments,
+                        output_dir: Path) -> PreparedRun:
+    """The fine-tuning recipe's part of `run` (see `imdb_lstm.training.common.run_recipe`): splits, tokenizer, model
+    and Trainer; after training, validation, the n-gram branch, the test split scored once and its predictions."""
     raw = load_imdb(data_args.dataset)
     splits = make_splits(raw, data_args.split_protocol, data_args.validation_fraction, data_args.split_seed)
-    if data_args.max_train_samples is not None:
-        splits["train"] = splits["train"].shuffle(seed=data_args.split_seed).select(
-            range(min(data_args.max_train_samples, len(splits["train"])))
-        )
-    if data_args.max_eval_samples is not None:
-        for name in ("validation", "test"):
-            if name in splits:
-                splits[name] = splits[name].shuffle(seed=data_args.split_seed).select(
-                    range(min(data_args.max_eval_samples, len(splits[name])))
-                )
+    splits["train"] = subsample(splits["train"], data_args.max_train_samples, data_args.split_seed)
+    for name in ("validation", "test"):
+        if name in splits:
+            splits[name] = subsample(splits[name], data_args.max_eval_samples, data_args.split_seed)
     logger.info("Splits: %s", {name: len(split) for name, split in splits.items()})
     has_validation = "validation" in splits
     if not has_validation and training_args.eval_strategy != "no":
@@ -593,8 +456,6 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Imd
     train_dataset = tokenized["train"]
     if training_args.teacher_model:
         train_dataset = prepare_distillation(model, tokenizer, splits, tokenized, data_args, training_args)
-    # We push ourselves at the end (model + rendered card), not Trainer at every save.
-    push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
     trainer = FineTuningTrainer(
         model=model,
         args=training_args,
@@ -606,42 +467,38 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Imd
         callbacks=[EncoderUnfreezing(training_args.encoder_frozen_epochs)] if training_args.encoder_frozen_epochs else None,
         unlabelled_dataset=unlabelled,
     )
-    write_run_info(trainer, output_dir, {"model": model_args, "data": data_args}, training_args)
-    train_and_save(trainer, training_args, output_dir, train_samples=len(train_dataset))
 
-    results = {}
-    if model_args.ngram_order:
-        results.update(add_ngram_branch(trainer, tokenized, model_args))
-        trainer.save_model()
-    if has_validation:
-        results.update(trainer.evaluate(tokenized["validation"], metric_key_prefix="eval"))
-    if training_args.do_predict:
+    def evaluate(train_metrics: dict) -> dict:
+        results = {}
         if model_args.ngram_order:
-            # The purely recurrent model, scored beside the joined one (each model scored once).
-            weight, model.config.ngram_weight = model.config.ngram_weight, 0.0
-            recurrent = trainer.predict(tokenized["test"], metric_key_prefix="test_recurrent").metrics
-            model.config.ngram_weight = weight
-            results.update({k: v for k, v in recurrent.items() if not k.endswith(("_runtime", "_per_second"))})
-        test_output = trainer.predict(tokenized["test"], metric_key_prefix="test")
-        results.update(test_output.metrics)
-    if results:
-        trainer.log_metrics("eval", results)
-        trainer.save_metrics("eval", results)
-
-    if trainer.is_world_process_zero():
+            results.update(add_ngram_branch(trainer, tokenized, model_args))
+            trainer.save_model()
+        if has_validation:
+            results.update(trainer.evaluate(tokenized["validation"], metric_key_prefix="eval"))
         if training_args.do_predict:
+            if model_args.ngram_order:
+                # The purely recurrent model, scored beside the joined one (each model scored once).
+                weight, model.config.ngram_weight = model.config.ngram_weight, 0.0
+                recurrent = trainer.predict(tokenized["test"], metric_key_prefix="test_recurrent").metrics
+                model.config.ngram_weight = weight
+                results.update({k: v for k, v in recurrent.items() if not k.endswith(("_runtime", "_per_second"))})
+            test_output = trainer.predict(tokenized["test"], metric_key_prefix="test")
+            results.update(test_output.metrics)
+        if results:
+            trainer.log_metrics("eval", results)
+            trainer.save_metrics("eval", results)
+        if trainer.is_world_process_zero() and training_args.do_predict:
             logits = predictions_in_dataset_order(trainer, tokenized["test"], test_output)
             write_test_outputs(output_dir, splits["test"], logits)
-        plot_training_curves(trainer.state.log_history, output_dir / "training_curves.png")
-        if push_to_hub:
-            push_output(output_dir, training_args)
-    return results
+        return results
+
+    return PreparedRun(trainer, evaluate, train_metrics={"train_samples": len(train_dataset)})
 
 
 def add_ngram_branch(trainer: Trainer, tokenized, model_args: ModelArguments) -> dict:
     """Fit the n-gram branch on the training reviews (each `--ngram_c` tried), choose C and the branch's share on
     validation, attach it to the trained classifier; returns what was chosen and measured (validation only)."""
-    from .ngrams import accuracy, attach_ngram_branch, choose_ngram_weight, fit_ngram_logistic_regressions
+    from ..ngrams import accuracy, attach_ngram_branch, choose_ngram_weight, fit_ngram_logistic_regressions
 
     if "validation" not in tokenized:
         raise DataError("--ngram_order needs a validation split to choose the n-gram branch's weight; use the "
@@ -701,10 +558,10 @@ def prepare_perturbation_training(model, tokenizer, splits, tokenized, model_arg
 
 def prepare_distillation(model, tokenizer, splits, tokenized, data_args: DataArguments,
                          training_args: ImdbTrainingArguments):
-    """The transfer set `--teacher_model` needs (see `imdb_lstm.distillation`): the training reviews and the
+    """The transfer set `--teacher_model` needs (see `imdb_lstm.training.distill`): the training reviews and the
     unlabelled `--distill_splits` (the run's validation and test reviews left out), scored by the teacher; the
     student's config records its teacher as `distilled_from`."""
-    from .distillation import load_transfer_texts, prepare_transfer_set
+    from .distill import load_transfer_texts, prepare_transfer_set
 
     source = training_args.distill_dataset or data_args.dataset
     held_out = [text for name in ("validation", "test") if name in splits for text in splits[name]["text"]]
@@ -717,43 +574,6 @@ def prepare_distillation(model, tokenizer, splits, tokenized, data_args: DataArg
     return transfer
 
 
-def write_run_info(trainer: Trainer, output_dir: Path, argument_groups: dict, training_args: TrainingArguments) -> None:
-    """`output_dir/run_info.json` (see `run_information`), written by the main process only."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    if trainer.is_world_process_zero():
-        information = run_information(*argument_groups.values(), training_args, group_names=tuple(argument_groups))
-        (output_dir / "run_info.json").write_text(json.dumps(information, indent=2, default=str))
-
-
-def train_and_save(trainer: Trainer, training_args: TrainingArguments, output_dir: Path, **extra_metrics) -> dict:
-    """Train (resuming from `--resume_from_checkpoint`, see `resolve_checkpoint`), save the model (the best
-    checkpoint's with `load_best_model_at_end`), the train metrics and Trainer's state; returns the metrics."""
-    checkpoint = resolve_checkpoint(training_args.resume_from_checkpoint, output_dir)
-    if checkpoint is not None:
-        logger.info("Resuming training from %s", checkpoint)
-    train_result = trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.save_model()
-    metrics = {**train_result.metrics, **extra_metrics}
-    trainer.log_metrics("train", metrics)
-    trainer.save_metrics("train", metrics)
-    trainer.save_state()
-    return metrics
-
-
-def push_output(output_dir: Path, training_args: TrainingArguments):
-    """Push a finished output folder with its rendered card (`imdb_lstm.hub.push_trained_model`), with the
-    `--hub_*` training arguments."""
-    from .hub import push_trained_model
-
-    return push_trained_model(
-        output_dir,
-        repo_id=training_args.hub_model_id,
-        token=training_args.hub_token,
-        private=bool(training_args.hub_private_repo),
-        revision=getattr(training_args, "hub_revision", None),
-    )
-
-
 def load_pretrained_for_classification(model_args: ModelArguments, data_args: DataArguments):
     """(classifier, tokenizer) from `model_args.model_name_or_path`, a folder or Hub repo of an imdb-lstm model
     (a pretrained language model, or a classifier to fine-tune further): the tokenizer and the base model's
@@ -763,7 +583,7 @@ def load_pretrained_for_classification(model_args: ModelArguments, data_args: Da
     not match it."""
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-    from .configuration_imdb_lstm import ImdbLstmConfig
+    from ..configuration_imdb_lstm import ImdbLstmConfig
 
     source = model_args.model_name_or_path
     try:
@@ -794,7 +614,7 @@ def load_pretrained_for_classification(model_args: ModelArguments, data_args: Da
         )
     if model_args.glove != DEFAULT_GLOVE:
         # The embedding comes from the pretrained model; a vector file given as well must at least fit it.
-        from .glove import load_glove
+        from ..glove import load_glove
 
         dimension = load_glove(model_args.glove).vector_size
         if dimension != config.embedding_dim:

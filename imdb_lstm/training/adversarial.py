@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import DataError, check_pretraining_splits, load_unlabelled_texts
+from ..data import DataError, check_pretraining_splits, load_unlabelled_texts
 
 __all__ = [
     "EmbeddingPerturbation", "UnlabelledBatches",

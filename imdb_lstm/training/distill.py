@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from datasets import Dataset, concatenate_datasets
 
-from .data import DataError, check_pretraining_splits, load_unlabelled_texts
+from ..data import DataError, check_pretraining_splits, load_unlabelled_texts
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def load_transfer_texts(source: str, splits: list[str], excluded_texts=()) -> Da
 def teacher_logits(teacher_dir: str, texts: list[str], batch_size: int = 256) -> np.ndarray:
     """(n, num_labels) float32 logits of the classifier in `teacher_dir` for `texts`, in input order, computed in
     float32 (the targets should not carry bfloat16 noise)."""
-    from .predict import load_classifier, predict_logits
+    from ..predict import load_classifier, predict_logits
 
     model, tokenizer = load_classifier(teacher_dir)
     if hasattr(model.config, "inference_dtype"):
@@ -99,7 +99,7 @@ def prepare_transfer_set(teacher_dir: str, tokenizer, train_texts, tokenized_tra
         return {**encoded, "length": [len(ids) for ids in encoded["input_ids"]]}
 
     unlabelled = unlabelled_texts.map(tokenize, batched=True, desc="Tokenising transfer texts")
-    # As in training.tokenize_splits: the tokenizer saved with the model must not keep this truncation.
+    # As in finetune.tokenize_splits: the tokenizer saved with the model must not keep this truncation.
     tokenizer.backend_tokenizer.no_truncation()
     unlabelled = unlabelled.filter(lambda batch: [n > 0 for n in batch["length"]], batched=True)
     logger.info("Teacher %s scoring %d training and %d unlabelled reviews.", teacher_dir, len(tokenized_train),
@@ -113,7 +113,7 @@ def prepare_transfer_set(teacher_dir: str, tokenizer, train_texts, tokenized_tra
 
 def main(argv=None) -> dict:
     """`imdb-lstm-distill`: `imdb-lstm-train`'s arguments, `--teacher_model` required."""
-    from .training import parse_args, run
+    from .finetune import parse_args, run
 
     model_args, data_args, training_args = parse_args(argv)
     if not training_args.teacher_model:
@@ -126,7 +126,7 @@ def cli_main() -> None:
     """The `imdb-lstm-distill` command (and `scripts/distill.py`)."""
     import sys
 
-    from .training import PretrainedModelError
+    from .finetune import PretrainedModelError
 
     try:
         main()

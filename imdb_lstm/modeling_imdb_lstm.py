@@ -408,6 +408,36 @@ class ImdbLstmNgramBranch(nn.Module):
         pairs = torch.unique(torch.cat(found_rows) * count + torch.cat(found_features))
         return scores.index_add(0, pairs // count, self.weights[pairs % count])
 
+    def exportable_forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """`forward` in operations ONNX has (used while exporting): every n-gram start of every row is looked up
+        by a binary search of fixed depth, unknown ones and those past the review become a sentinel feature of
+        weight 0, and each row's features are sorted so that each distinct one is counted once."""
+        batch, width = input_ids.shape
+        count = int(self.keys.numel())  # a constant of the exported graph (the buffers are)
+        scores = self.bias.expand(batch)
+        if count == 0:
+            return scores
+        digits = input_ids.long() + 1
+        steps = torch.arange(width, device=input_ids.device).unsqueeze(0)
+        features = []
+        for n in range(1, self.order + 1):
+            if width < n:
+                break
+            key = torch.zeros_like(digits[:, : width - n + 1])
+            for k in range(n):
+                key = key * self.base + digits[:, k : width - n + 1 + k]
+            low, high = torch.zeros_like(key), torch.full_like(key, count - 1)
+            for _ in range(max(count - 1, 1).bit_length()):  # the first index whose key is >= the query
+                middle = (low + high) // 2
+                below = self.keys[middle] < key
+                low, high = torch.where(below, middle + 1, low), torch.where(below, high, middle)
+            known = (self.keys[low] == key) & (steps[:, : width - n + 1] + n <= lengths.unsqueeze(1))
+            features.append(torch.where(known, low, torch.full_like(low, count)))
+        ordered = torch.cat(features, dim=1).sort(dim=1).values
+        first = torch.cat([torch.ones_like(ordered[:, :1], dtype=torch.bool), ordered[:, 1:] != ordered[:, :-1]], dim=1)
+        weights = torch.cat([self.weights, self.weights.new_zeros(1)])[ordered]
+        return scores + torch.where(first, weights, torch.zeros_like(weights)).sum(dim=1)
+
 
 # ---------------------------------------- The model family
 
@@ -688,7 +718,8 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
         if self.ngram is not None:
             # Log-odds joined: (1 - w) * recurrent + w * n-gram, the n-gram's split evenly between the two labels.
             weight = float(self.config.ngram_weight)
-            half = self.ngram(input_ids, lengths).unsqueeze(1) / 2
+            ngram = self.ngram.exportable_forward if _is_exporting() else self.ngram
+            half = ngram(input_ids, lengths).unsqueeze(1) / 2
             logits = (1 - weight) * logits + weight * torch.cat([-half, half], dim=1).to(logits.dtype)
 
         loss = None

@@ -180,6 +180,23 @@ def test_ngram_classifier_saves_reloads_and_loads_through_remote_code(tmp_path, 
     assert_remote_code_logits(tmp_path, expected)
 
 
+def test_ngram_classifier_exports_to_onnx_with_the_same_logits(tmp_path, tokenizer, fitted_ngrams):
+    pytest.importorskip("onnxruntime")
+    from imdb_lstm.onnx_export import export_onnx, max_abs_difference, onnx_session
+
+    model, _ = tiny_model(tokenizer, bidirectional=True, pooling="max_mean")
+    ngrams.attach_ngram_branch(model, fitted_ngrams, weight=0.6)
+    texts = [*REVIEWS, REVIEWS[0] + " " + REVIEWS[0]]  # a repeated n-gram counts once there too
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    lengths = batch["attention_mask"].sum(dim=1)
+    with torch.no_grad():  # the formulation used while exporting (no searchsorted, no unique) gives the same scores
+        torch.testing.assert_close(model.ngram.exportable_forward(batch["input_ids"], lengths),
+                                   model.ngram(batch["input_ids"], lengths), atol=1e-5, rtol=0)
+    session = onnx_session(export_onnx(model, tmp_path / "model.onnx", tokenizer))
+    assert max_abs_difference(model, session, tokenizer, texts) <= 1e-4
+    assert max_abs_difference(model, session, tokenizer, texts[:1]) <= 1e-4
+
+
 REMOTE_CLASSIFIER = textwrap.dedent(
     """
     import json, sys

@@ -701,22 +701,19 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
                 logits = self(input_ids=input_ids, attention_mask=attention_mask).logits.float()
             return (logits,) if return_dict is False else SequenceClassifierOutput(logits=logits)
         input_ids, lengths, shifts_back, _ = self.imdb_lstm.prepare_inputs(input_ids, attention_mask)
+        buckets = None
         if labels is None and not output_hidden_states and self._may_bucket_by_length(input_ids):
             buckets = plan_length_buckets(lengths.tolist())
-            if buckets is not None:
-                logits = self._logits_in_length_buckets(input_ids, lengths, buckets)
-                return (logits,) if return_dict is False else SequenceClassifierOutput(logits=logits)
-
-        encoded = self.imdb_lstm.encode(input_ids, lengths, shifts_back)
-        states = encoded.layers[-1]
-        if self.config.encoder == "rnn" and self.config.pooling == "last":
-            pooled = self.imdb_lstm.encoder.last_states(states, lengths)
+        hidden_states = None
+        if buckets is not None:
+            logits = self._logits_in_length_buckets(input_ids, lengths, buckets)
         else:
-            pooled = masked_pool(states, encoded.mask, self.config.pooling)
-        hidden_states = self.imdb_lstm.token_aligned_states(encoded) if output_hidden_states else None
-        logits = self.classifier(self.dropout(pooled))
+            encoded = self.imdb_lstm.encode(input_ids, lengths, shifts_back)
+            logits = self._recurrent_logits(encoded)
+            hidden_states = self.imdb_lstm.token_aligned_states(encoded) if output_hidden_states else None
         if self.ngram is not None:
             # Log-odds joined: (1 - w) * recurrent + w * n-gram, the n-gram's split evenly between the two labels.
+            # Once over the whole batch: it reads only each row's real tokens, so length buckets gain nothing there.
             weight = float(self.config.ngram_weight)
             ngram = self.ngram.exportable_forward if _is_exporting() else self.ngram
             half = ngram(input_ids, lengths).unsqueeze(1) / 2
@@ -758,18 +755,26 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
             and not _is_exporting()
         )
 
+    def _recurrent_logits(self, encoded: EncodedBatch) -> torch.Tensor:
+        """The head's logits from what the base model computed: pooling over the real tokens → dropout → linear."""
+        states = encoded.layers[-1]
+        if self.config.encoder == "rnn" and self.config.pooling == "last":
+            pooled = self.imdb_lstm.encoder.last_states(states, encoded.lengths)
+        else:
+            pooled = masked_pool(states, encoded.mask, self.config.pooling)
+        return self.classifier(self.dropout(pooled))
+
     def _logits_in_length_buckets(
         self, input_ids: torch.Tensor, lengths: torch.Tensor, buckets: list[list[int]]
     ) -> torch.Tensor:
-        """Logits of a right-padded batch computed sub-batch by sub-batch, each cut to its longest row, in row order."""
+        """The recurrent logits of a batch in the model's layout (right-padded, cut) computed sub-batch by
+        sub-batch, each cut to its longest row, in row order."""
         logits = None
-        steps = torch.arange(input_ids.size(1), device=input_ids.device).unsqueeze(0)
         for rows in buckets:
             rows = torch.tensor(rows, device=input_ids.device)
             bucket_lengths = lengths[rows]
             width = int(bucket_lengths.max())
-            attention_mask = (steps[:, :width] < bucket_lengths.unsqueeze(1)).long()
-            bucket_logits = self(input_ids=input_ids[rows, :width], attention_mask=attention_mask).logits
+            bucket_logits = self._recurrent_logits(self.imdb_lstm.encode(input_ids[rows, :width], bucket_lengths))
             if logits is None:
                 logits = bucket_logits.new_empty(input_ids.size(0), bucket_logits.size(-1))
             logits[rows] = bucket_logits

@@ -195,6 +195,15 @@ def check_pretraining_splits(splits: list[str]) -> None:
         )
 
 
+def without_texts(texts: Dataset, excluded_texts=()) -> Dataset:
+    """The rows of `texts` (a `text` column) that hold a non-empty string not in `excluded_texts` (e.g. a run's
+    validation and test reviews, so that model selection and the score stay clean when a source overlaps them)."""
+    excluded = set(excluded_texts)
+    # Chosen by index rather than with Dataset.filter, which would hash the excluded texts into its fingerprint.
+    return texts.select([row for row, text in enumerate(texts["text"])
+                         if isinstance(text, str) and text.strip() and text not in excluded])
+
+
 def load_unlabelled_texts(
     source: str,
     splits: list[str],

@@ -381,6 +381,19 @@ class ImdbLstmNgramBranch(nn.Module):
         self.register_buffer("weights", torch.zeros(config.ngram_features, dtype=torch.float32))
         self.register_buffer("bias", torch.zeros(1, dtype=torch.float32))
 
+    def ngram_keys(self, input_ids: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
+        """(n, keys) for each n-gram order that fits: the (batch, width - n + 1) keys of the n-grams starting at
+        every position (past the review too: callers mask with the lengths)."""
+        width = input_ids.size(1)
+        digits = input_ids.long() + 1
+        keys = []
+        for n in range(1, min(self.order, width) + 1):
+            key = torch.zeros_like(digits[:, : width - n + 1])
+            for k in range(n):
+                key = key * self.base + digits[:, k : width - n + 1 + k]
+            keys.append((n, key))
+        return keys
+
     def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(batch,) log-odds for right-padded `input_ids` with `lengths` real tokens."""
         batch, width = input_ids.shape
@@ -388,15 +401,9 @@ class ImdbLstmNgramBranch(nn.Module):
         scores = self.bias.expand(batch).clone()
         if count == 0:
             return scores
-        digits = input_ids.long() + 1
         steps = torch.arange(width, device=input_ids.device)
         found_rows, found_features = [], []
-        for n in range(1, self.order + 1):
-            if width < n:
-                break
-            key = torch.zeros_like(digits[:, : width - n + 1])
-            for k in range(n):
-                key = key * self.base + digits[:, k : width - n + 1 + k]
+        for n, key in self.ngram_keys(input_ids):
             # Only the n-grams inside each review are looked up, and only the known ones go on.
             rows, starts = torch.nonzero(steps[: width - n + 1].unsqueeze(0) + n <= lengths.unsqueeze(1), as_tuple=True)
             queries = key[rows, starts]
@@ -417,15 +424,9 @@ class ImdbLstmNgramBranch(nn.Module):
         scores = self.bias.expand(batch)
         if count == 0:
             return scores
-        digits = input_ids.long() + 1
         steps = torch.arange(width, device=input_ids.device).unsqueeze(0)
         features = []
-        for n in range(1, self.order + 1):
-            if width < n:
-                break
-            key = torch.zeros_like(digits[:, : width - n + 1])
-            for k in range(n):
-                key = key * self.base + digits[:, k : width - n + 1 + k]
+        for n, key in self.ngram_keys(input_ids):
             low, high = torch.zeros_like(key), torch.full_like(key, count - 1)
             for _ in range(max(count - 1, 1).bit_length()):  # the first index whose key is >= the query
                 middle = (low + high) // 2

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data import DataError, check_pretraining_splits, load_unlabelled_texts
+from ..data import DataError, check_pretraining_splits, load_unlabelled_texts, without_texts
 
 __all__ = [
     "EmbeddingPerturbation", "UnlabelledBatches",
@@ -326,30 +326,30 @@ def load_vat_texts(source: str, splits: list[str], text_column: str = "text", ex
     except DataError as error:
         message = str(error).replace("--text_column", "--vat_text_column").replace("--dataset_splits", "--vat_splits")
         raise DataError(f"{where}: {message}") from error
-    excluded = set(excluded_texts)
-    # Chosen by index rather than with Dataset.filter, which would hash the excluded texts into its fingerprint.
-    kept = texts.select([row for row, text in enumerate(texts["text"])
-                         if isinstance(text, str) and text.strip() and text not in excluded])
+    kept = without_texts(texts, excluded_texts)
     if len(kept) == 0:
-        raise DataError(f"{where} holds no non-empty text{' outside validation and test' if excluded else ''}; give "
+        raise DataError(f"{where} holds no non-empty text{' outside validation and test' if excluded_texts else ''}; give "
                         "a source and column with unlabelled reviews, e.g. --vat_dataset ../shared/data/imdb "
                         "--vat_splits train,unsupervised.")
     return kept
 
 
-def tokenize_vat_texts(texts, tokenizer, max_length: int):
+def tokenize_vat_texts(texts, tokenizer, max_length: int, keep_text: bool = False):
     """`texts` (a `text` column) tokenised, cut to `max_length` tokens on the tokenizer's truncation side, with a
-    `length` column; texts with no token left (only markup, say) dropped."""
+    `length` column (and the `text` column with `keep_text`); texts with no token left (only markup, say) dropped.
+    Distillation tokenises its unlabelled reviews with it too."""
     def tokenize(batch):
         encoded = tokenizer(batch["text"], truncation=True, max_length=max_length)
         return {**encoded, "length": [len(ids) for ids in encoded["input_ids"]]}
 
-    tokenized = texts.map(tokenize, batched=True, remove_columns=texts.column_names, desc="Tokenising VAT texts")
+    removed = [name for name in texts.column_names if not (keep_text and name == "text")]
+    tokenized = texts.map(tokenize, batched=True, remove_columns=removed, desc="Tokenising unlabelled texts")
     # As in training.tokenize_splits: the tokenizer saved with the model must not keep this truncation.
     tokenizer.backend_tokenizer.no_truncation()
     tokenized = tokenized.filter(lambda batch: [n > 0 for n in batch["length"]], batched=True)
     if len(tokenized) == 0:
-        raise DataError("No VAT text has a token the tokenizer knows; give unlabelled reviews in the training language.")
+        raise DataError("No unlabelled text has a token the tokenizer knows; give unlabelled reviews in the training "
+                        "language.")
     return tokenized
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from datasets import Dataset, concatenate_datasets
 
-from ..data import DataError, check_pretraining_splits, load_unlabelled_texts
+from ..data import DataError, check_pretraining_splits, load_unlabelled_texts, without_texts
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +43,7 @@ def load_transfer_texts(source: str, splits: list[str], excluded_texts=()) -> Da
     column, without empty texts and without any text in `excluded_texts` (the run's validation and test reviews).
     Raises `DataError` for a source without text or a `test` split."""
     check_distill_splits(splits)
-    texts = load_unlabelled_texts(source, splits)
-    excluded = set(excluded_texts)
-    kept = texts.select([row for row, text in enumerate(texts["text"])
-                         if isinstance(text, str) and text.strip() and text not in excluded])
+    kept = without_texts(load_unlabelled_texts(source, splits), excluded_texts)
     if len(kept) == 0:
         raise DataError(f"--distill_dataset {source} (--distill_splits {','.join(splits)}) holds no non-empty text "
                         "outside the run's validation and test reviews; give unlabelled reviews, e.g. "
@@ -94,14 +91,9 @@ def prepare_transfer_set(teacher_dir: str, tokenizer, train_texts, tokenized_tra
     """The student's training set (see `transfer_set`): the run's tokenised training reviews and `unlabelled_texts`
     tokenised by the student's `tokenizer` (cut to `max_length` tokens; texts with no token left dropped), each
     scored by the teacher in `teacher_dir` on its full text."""
-    def tokenize(batch):
-        encoded = tokenizer(batch["text"], truncation=True, max_length=max_length)
-        return {**encoded, "length": [len(ids) for ids in encoded["input_ids"]]}
+    from .adversarial import tokenize_vat_texts
 
-    unlabelled = unlabelled_texts.map(tokenize, batched=True, desc="Tokenising transfer texts")
-    # As in finetune.tokenize_splits: the tokenizer saved with the model must not keep this truncation.
-    tokenizer.backend_tokenizer.no_truncation()
-    unlabelled = unlabelled.filter(lambda batch: [n > 0 for n in batch["length"]], batched=True)
+    unlabelled = tokenize_vat_texts(unlabelled_texts, tokenizer, max_length, keep_text=True)
     logger.info("Teacher %s scoring %d training and %d unlabelled reviews.", teacher_dir, len(tokenized_train),
                 len(unlabelled))
     labelled_logits = teacher_logits(teacher_dir, list(train_texts), batch_size)

@@ -211,7 +211,8 @@ def write_space(directory, model: str, requirement: str = SPACE_REQUIREMENT, ove
     return written
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The `imdb-lstm-demo` command line."""
     parser = argparse.ArgumentParser(
         description="Try an imdb-lstm classifier in a browser (a Gradio app on 127.0.0.1), or write a Hugging Face "
                     "Space that runs it.")
@@ -225,7 +226,15 @@ def main(argv=None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="with --write-space: replace files that exist")
     parser.add_argument("--n_steps", type=int, default=None, help="Integrated Gradients steps (default: explain's)")
     parser.add_argument("--trust_remote_code", action="store_true", help="load the model's own code from the folder/repo")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
 
     if args.write_space:
         try:
@@ -252,8 +261,9 @@ def main(argv=None) -> int:
         print(f"error: port {port} on {HOST} is already in use (another demo or server listens there): pass "
               "--port with a free port, or --port 0 to pick one.", file=sys.stderr)
         return 2
-    from .predict import load_classifier_or_report
+    from .predict import load_classifier_or_report, quiet_progress_bars
 
+    quiet_progress_bars()
     loaded = load_classifier_or_report(args.model, args.trust_remote_code)
     if loaded is None:
         return 2

@@ -159,14 +159,20 @@ class PushArguments:
     )
 
 
+def parse_args(argv=None) -> tuple[PushArguments]:
+    """The `imdb-lstm-push` command line."""
+    from transformers import HfArgumentParser
+
+    return HfArgumentParser(PushArguments).parse_args_into_dataclasses(args=argv)
+
+
 def main(argv=None) -> int:
     """The `imdb-lstm-push` command (and `scripts/push_to_hub.py`): push a folder, print the commit URL."""
     from huggingface_hub.errors import HfHubHTTPError
-    from transformers import HfArgumentParser
 
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.WARNING)
     logging.getLogger("imdb_lstm").setLevel(logging.INFO)  # what is pushed where; HTTP chatter stays quiet
-    (args,) = HfArgumentParser(PushArguments).parse_args_into_dataclasses(args=argv)
+    (args,) = parse_args(argv)
     try:
         commit = push_trained_model(args.model_dir, repo_id=args.repo_id, token=args.token, private=args.private,
                                     revision=args.revision, commit_message=args.commit_message,

@@ -134,14 +134,26 @@ def max_abs_difference(model, session, tokenizer, texts: list[str]) -> float:
     return float((actual - expected).abs().max())
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The `imdb-lstm-export` command line."""
     parser = argparse.ArgumentParser(description="Export a saved imdb-lstm classifier to ONNX (model.onnx).")
     parser.add_argument("--model", required=True, help="model folder (or Hub repo id) saved by scripts/train.py")
     parser.add_argument("--output", help=f"where to write the ONNX file (default: MODEL/{ONNX_FILE})")
     parser.add_argument("--trust_remote_code", action="store_true", help="load the model's own code from the folder/repo")
+    return parser
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
 
-    from .predict import load_classifier
+    from .predict import load_classifier, quiet_progress_bars
+
+    quiet_progress_bars()
 
     try:
         require_onnx()

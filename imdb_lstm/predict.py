@@ -231,7 +231,20 @@ def format_explanation(explanation, top: int = 5, colour: bool = False) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
+def quiet_progress_bars() -> None:
+    """Switch off transformers' and the Hub's progress bars ("Loading weights", downloads) for this process: a
+    command that prints one verdict a line needs none. Called by the commands (`imdb-lstm-predict`,
+    `imdb-lstm-export`, `imdb-lstm-demo`) only, so that a library user's own settings stay theirs; training keeps
+    Trainer's progress bar."""
+    from huggingface_hub.utils import disable_progress_bars
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    disable_progress_bars()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `imdb-lstm-predict` command line."""
     parser = argparse.ArgumentParser(description="Classify movie reviews as NEGATIVE or POSITIVE.")
     parser.add_argument("texts", nargs="*", help="reviews to classify (none and no --file: read stdin, one per line)")
     parser.add_argument("--model", default="outputs/demo", help="model folder or Hub repo id (default: outputs/demo)")
@@ -252,7 +265,17 @@ def main(argv=None) -> int:
     parser.add_argument("--explain_steps", type=int, default=None,
                         help="Integrated Gradients steps per integral (default: imdb_lstm.explain.DEFAULT_STEPS)")
     parser.add_argument("--explain_top", type=int, default=5, help="words listed for and against (default 5)")
+    return parser
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_progress_bars()
 
     texts = list(args.texts) + ([EXAMPLE_REVIEW] if args.example else [])
     if args.file:

@@ -49,7 +49,9 @@ def test_folders_saved_before_the_base_model_load_with_identical_logits(name):
     with torch.no_grad():
         logits = model.eval()(input_ids=torch.tensor(expected["input_ids"]),
                               attention_mask=torch.tensor(expected["attention_mask"])).logits
-    assert torch.equal(logits, torch.tensor(expected["logits"]))
+    # The stored logits were computed on another CPU: float32 rounding differs there in the last bits (about 1e-8
+    # on these logits of size ~0.02), while two swapped rows of one recurrent weight move them by 4e-5.
+    torch.testing.assert_close(logits, torch.tensor(expected["logits"]), rtol=1e-5, atol=1e-6)
 
 
 def test_base_model_returns_the_classifier_per_token_states(tokenizer):

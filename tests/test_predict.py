@@ -64,7 +64,11 @@ def test_file_and_stdin_are_batched_in_order(model_dir, tmp_path, capsys, monkey
     monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(reviews[:5]) + "\n"))
     assert main(["--model", str(model_dir), "--json"]) == 0
     from_stdin = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert from_stdin == from_file[:5]
+    # Batches of 16 and of 64 take different kernel paths, so probabilities agree to float32 rounding, not bit for
+    # bit; the first five reviews' answers differ from one another by far more than 1e-5.
+    assert [(r["text"], r["label"]) for r in from_stdin] == [(r["text"], r["label"]) for r in from_file[:5]]
+    for key in ("p_positive", "p_negative"):
+        assert [r[key] for r in from_stdin] == pytest.approx([r[key] for r in from_file[:5]], abs=1e-5)
 
 
 def test_missing_model_is_a_clear_error(tmp_path, capsys, monkeypatch):

@@ -63,6 +63,11 @@ def parse_arguments(dataclass_types: tuple, argv=None) -> tuple:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"{argv[0]} has keys that are no argument: {unknown}.")
+        # A value the file gives counts as given: argparse would otherwise still demand a required argument
+        # (e.g. word vectors' --output) on the command line, although the file has it.
+        for action in parser._actions:
+            if action.dest in values:
+                action.required = False
         parser.set_defaults(**values)
         return parser.parse_args_into_dataclasses(args=argv[1:])
     return parser.parse_args_into_dataclasses(args=argv)

@@ -1,16 +1,17 @@
-"""Knowledge distillation (Hinton et al. 2015; Tang et al. 2019 distilled BERT into a BiLSTM the same way): a small,
-fast student classifier learns a trained classifier's (the teacher's) soft labels on a transfer set, the run's
-training reviews plus unlabelled reviews (IMDB `unsupervised` by default; `test` refused, the run's validation and
-test reviews left out).
+"""Knowledge distillation (Hinton et al. 2015; Tang et al. 2019 distilled BERT into a BiLSTM the same way): a student
+classifier learns its teachers' soft labels on a transfer set, the run's training reviews plus unlabelled reviews
+(IMDB `unsupervised` by default; `test` refused, the run's validation and test reviews left out).
 
-`imdb-lstm-distill` is `imdb-lstm-train` with `--teacher_model DIR` set (see `configs/distill_fast.json`): the
-student is built and trained as any fresh model (its own tokenizer from the training texts, word vectors from
-`--glove`), but each training batch's loss is the KL divergence from the teacher's label distribution at
-`--distill_temperature` (× T², Hinton's scaling), plus `--distill_label_weight` × the cross-entropy with the true
-label on the labelled rows. The teacher scores every transfer review once, before training, through its own
-tokenizer (so teacher and student may cut and split reviews differently); the scores travel with the batches as
-a `teacher_logits` column. Everything after training (the n-gram branch, validation, the single test score,
-saving, pushing) is the fine-tuning recipe's, and the student's config records its teacher (`distilled_from`).
+`imdb-lstm-distill` is `imdb-lstm-train` with `--teacher_model A [B ...]` set (see `configs/distill_fast.json`):
+the student is built and trained as any fresh model (its own tokenizer from the training texts, word vectors from
+`--glove`), but each training batch's loss is the KL divergence from the targets at `--distill_temperature` (× T²,
+Hinton's scaling), plus `--distill_label_weight` × the cross-entropy with the true label on the labelled rows. The
+teachers (trained classifiers, or `ngram:N`; an ensemble weighted on validation) score every transfer review once,
+through their own tokenizers, and their scores are cached (`imdb_lstm.training.teachers`); the targets travel with
+the batches as a `teacher_logits` column. On the training reviews the targets are the smoothed gold labels, the
+teachers' out-of-fold scores or their in-sample ones (`--distill_labelled_targets`). Everything after training
+(the n-gram branch, validation, the single test score, saving, pushing) is the fine-tuning recipe's, and the
+student's config records its teachers (`distilled_from`).
 """
 
 import logging
@@ -20,6 +21,7 @@ import torch
 from datasets import Dataset, concatenate_datasets
 
 from ..data import DataError, check_pretraining_splits, load_unlabelled_texts, without_texts
+from .teachers import SoftLabelCache, TeacherError, choose_weights, ensemble_logits, labelled_targets, load_teachers
 
 logger = logging.getLogger(__name__)
 
@@ -51,17 +53,6 @@ def load_transfer_texts(source: str, splits: list[str], excluded_texts=()) -> Da
     return kept
 
 
-def teacher_logits(teacher_dir: str, texts: list[str], batch_size: int = 256) -> np.ndarray:
-    """(n, num_labels) float32 logits of the classifier in `teacher_dir` for `texts`, in input order, computed in
-    float32 (the targets should not carry bfloat16 noise)."""
-    from ..predict import load_classifier, predict_logits
-
-    model, tokenizer = load_classifier(teacher_dir)
-    if hasattr(model.config, "inference_dtype"):
-        model.config.inference_dtype = "float32"
-    return predict_logits(model, tokenizer, list(texts), batch_size=batch_size, dtype="float32").numpy()
-
-
 def transfer_set(labelled, unlabelled, labelled_logits: np.ndarray, unlabelled_logits: np.ndarray) -> Dataset:
     """The student's training set: tokenised labelled rows (`input_ids`, `attention_mask`, `label`) and tokenised
     unlabelled rows (label -100: no true label), each with its teacher's logits in a `teacher_logits` column."""
@@ -86,32 +77,70 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     return loss
 
 
-def prepare_transfer_set(teacher_dir: str, tokenizer, train_texts, tokenized_train, unlabelled_texts: Dataset,
-                         max_length: int, batch_size: int = 256) -> Dataset:
-    """The student's training set (see `transfer_set`): the run's tokenised training reviews and `unlabelled_texts`
-    tokenised by the student's `tokenizer` (cut to `max_length` tokens; texts with no token left dropped), each
-    scored by the teacher in `teacher_dir` on its full text."""
+def prepare_transfer_set(args, tokenizer, train_split, tokenized_train, validation_split, unlabelled_texts: Dataset,
+                         max_length: int, id2label: dict) -> tuple[Dataset, dict]:
+    """The student's training set (see `transfer_set`) and what the teachers measured: the teachers of
+    `args.teacher_model` (see `imdb_lstm.training.teachers`) weighted on `validation_split`, their ensemble's soft
+    labels on `unlabelled_texts` (tokenised by the student's `tokenizer`, cut to `max_length` tokens; texts with no
+    token left dropped) and the targets of the training reviews chosen by `args.distill_labelled_targets`. Every
+    teacher's logits go through the soft-label cache (`args.soft_label_cache`)."""
     from .adversarial import tokenize_vat_texts
 
+    train_texts, train_labels = list(train_split["text"]), np.asarray(train_split["label"])
+    teachers = load_teachers(args.teacher_model, train_texts, train_labels, id2label, folds=args.teacher_folds,
+                             seed=args.seed, batch_size=args.per_device_eval_batch_size)
+    cache = SoftLabelCache(args.soft_label_cache)
+    report = {"teachers": [teacher.name for teacher in teachers]}
+    if validation_split is not None and len(validation_split):
+        texts, labels = list(validation_split["text"]), np.asarray(validation_split["label"])
+        members = [cache.logits(teacher, "validation", texts) for teacher in teachers]
+        weights, loss = choose_weights(members, labels)
+        report["teacher_validation_accuracy"] = {
+            teacher.name: float((logits.argmax(1) == labels).mean()) for teacher, logits in zip(teachers, members)}
+        report["ensemble_validation_accuracy"] = float((ensemble_logits(members, weights).argmax(1) == labels).mean())
+        report["ensemble_validation_log_loss"] = round(loss, 5)
+    elif len(teachers) > 1:
+        raise TeacherError("Several teachers need a validation split to choose their weights: use the canonical "
+                           "protocol with --validation_fraction > 0, or one teacher.")
+    else:
+        weights = (1.0,)
+    report["teacher_weights"] = dict(zip(report["teachers"], weights))
+    logger.info("Teachers: %s", report)
+
+    # Scored before the student's tokenizer drops texts it cannot read, so the cache serves any student.
+    all_texts = list(unlabelled_texts["text"])
+    scores = ensemble_logits([cache.logits(teacher, "unlabelled", all_texts) for teacher in teachers], weights)
     unlabelled = tokenize_vat_texts(unlabelled_texts, tokenizer, max_length, keep_text=True)
-    logger.info("Teacher %s scoring %d training and %d unlabelled reviews.", teacher_dir, len(tokenized_train),
-                len(unlabelled))
-    labelled_logits = teacher_logits(teacher_dir, list(train_texts), batch_size)
-    unlabelled_logits = teacher_logits(teacher_dir, list(unlabelled["text"]), batch_size)
-    agreement = float((labelled_logits.argmax(-1) == np.asarray(tokenized_train["label"])).mean())
-    logger.info("Teacher agrees with %.4f of the training labels.", agreement)
-    return transfer_set(tokenized_train, unlabelled, labelled_logits, unlabelled_logits)
+    row_of = {text: row for row, text in enumerate(all_texts)}
+    unlabelled_logits = scores[[row_of[text] for text in unlabelled["text"]]]
+
+    kind = args.distill_labelled_targets
+    in_sample = [cache.logits(teacher, "train", train_texts) for teacher in teachers] if kind == "teacher" else None
+    labelled_logits = labelled_targets(kind, teachers, in_sample, weights, train_labels, args.distill_label_smoothing,
+                                       len(id2label))
+    if kind != "gold":
+        report["teacher_train_agreement"] = float((labelled_logits.argmax(1) == train_labels).mean())
+    logger.info("Transfer set: %d training reviews (targets: %s) and %d unlabelled reviews.", len(tokenized_train),
+                kind, len(unlabelled))
+    return transfer_set(tokenized_train, unlabelled, labelled_logits, unlabelled_logits), report
 
 
-def main(argv=None) -> dict:
-    """`imdb-lstm-distill`: `imdb-lstm-train`'s arguments, `--teacher_model` required."""
-    from .finetune import parse_args, run
+def parse_args(argv=None) -> tuple:
+    """`imdb-lstm-distill`'s command line: `imdb-lstm-train`'s arguments, `--teacher_model` required."""
+    from .finetune import parse_args as parse_fine_tuning_args
 
-    model_args, data_args, training_args = parse_args(argv)
+    model_args, data_args, training_args = parse_fine_tuning_args(argv)
     if not training_args.teacher_model:
         raise DataError("imdb-lstm-distill needs --teacher_model: the folder (or Hub repo) of a trained imdb-lstm "
                         "classifier whose soft labels the student learns, e.g. --teacher_model outputs/recipe.")
-    return run(model_args, data_args, training_args)
+    return model_args, data_args, training_args
+
+
+def main(argv=None) -> dict:
+    """`imdb-lstm-distill`: `imdb-lstm-train` with `--teacher_model` required."""
+    from .finetune import run
+
+    return run(*parse_args(argv))
 
 
 def cli_main() -> None:

@@ -31,6 +31,7 @@ from ..plots import plot_confusion_matrix
 from ..tokenization import DEFAULT_TRUNCATION_SIDE, build_tokenizer
 from .adversarial import check_vat_splits
 from .common import CpuTrainingArguments, PreparedRun, parse_arguments, run_recipe
+from .teachers import LABELLED_TARGETS
 
 __all__ = [
     "DataArguments", "EncoderUnfreezing", "FineTuningTrainer", "ImdbTrainingArguments", "ModelArguments",
@@ -175,10 +176,29 @@ class ImdbTrainingArguments(CpuTrainingArguments):
     vat_batch_size: int = field(default=32, metadata={"help": "VAT: unlabelled reviews per training step"})
     vat_max_length: int = field(default=400, metadata={"help": "VAT: tokens kept per unlabelled review"})
     # Knowledge distillation from a trained classifier (imdb_lstm.training.distill; imdb-lstm-distill).
-    teacher_model: str | None = field(
+    teacher_model: list[str] | None = field(
         default=None,
-        metadata={"help": "distillation: a trained classifier (folder or Hub repo) whose soft labels the model learns, "
-                  "on the training reviews and --distill_splits of --distill_dataset (unset: plain fine-tuning)"},
+        metadata={"help": "distillation: one or more teachers whose soft labels the model learns on the training "
+                  "reviews and --distill_splits of --distill_dataset: trained classifiers (folders or Hub repos) and/or "
+                  "ngram:N (NB-LR on word 1..N-grams of the training reviews); several are averaged with weights "
+                  "chosen on validation (unset: plain fine-tuning)"},
+    )
+    distill_labelled_targets: str = field(
+        default="teacher",
+        metadata={"help": "distillation: targets of the training reviews: 'gold' (the true label, smoothed by "
+                  "--distill_label_smoothing), 'out_of_fold' (teachers' scores from models that did not train on the "
+                  "review; ngram:N teachers only) or 'teacher' (the teachers' in-sample scores)"},
+    )
+    distill_label_smoothing: float = field(
+        default=0.1, metadata={"help": "distillation, --distill_labelled_targets gold: probability spread evenly over "
+                               "all labels"})
+    teacher_folds: int = field(default=5, metadata={"help": "distillation: folds of an ngram:N teacher's out-of-fold "
+                                                    "scores on the training reviews"})
+    soft_label_cache: str | None = field(
+        default=None,
+        metadata={"help": "distillation: folder caching each teacher's logits per set of texts, so that another student "
+                  "or round does not score again (an entry made for other weights or texts is recomputed, with a "
+                  "warning); unset: no cache"},
     )
     distill_dataset: str | None = field(
         default=None,
@@ -210,6 +230,13 @@ class ImdbTrainingArguments(CpuTrainingArguments):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name}={getattr(self, name)} must be at least 1.")
         check_vat_splits(self.vat_split_names)
+        if isinstance(self.teacher_model, str):  # one teacher, as a JSON string
+            self.teacher_model = [self.teacher_model]
+        if self.distill_labelled_targets not in LABELLED_TARGETS:
+            raise ValueError(f"--distill_labelled_targets={self.distill_labelled_targets!r}: choose one of "
+                             f"{', '.join(LABELLED_TARGETS)}.")
+        if not 0 <= self.distill_label_smoothing < 1:
+            raise ValueError(f"--distill_label_smoothing={self.distill_label_smoothing} must be in [0, 1).")
         if self.teacher_model:
             from .distill import check_distill_splits
 
@@ -453,9 +480,12 @@ def prepare_fine_tuning(model_args: ModelArguments, data_args: DataArguments, tr
     tokenized = tokenize_splits(splits, tokenizer, data_args.max_length)
     unlabelled = prepare_perturbation_training(model, tokenizer, splits, tokenized, model_args, data_args,
                                                training_args)
-    train_dataset = tokenized["train"]
+    train_dataset, train_metrics = tokenized["train"], {}
     if training_args.teacher_model:
-        train_dataset = prepare_distillation(model, tokenizer, splits, tokenized, data_args, training_args)
+        train_dataset, teachers = prepare_distillation(model, tokenizer, splits, tokenized, data_args, training_args)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "teachers.json").write_text(json.dumps(teachers, indent=2))
+        train_metrics = {key: value for key, value in teachers.items() if isinstance(value, float)}
     trainer = FineTuningTrainer(
         model=model,
         args=training_args,
@@ -492,7 +522,7 @@ def prepare_fine_tuning(model_args: ModelArguments, data_args: DataArguments, tr
             write_test_outputs(output_dir, splits["test"], logits)
         return results
 
-    return PreparedRun(trainer, evaluate, train_metrics={"train_samples": len(train_dataset)})
+    return PreparedRun(trainer, evaluate, train_metrics={"train_samples": len(train_dataset), **train_metrics})
 
 
 def add_ngram_branch(trainer: Trainer, tokenized, model_args: ModelArguments) -> dict:
@@ -559,19 +589,20 @@ def prepare_perturbation_training(model, tokenizer, splits, tokenized, model_arg
 def prepare_distillation(model, tokenizer, splits, tokenized, data_args: DataArguments,
                          training_args: ImdbTrainingArguments):
     """The transfer set `--teacher_model` needs (see `imdb_lstm.training.distill`): the training reviews and the
-    unlabelled `--distill_splits` (the run's validation and test reviews left out), scored by the teacher; the
-    student's config records its teacher as `distilled_from`."""
+    unlabelled `--distill_splits` (the run's validation and test reviews left out), with their targets; returns it
+    and what the teachers measured. The student's config records its teachers as `distilled_from`."""
     from .distill import load_transfer_texts, prepare_transfer_set
 
     source = training_args.distill_dataset or data_args.dataset
     held_out = [text for name in ("validation", "test") if name in splits for text in splits[name]["text"]]
     texts = load_transfer_texts(source, training_args.distill_split_names, excluded_texts=held_out)
-    transfer = prepare_transfer_set(training_args.teacher_model, tokenizer, splits["train"]["text"], tokenized["train"],
-                                    texts, data_args.max_length, batch_size=training_args.per_device_eval_batch_size)
-    model.config.distilled_from = training_args.teacher_model
-    logger.info("Distillation: %d transfer reviews (%d labelled) from %s, teacher %s.", len(transfer),
-                len(tokenized["train"]), source, training_args.teacher_model)
-    return transfer
+    transfer, report = prepare_transfer_set(training_args, tokenizer, splits["train"], tokenized["train"],
+                                            splits.get("validation"), texts, data_args.max_length,
+                                            {int(k): v for k, v in model.config.id2label.items()})
+    model.config.distilled_from = ", ".join(training_args.teacher_model)
+    logger.info("Distillation: %d transfer reviews (%d labelled) from %s, teachers %s.", len(transfer),
+                len(tokenized["train"]), source, report["teacher_weights"])
+    return transfer, report
 
 
 def load_pretrained_for_classification(model_args: ModelArguments, data_args: DataArguments):

@@ -85,12 +85,13 @@ def test_the_ngram_teacher_scores_no_training_review_with_a_model_that_trained_o
     fits_scored = []
     monkeypatch.setattr(teaching, "fit_nblr", spying_fit)
     teacher = teaching.ngram_teacher("ngram:2", texts, labels, LABELS, folds=4, seed=1)
+    assert fits == []  # nothing is fitted before it is needed
+    assert teacher.out_of_fold.shape == (300, 2)
     scored_training = [(seen, scored) for seen, scored in fits_scored]
-    assert len(fits) == 5  # 4 folds and the model on all training reviews (for every other text)
+    assert len(fits) == 4  # one model per fold
     assert sum(len(scored) for _, scored in scored_training) == len(texts)
     for seen, scored in scored_training:
         assert scored and not seen & set(scored)  # out of fold: never a review its model trained on
-    assert teacher.out_of_fold.shape == (300, 2)
     # Out of fold it is an honest classifier: right more often than not, far from the memorised in-sample fit.
     in_sample = teacher.score(texts)
     out_of_fold_accuracy = (teacher.out_of_fold.argmax(1) == labels).mean()

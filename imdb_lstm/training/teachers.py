@@ -18,6 +18,7 @@ teachers; neural teachers have no such scores and are refused); `teacher` keeps 
 first version's behaviour, for comparison).
 """
 
+import functools
 import hashlib
 import json
 import logging
@@ -64,13 +65,18 @@ class Teacher:
     name: str
     id2label: dict
     fingerprint: str
-    out_of_fold: np.ndarray | None = None  # logits on the training reviews from models that did not see them
     calls: int = 0
     _score: object = field(default=None, repr=False)
+    _out_of_fold: object = field(default=None, repr=False)
 
     def score(self, texts: list[str]) -> np.ndarray:
         self.calls += len(texts)
         return np.asarray(self._score(list(texts)), dtype=np.float32)
+
+    @functools.cached_property
+    def out_of_fold(self) -> np.ndarray | None:
+        """Logits on the training reviews from models that did not train on them (None: the teacher has none)."""
+        return None if self._out_of_fold is None else np.asarray(self._out_of_fold(), dtype=np.float32)
 
 
 def classifier_teacher(source: str, batch_size: int = 256) -> Teacher:
@@ -133,17 +139,25 @@ def ngram_teacher(spec: str, train_texts, train_labels, id2label: dict, folds: i
     train_texts, train_labels = list(train_texts), np.asarray(train_labels)
     if folds < 2:
         raise TeacherError(f"--teacher_folds {folds}: out-of-fold scores need at least 2 folds.")
-    assignment = fold_assignment(len(train_texts), folds, seed)
-    out_of_fold = np.zeros((len(train_texts), 2), dtype=np.float32)
-    for fold in range(folds):
-        held = assignment == fold
-        score = fit_nblr([t for t, h in zip(train_texts, held) if not h], train_labels[~held], order, C)
-        out_of_fold[held] = score([t for t, h in zip(train_texts, held) if h])
-    full = fit_nblr(train_texts, train_labels, order, C)
+
+    def out_of_fold():
+        assignment = fold_assignment(len(train_texts), folds, seed)
+        logits = np.zeros((len(train_texts), 2), dtype=np.float32)
+        for fold in range(folds):
+            held = assignment == fold
+            score = fit_nblr([t for t, h in zip(train_texts, held) if not h], train_labels[~held], order, C)
+            logits[held] = score([t for t, h in zip(train_texts, held) if h])
+        return logits
+
+    @functools.cache
+    def full_model():  # fitted once, when a text is first scored (a run that reads the cache never fits it)
+        return fit_nblr(train_texts, train_labels, order, C)
+
     # What it scores beyond the training reviews comes from the model fitted on all of them: folds and seed only
     # shape the out-of-fold scores, which are computed here and never cached.
     identity = fingerprint(spec, C, texts_fingerprint(train_texts), train_labels.tobytes())
-    return Teacher(name=spec, id2label=dict(id2label), fingerprint=identity, out_of_fold=out_of_fold, _score=full)
+    return Teacher(name=spec, id2label=dict(id2label), fingerprint=identity, _score=lambda texts: full_model()(texts),
+                   _out_of_fold=out_of_fold)
 
 
 def load_teachers(sources: list[str], train_texts, train_labels, id2label: dict, folds: int = 5, seed: int = 42,

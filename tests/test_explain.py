@@ -212,6 +212,7 @@ def test_an_empty_review_is_a_clear_error():
 
 # ----------------------------------------------------------------------------------- encoders, remote code, dtype
 
+@pytest.mark.float_sensitive
 def test_a_model_loaded_with_remote_code_gets_the_same_scores(tmp_path):
     model, tokenizer = tiny_model(bidirectional=True, pooling="max_mean")
     model.save_pretrained(tmp_path)
@@ -226,6 +227,7 @@ def test_a_model_loaded_with_remote_code_gets_the_same_scores(tmp_path):
     torch.testing.assert_close(torch.tensor([w.score for w in theirs.words]), torch.tensor([w.score for w in ours.words]))
 
 
+@pytest.mark.float_sensitive
 def test_a_bfloat16_model_is_explained_in_float32_and_left_as_it_was():
     model, tokenizer = tiny_model(encoder="cnn", pooling="max")
     model = model.to(torch.bfloat16)
@@ -236,6 +238,7 @@ def test_a_bfloat16_model_is_explained_in_float32_and_left_as_it_was():
     assert abs(explanation.delta) <= 0.01 * max(abs(explanation.difference), 1e-3)
 
 
+@pytest.mark.float_sensitive
 def test_explanations_from_several_threads_match_serial_ones():
     from concurrent.futures import ThreadPoolExecutor
 

@@ -47,6 +47,7 @@ def test_json_output_matches_the_python_api(model_dir, capsys):
     assert format_line(expected).startswith(expected["label"])
 
 
+@pytest.mark.float_sensitive
 def test_file_and_stdin_are_batched_in_order(model_dir, tmp_path, capsys, monkeypatch):
     """Reviews are sorted by length into batches; each answer must still belong to its own review. The reviews
     differ in length and in what they say, so an answer given to the wrong review shows."""

@@ -113,7 +113,8 @@ CHAIN_SIZES = {
 @pytest.mark.slow
 def test_the_semi_supervised_chain_runs_as_the_readme_writes_it(tmp_path):
     chain = [argv for _, argv in COMMANDS if Path(argv[0]).name in CHAIN_SIZES and argv[1].startswith("configs/")]
-    assert [Path(argv[0]).name for argv in chain] == list(CHAIN_SIZES), chain
+    names = [Path(argv[0]).name for argv in chain]
+    assert names[:4] == list(CHAIN_SIZES) and set(names[4:]) <= {"imdb-lstm-distill"}, chain  # more students after
     # The configs write and read outputs/... relative to where the commands run: a scratch copy of the checkout's
     # configs/ keeps the real outputs/ untouched.
     shutil.copytree(ROOT / "configs", tmp_path / "configs")
@@ -127,6 +128,6 @@ def test_the_semi_supervised_chain_runs_as_the_readme_writes_it(tmp_path):
                                 capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, f"{shlex.join([name, *arguments])}:\n{result.stderr[-3000:]}"
     config = json.loads((tmp_path / "outputs/ssl/fast/config.json").read_text())
-    assert config["distilled_from"] == "outputs/ssl/classifier"
+    assert config["distilled_from"].startswith("outputs/ssl/classifier")  # the README's last student's teachers
     assert (tmp_path / "outputs/ssl/vectors/imdb-w2v-100.kv").is_file()
     assert json.loads((tmp_path / "outputs/ssl/classifier/config.json").read_text())["ngram_order"] == 3

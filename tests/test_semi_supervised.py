@@ -47,6 +47,7 @@ def adaptive_lm(tokenizer, bidirectional=True):
 # ---------------------------------------------------------------- the adaptive-softmax language model
 
 
+@pytest.mark.float_sensitive
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["forward", "forward+backward"])
 def test_adaptive_loss_is_the_negative_log_likelihood_of_its_full_distribution(tokenizer, bidirectional):
     model = adaptive_lm(tokenizer, bidirectional)
@@ -135,6 +136,7 @@ def fitted_ngrams(tokenizer):
     return ngrams.fit_ngram_logistic_regression(ids, data["label"][:800], len(tokenizer), order=3, min_count=2, C=1.0)
 
 
+@pytest.mark.float_sensitive
 def test_ngram_branch_computes_the_fitted_regression_alone_or_padded(tokenizer, fitted_ngrams):
     model, _ = tiny_model(tokenizer)
     ngrams.attach_ngram_branch(model, fitted_ngrams, weight=1.0)  # the n-gram log-odds alone
@@ -180,6 +182,7 @@ def test_ngram_classifier_saves_reloads_and_loads_through_remote_code(tmp_path, 
     assert_remote_code_logits(tmp_path, expected)
 
 
+@pytest.mark.float_sensitive
 def test_ngram_classifier_exports_to_onnx_with_the_same_logits(tmp_path, tokenizer, fitted_ngrams):
     pytest.importorskip("onnxruntime")
     from imdb_lstm.onnx_export import export_onnx, max_abs_difference, onnx_session

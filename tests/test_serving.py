@@ -26,6 +26,7 @@ def mixed_reviews(count: int = 24) -> list[str]:
 # ---------------------------------------------------------------- bfloat16 by default where it is free
 
 
+@pytest.mark.float_sensitive
 def test_auto_inference_dtype_autocasts_only_inference_and_only_where_bfloat16_is_native(monkeypatch):
     model, tokenizer = tiny_model(bidirectional=True, pooling="max_mean", inference_dtype="auto")
     batch = tokenizer(mixed_reviews(), padding=True, truncation=True, return_tensors="pt")
@@ -64,6 +65,7 @@ def test_auto_inference_dtype_autocasts_only_inference_and_only_where_bfloat16_i
         ImdbLstmConfig(inference_dtype="float16")
 
 
+@pytest.mark.float_sensitive
 def test_trained_model_serves_in_bfloat16_by_default_and_flips_at_most_one_percent_of_labels(sample_model_dir,
                                                                                              monkeypatch):
     model, tokenizer = load_classifier(str(sample_model_dir))
@@ -89,6 +91,7 @@ def test_trained_model_serves_in_bfloat16_by_default_and_flips_at_most_one_perce
 # ---------------------------------------------------------------- concurrent directions
 
 
+@pytest.mark.float_sensitive
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_concurrent_directions_give_the_sequential_and_the_padded_batch_logits(cell, monkeypatch):
     model, tokenizer = tiny_model(cell=cell, bidirectional=True, num_layers=2, pooling="max_mean",

@@ -62,6 +62,7 @@ def test_plan_covers_every_row_once_shortest_first_and_skips_batches_without_was
     assert modeling.plan_length_buckets([5]) is None
 
 
+@pytest.mark.float_sensitive
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_bucketed_logits_equal_the_padded_batch_and_only_at_inference(name, monkeypatch):
     model, tokenizer = tiny_model(**CONFIGS[name])
@@ -81,6 +82,7 @@ def test_bucketed_logits_equal_the_padded_batch_and_only_at_inference(name, monk
     assert sizes == [batch["input_ids"].size(0)]
 
 
+@pytest.mark.float_sensitive
 @pytest.mark.parametrize("side", ["left", "right"])
 def test_plain_pipeline_in_input_order_truncates_like_the_tokenizer_and_equals_sorted_prediction(side, tmp_path,
                                                                                                  monkeypatch):
@@ -107,6 +109,7 @@ def test_plain_pipeline_in_input_order_truncates_like_the_tokenizer_and_equals_s
 # ---------------------------------------------------------------- bfloat16
 
 
+@pytest.mark.float_sensitive
 def test_bfloat16_prediction_is_close_to_float32_and_the_cli_accepts_it(tmp_path, capsys):
     model, tokenizer = tiny_model(bidirectional=True, pooling="max_mean")
     reviews = mixed_reviews()
@@ -130,6 +133,7 @@ def test_bfloat16_prediction_is_close_to_float32_and_the_cli_accepts_it(tmp_path
 # ---------------------------------------------------------------- ONNX
 
 
+@pytest.mark.float_sensitive
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_onnx_logits_equal_pytorch_on_a_padded_batch_and_a_single_review(name, tmp_path):
     pytest.importorskip("onnxruntime")

@@ -17,6 +17,10 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from .explain import explain, render_png, require_captum
+from .predict import load_classifier
+from .study import EXAMPLE_REVIEW, EXAMPLE_STUDY_P_NEGATIVE
+
 logger = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -167,10 +171,6 @@ def explain_study_example(model_dir: Path, top: int = 5) -> dict | None:
     """The study's example review explained by the model of `model_dir`: drawn into `model_dir/example_explained.png`
     and summed up for the card (label, probabilities, strongest words for and against). None, with a warning, when
     captum is not installed or the picture cannot be written."""
-    from .explain import explain, render_png, require_captum
-    from .predict import load_classifier
-    from .study import EXAMPLE_REVIEW, EXAMPLE_STUDY_P_NEGATIVE
-
     try:
         require_captum()
     except ImportError as error:

@@ -42,6 +42,8 @@ from typing import NamedTuple
 
 import torch
 
+from .predict import exact_float32
+
 # Gauss–Legendre steps of each integral along the path. With 50, one integral over the whole path meets
 # completeness within 1 % for most reviews of trained models (of every encoder); where a recurrent network's state
 # flips along the path, `integrate` cuts the path into pieces until it does (tests/test_explain.py checks 5 %).
@@ -181,8 +183,6 @@ def explain(model, tokenizer, text: str, n_steps: int = DEFAULT_STEPS, output: s
     ids, offsets, words_cut = encode(tokenizer, text)
     if not ids:
         raise ValueError("The review is empty (no words once markup is removed): give a review to explain.")
-
-    from .predict import exact_float32
 
     explained = float32_model(model)
     # Exact float32 throughout, whatever the model's inference_dtype: the endpoints' logits must match the gradients'.

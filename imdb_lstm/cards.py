@@ -18,7 +18,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from .explain import explain, render_png, require_captum
-from .predict import load_classifier
+from .predict import LANGUAGE_MODEL_CLASS, load_classifier
 from .study import EXAMPLE_REVIEW, EXAMPLE_STUDY_P_NEGATIVE
 
 logger = logging.getLogger(__name__)
@@ -26,7 +26,6 @@ logger = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
 CARD_TEMPLATE = PACKAGE_DIR / "model_card.md"
 LANGUAGE_MODEL_CARD_TEMPLATE = PACKAGE_DIR / "lm_model_card.md"
-LANGUAGE_MODEL_CLASS = "ImdbLstmForCausalLM"
 
 # The study's example review explained (imdb_lstm.explain), drawn by render_model_card next to the card.
 EXAMPLE_PICTURE = "example_explained.png"

@@ -138,6 +138,18 @@ def push_trained_model(output_dir, repo_id: str | None = None, token: str | None
     return commit
 
 
+def push_output(output_dir, training_args):
+    """Push a finished training output folder with its rendered card (`push_trained_model`), with the `--hub_*`
+    training arguments (what `imdb-lstm-train --push_to_hub` and `imdb-lstm-pretrain --push_to_hub` do)."""
+    return push_trained_model(
+        output_dir,
+        repo_id=training_args.hub_model_id,
+        token=training_args.hub_token,
+        private=bool(training_args.hub_private_repo),
+        revision=getattr(training_args, "hub_revision", None),
+    )
+
+
 @dataclass
 class PushArguments:
     model_dir: str = field(metadata={"help": "output folder of imdb-lstm-train or imdb-lstm-pretrain"})

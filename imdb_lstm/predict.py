@@ -17,7 +17,8 @@ from huggingface_hub.utils import validate_repo_id
 from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-from .modeling_imdb_lstm import bfloat16_is_native
+from .configuration_imdb_lstm import INFERENCE_DTYPES
+from .modeling_imdb_lstm import ImdbLstmForCausalLM, ImdbLstmForSequenceClassification, bfloat16_is_native
 
 
 def check_texts(texts) -> list[str]:
@@ -37,13 +38,10 @@ def check_texts(texts) -> list[str]:
     return texts
 
 
-DTYPES = ("float32", "bfloat16", "auto")
-
-
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     """The compute dtype for `dtype` ("float32", "bfloat16", or "auto": bfloat16 where `bfloat16_is_native`)."""
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype={dtype!r} is not allowed; use one of {DTYPES}.")
+    if dtype not in INFERENCE_DTYPES:
+        raise ValueError(f"dtype={dtype!r} is not allowed; use one of {INFERENCE_DTYPES}.")
     if dtype == "auto":
         return torch.bfloat16 if bfloat16_is_native(device) else torch.float32
     return torch.bfloat16 if dtype == "bfloat16" else torch.float32
@@ -125,8 +123,8 @@ def load_classifier_or_report(model_dir: str, trust_remote_code: bool = False):
         return None
 
 
-CLASSIFIER_CLASS = "ImdbLstmForSequenceClassification"
-LANGUAGE_MODEL_CLASS = "ImdbLstmForCausalLM"
+CLASSIFIER_CLASS = ImdbLstmForSequenceClassification.__name__
+LANGUAGE_MODEL_CLASS = ImdbLstmForCausalLM.__name__
 
 
 def check_classifier_config(config, source: str) -> None:

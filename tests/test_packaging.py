@@ -13,8 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ENTRY_POINTS = {
-    "imdb-lstm-train": "imdb_lstm.training.finetune:cli_main",
-    "imdb-lstm-pretrain": "imdb_lstm.training.pretrain:cli_main",
+    "imdb-lstm-train": "imdb_lstm.commands.train:cli_main",
+    "imdb-lstm-pretrain": "imdb_lstm.commands.pretrain:cli_main",
     "imdb-lstm-push": "imdb_lstm.hub:cli_main",
     "imdb-lstm-predict": "imdb_lstm.commands.predict:main",
     "imdb-lstm-demo": "imdb_lstm.demo:cli_main",

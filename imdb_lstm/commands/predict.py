@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 from ..explain import DEFAULT_STEPS, explain, render_html_page, require_captum
-from ..predict import DTYPES, load_classifier_or_report, predict, quiet_progress_bars
+from ..configuration_imdb_lstm import INFERENCE_DTYPES
+from ..predict import load_classifier_or_report, predict, quiet_progress_bars
 from ..study import EXAMPLE_REVIEW
 
 
@@ -68,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--example", action="store_true", help="also classify the original study's example review (negative)")
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument(
-        "--dtype", choices=DTYPES, default=None,
+        "--dtype", choices=INFERENCE_DTYPES, default=None,
         help="compute dtype (default: the model's inference_dtype, bfloat16 where the CPU computes it natively): "
         "float32 = exact; bfloat16 is about 1.5x faster on CPUs with AVX512_BF16/AMX; auto = bfloat16 where native",
     )

@@ -17,12 +17,15 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from .explain import explain, render_png, require_captum
+from .predict import LANGUAGE_MODEL_CLASS, load_classifier
+from .study import EXAMPLE_REVIEW, EXAMPLE_STUDY_P_NEGATIVE
+
 logger = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 CARD_TEMPLATE = PACKAGE_DIR / "model_card.md"
 LANGUAGE_MODEL_CARD_TEMPLATE = PACKAGE_DIR / "lm_model_card.md"
-LANGUAGE_MODEL_CLASS = "ImdbLstmForCausalLM"
 
 # The study's example review explained (imdb_lstm.explain), drawn by render_model_card next to the card.
 EXAMPLE_PICTURE = "example_explained.png"
@@ -167,10 +170,6 @@ def explain_study_example(model_dir: Path, top: int = 5) -> dict | None:
     """The study's example review explained by the model of `model_dir`: drawn into `model_dir/example_explained.png`
     and summed up for the card (label, probabilities, strongest words for and against). None, with a warning, when
     captum is not installed or the picture cannot be written."""
-    from .explain import explain, render_png, require_captum
-    from .predict import load_classifier
-    from .study import EXAMPLE_REVIEW, EXAMPLE_STUDY_P_NEGATIVE
-
     try:
         require_captum()
     except ImportError as error:

@@ -6,9 +6,10 @@ Sources (`load_imdb(source)`):
 - a raw `aclImdb` folder as Stanford distributes it (`train/pos/*.txt`, `train/neg/*.txt`, `test/...`);
 - `"sample"`: 2,000 train + 1,000 test real reviews shipped inside this package (offline demo and tests).
 
-Unlabelled texts for pretraining (`load_unlabelled_texts(source, splits)`): any `datasets` source's splits (IMDB's
-`train` + `unsupervised` by default in `imdb-lstm-pretrain`; a split named `test` is always refused), or the shipped
-sample's train and 500 unlabelled reviews; streamed on request.
+Unlabelled texts (`load_unlabelled_texts(source, splits, use=...)`) for every use that reads them: pretraining,
+word vectors, VAT and distillation. Any `datasets` source's splits (IMDB's `train` + `unsupervised` by default; a
+split named `test` is always refused, `check_unlabelled_splits`), or the shipped sample's train and 500 unlabelled
+reviews; streamed on request; tokenised for training by `tokenize_unlabelled_texts`.
 
 Split protocols (`make_splits(dataset, protocol)`):
 - `"canonical"`: IMDB's own train/test; a stratified `validation_fraction` of train is held out for model selection;
@@ -17,6 +18,7 @@ Split protocols (`make_splits(dataset, protocol)`):
 """
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from datasets import (ClassLabel, Dataset, DatasetDict, Features, IterableDataset, Value, concatenate_datasets,
@@ -27,7 +29,7 @@ HUB_DATASET = "stanfordnlp/imdb"
 SAMPLE = "sample"
 SAMPLE_DIR = Path(__file__).parent / "sample_data"
 LABELS = ("neg", "pos")
-# Splits no pretraining may read: they score the classifiers fine-tuned from the language model.
+# Splits no unlabelled use may read: they score the classifiers.
 FORBIDDEN_SPLITS = ("test",)
 # The shipped sample's unlabelled texts for pretraining (its test file is never read for it).
 SAMPLE_PRETRAINING_SPLITS = ("train", "unsupervised")
@@ -36,6 +38,38 @@ FEATURES = Features({"text": Value("string"), "label": ClassLabel(names=list(LAB
 
 class DataError(ValueError):
     """The data is not usable as labelled IMDB reviews; the message says what is wrong."""
+
+
+class UnlabelledUse(NamedTuple):
+    """How one use of unlabelled text is configured, so that its errors name its own flags."""
+
+    dataset_flag: str
+    splits_flag: str
+    text_column_flag: str | None  # None: the texts are always read from a `text` column
+    why_not_test: str
+    example_splits: str
+
+
+UNLABELLED_USES = {
+    "pretraining": UnlabelledUse(
+        "--dataset", "--dataset_splits", "--text_column",
+        "test reviews must never reach pretraining (classifiers fine-tuned from this model are scored on them)",
+        "train,unsupervised"),
+    "word vectors": UnlabelledUse(
+        "--dataset", "--dataset_splits", "--text_column",
+        "test reviews must never shape the word vectors (classifiers built on them are scored on test reviews)",
+        "train,unsupervised"),
+    "VAT": UnlabelledUse(
+        "--vat_dataset", "--vat_splits", "--vat_text_column",
+        "VAT reads its unlabelled reviews from splits other than test (test reviews score the classifier and must "
+        "never reach training, not even unlabelled)",
+        "train,unsupervised"),
+    "distillation": UnlabelledUse(
+        "--distill_dataset", "--distill_splits", None,
+        "the student learns the teacher's labels on reviews other than test (test reviews score the student and "
+        "must never reach its training, not even through the teacher)",
+        "unsupervised"),
+}
 
 
 def load_imdb(source: str = HUB_DATASET, splits: tuple[str, ...] = ("train", "test")) -> DatasetDict:
@@ -183,16 +217,12 @@ def subsample(dataset: Dataset, count: int | None, seed: int) -> Dataset:
     return dataset.shuffle(seed=seed).select(range(min(count, len(dataset))))
 
 
-def check_pretraining_splits(splits: list[str]) -> None:
-    """Refuse an empty list of splits, and the splits no pretraining may read."""
-    if not splits:
-        raise DataError("--dataset_splits names no split; give e.g. 'train,unsupervised'.")
-    forbidden = [name for name in splits if name.lower() in FORBIDDEN_SPLITS]
-    if forbidden:
-        raise DataError(
-            f"--dataset_splits includes {forbidden}: test reviews must never reach pretraining (classifiers "
-            "fine-tuned from this model are scored on them). Pretrain on 'train' and 'unsupervised'."
-        )
+def check_unlabelled_splits(splits: list[str], use: str = "pretraining") -> None:
+    """Refuse an empty list of splits, and `test` (any case), for `use` (a key of `UNLABELLED_USES`)."""
+    flags = UNLABELLED_USES[use]
+    if not splits or any(name.lower() in FORBIDDEN_SPLITS for name in splits):
+        raise DataError(f"{flags.splits_flag} {','.join(splits) or '(empty)'}: {flags.why_not_test}; give e.g. "
+                        f"{flags.splits_flag} {flags.example_splits}.")
 
 
 def without_texts(texts: Dataset, excluded_texts=()) -> Dataset:
@@ -211,12 +241,20 @@ def load_unlabelled_texts(
     config_name: str | None = None,
     data_files: list[str] | None = None,
     streaming: bool = False,
+    use: str = "pretraining",
+    excluded_texts=None,
 ) -> Dataset | IterableDataset:
-    """Texts to pretrain on: the `splits` of a `datasets` source (a Hub id, a local folder, a loader name such as
-    "text" with `data_files`, or "sample": the shipped sample's train and unsupervised reviews) as one dataset
-    with a single `text` column, an `IterableDataset` with `streaming`. Refuses a `test` split (see
-    `check_pretraining_splits`) and a source without `text_column` or whose column holds no strings."""
-    check_pretraining_splits(splits)
+    """Unlabelled texts for `use` (a key of `UNLABELLED_USES`, whose flags the errors name): the `splits` of a
+    `datasets` source (a Hub id, a local folder, a loader name such as "text" with `data_files`, or "sample": the
+    shipped sample's train and unsupervised reviews) as one dataset with a single `text` column, an
+    `IterableDataset` with `streaming`. Refuses a `test` split (see `check_unlabelled_splits`) and a source without
+    `text_column` or whose column holds no strings. With `excluded_texts` (VAT and distillation pass the run's
+    validation and test reviews, possibly none), empty texts and those texts are left out (`without_texts`) and a
+    source left with no text is refused; without it (pretraining, word vectors) every row is kept as read."""
+    check_unlabelled_splits(splits, use)
+    flags = UNLABELLED_USES[use]
+    column_hint = (f"give the column that holds the texts with {flags.text_column_flag}" if flags.text_column_flag
+                   else "give a source whose texts are in a 'text' column")
     if source == SAMPLE:
         unknown = [name for name in splits if name not in SAMPLE_PRETRAINING_SPLITS]
         if unknown:
@@ -236,14 +274,13 @@ def load_unlabelled_texts(
                 raise DataError(f"Hub unreachable: cannot download {source!r} ({error}). Offline, use "
                                 f"--dataset {SAMPLE} or a local folder such as ../shared/data/imdb.") from error
             except (ValueError, FileNotFoundError) as error:
-                raise DataError(f"Cannot read split {name!r} of {source!r} ({error}). Give --dataset_splits "
+                raise DataError(f"Cannot read split {name!r} of {source!r} ({error}). Give {flags.splits_flag} "
                                 "that the source has, e.g. 'train' for most corpora.") from error
     columns = [part.column_names for part in parts]
     for name, names in zip(splits, columns):
         if names is not None and text_column not in names:
             raise DataError(
-                f"Split {name!r} of {source!r} has no {text_column!r} column (it has {names}); "
-                "give the column that holds the texts with --text_column."
+                f"Split {name!r} of {source!r} has no {text_column!r} column (it has {names}); {column_hint}."
             )
     parts = [part.select_columns([text_column]) for part in parts]
     if text_column != "text":
@@ -252,6 +289,33 @@ def load_unlabelled_texts(
         return parts[0] if len(parts) == 1 else interleave_datasets(parts, stopping_strategy="all_exhausted")
     texts = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
     if getattr(texts.features["text"], "dtype", None) not in ("string", "large_string"):
-        raise DataError(f"Column {text_column!r} of {source!r} holds {texts.features['text']}, "
-                        "not text; give the column that holds the texts with --text_column.")
-    return texts
+        raise DataError(f"Column {text_column!r} of {source!r} holds {texts.features['text']}, not text; {column_hint}.")
+    if excluded_texts is None:
+        return texts
+    kept = without_texts(texts, excluded_texts)
+    if len(kept) == 0:
+        outside = " outside the run's validation and test reviews" if excluded_texts else ""
+        raise DataError(f"{flags.dataset_flag} {source} ({flags.splits_flag} {','.join(splits)}) holds no non-empty "
+                        f"text{outside}; give "
+                        f"unlabelled reviews, e.g. {flags.dataset_flag} ../shared/data/imdb {flags.splits_flag} "
+                        f"{flags.example_splits}.")
+    return kept
+
+
+def tokenize_unlabelled_texts(texts: Dataset, tokenizer, max_length: int, keep_text: bool = False) -> Dataset:
+    """`texts` (a `text` column) tokenised, cut to `max_length` tokens on the tokenizer's truncation side, with a
+    `length` column (and the `text` column with `keep_text`); texts with no token left (only markup, say) dropped.
+    VAT's unlabelled batches and distillation's transfer set are tokenised with it."""
+    def tokenize(batch):
+        encoded = tokenizer(batch["text"], truncation=True, max_length=max_length)
+        return {**encoded, "length": [len(ids) for ids in encoded["input_ids"]]}
+
+    removed = [name for name in texts.column_names if not (keep_text and name == "text")]
+    tokenized = texts.map(tokenize, batched=True, remove_columns=removed, desc="Tokenising unlabelled texts")
+    # As in finetune.tokenize_splits: the tokenizer saved with the model must not keep this truncation.
+    tokenizer.backend_tokenizer.no_truncation()
+    tokenized = tokenized.filter(lambda batch: [n > 0 for n in batch["length"]], batched=True)
+    if len(tokenized) == 0:
+        raise DataError("No unlabelled text has a token the tokenizer knows; give unlabelled reviews in the training "
+                        "language.")
+    return tokenized

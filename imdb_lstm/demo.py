@@ -19,6 +19,9 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from .explain import DEFAULT_STEPS, explain, render_html, require_captum
+from .hub import files_to_push
+from .predict import load_classifier, load_classifier_or_report, quiet_progress_bars
 from .study import EXAMPLE_REVIEW
 
 INSTALL_HINT = 'The demo needs gradio and captum: pip install "imdb-lstm[demo]"'
@@ -44,8 +47,6 @@ def require_gradio():
         import gradio
     except ImportError as error:
         raise ImportError(INSTALL_HINT) from error
-    from .explain import require_captum
-
     try:
         require_captum()
     except ImportError as error:
@@ -56,16 +57,12 @@ def require_gradio():
 def load_demo_model(model: str, trust_remote_code: bool = False):
     """(model, tokenizer) of an imdb-lstm classifier from a folder or Hub repo id; a clear OSError/ValueError for
     anything else (see `imdb_lstm.predict.load_classifier`)."""
-    from .predict import load_classifier
-
     return load_classifier(model, trust_remote_code=trust_remote_code)
 
 
 def classify_and_explain(model, tokenizer, text: str, n_steps: int | None = None):
     """({label: probability}, HTML of the review's words coloured by attribution), for the app's outputs. Raises
     ValueError for an empty review."""
-    from .explain import DEFAULT_STEPS, explain, render_html
-
     if not isinstance(text, str) or not text.strip():
         raise ValueError("The review is empty: type or paste a movie review, then press the button.")
     explanation = explain(model, tokenizer, text, n_steps=n_steps or DEFAULT_STEPS)
@@ -173,8 +170,6 @@ def write_space(directory, model: str, requirement: str = SPACE_REQUIREMENT, ove
     `requirement`: how the Space installs this package (the default names the PyPI package, with the demo extra;
     before it is published there, give a URL, e.g. "imdb-lstm[demo] @ git+https://github.com/you/imdb-lstm").
     Files that exist are not replaced unless `overwrite`. Returns the paths written."""
-    from .hub import files_to_push
-
     directory = Path(directory)
     load_demo_model(model)  # refuses anything that is not an imdb-lstm classifier
     local = Path(model).expanduser()
@@ -261,8 +256,6 @@ def main(argv=None) -> int:
         print(f"error: port {port} on {HOST} is already in use (another demo or server listens there): pass "
               "--port with a free port, or --port 0 to pick one.", file=sys.stderr)
         return 2
-    from .predict import load_classifier_or_report, quiet_progress_bars
-
     quiet_progress_bars()
     loaded = load_classifier_or_report(args.model, args.trust_remote_code)
     if loaded is None:

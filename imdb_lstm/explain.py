@@ -42,6 +42,9 @@ from typing import NamedTuple
 
 import torch
 
+from .predict import exact_float32
+from .tokenization import MARKUP
+
 # Gauss–Legendre steps of each integral along the path. With 50, one integral over the whole path meets
 # completeness within 1 % for most reviews of trained models (of every encoder); where a recurrent network's state
 # flips along the path, `integrate` cuts the path into pieces until it does (tests/test_explain.py checks 5 %).
@@ -57,7 +60,6 @@ OUTPUTS = ("log_odds", "logit")
 INSTALL_HINT = 'Explanations need captum: pip install "imdb-lstm[explain]" (or pip install captum).'
 # IMDB's line breaks (<br />, <br>, <p>) become line breaks when a review is drawn; other markup a space.
 LINE_BREAK = re.compile(r"<\s*(?:br|p)\b[^<>]{0,200}>", re.IGNORECASE)
-MARKUP = re.compile(r"<[^<>]{0,200}>")  # as the tokenizer's normaliser (imdb_lstm.tokenization.MARKUP)
 WORDLIKE = re.compile(r"\w")
 # explain() hooks the model's embedding while it runs: one explanation at a time (a Gradio app serves threads).
 HOOK_LOCK = threading.Lock()
@@ -181,8 +183,6 @@ def explain(model, tokenizer, text: str, n_steps: int = DEFAULT_STEPS, output: s
     ids, offsets, words_cut = encode(tokenizer, text)
     if not ids:
         raise ValueError("The review is empty (no words once markup is removed): give a review to explain.")
-
-    from .predict import exact_float32
 
     explained = float32_model(model)
     # Exact float32 throughout, whatever the model's inference_dtype: the endpoints' logits must match the gradients'.
@@ -349,7 +349,7 @@ def segments(explanation: Explanation) -> list[tuple[str, float | None]]:
 
 
 def clean_gap(gap: str) -> str:
-    return MARKUP.sub(" ", LINE_BREAK.sub("\n", gap))
+    return re.sub(MARKUP, " ", LINE_BREAK.sub("\n", gap))  # as the tokenizer's normaliser removes it
 
 
 def verdict_line(explanation: Explanation) -> str:

@@ -21,7 +21,7 @@ from huggingface_hub import CommitOperationAdd, HfApi, get_token
 
 from .cards import (EXAMPLE_PICTURE, check_model_dir, is_language_model_dir, render_language_model_card,
                     render_model_card)
-from .onnx_export import ONNX_FILE
+from .onnx_export import ONNX_FILE, export_model_dir
 
 logger = logging.getLogger(__name__)
 
@@ -111,8 +111,6 @@ def push_trained_model(output_dir, repo_id: str | None = None, token: str | None
         raise ValueError(f"{model_dir} holds a language model: ONNX export is for classifiers; push without onnx.")
     token = resolve_token(token)
     if onnx:
-        from .onnx_export import export_model_dir
-
         export_model_dir(model_dir)
     refuse_files_holding_token(files_to_push(model_dir), token)
     api = HfApi(token=token)
@@ -138,6 +136,18 @@ def push_trained_model(output_dir, repo_id: str | None = None, token: str | None
     )
     logger.info("Pushed: %s", commit.commit_url)
     return commit
+
+
+def push_output(output_dir, training_args):
+    """Push a finished training output folder with its rendered card (`push_trained_model`), with the `--hub_*`
+    training arguments (what `imdb-lstm-train --push_to_hub` and `imdb-lstm-pretrain --push_to_hub` do)."""
+    return push_trained_model(
+        output_dir,
+        repo_id=training_args.hub_model_id,
+        token=training_args.hub_token,
+        private=bool(training_args.hub_private_repo),
+        revision=getattr(training_args, "hub_revision", None),
+    )
 
 
 @dataclass

@@ -22,6 +22,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .predict import compute_context, load_classifier, quiet_progress_bars
+
 ONNX_FILE = "model.onnx"
 OPSET = 17
 INPUT_NAMES = ["input_ids", "attention_mask"]
@@ -98,8 +100,6 @@ def export_onnx(model, output_path, tokenizer=None) -> Path:
 def export_model_dir(model_dir) -> Path:
     """Export the classifier saved in the folder `model_dir` to `model_dir/model.onnx` (what `imdb-lstm-export
     --model DIR` and `push_trained_model(..., onnx=True)` write); returns the path."""
-    from .predict import load_classifier
-
     model, tokenizer = load_classifier(str(model_dir))
     return export_onnx(model, Path(model_dir) / ONNX_FILE, tokenizer)
 
@@ -125,8 +125,6 @@ def onnx_logits(session, input_ids, attention_mask):
 
 def max_abs_difference(model, session, tokenizer, texts: list[str]) -> float:
     """Largest |PyTorch logit - ONNX logit| over `texts` in one right-padded batch (tokenizer truncation on)."""
-    from .predict import compute_context
-
     batch = tokenizer(list(texts), padding=True, truncation=True, return_tensors="pt")
     with torch.no_grad(), compute_context(model, "float32"):  # the export computes in float32
         expected = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
@@ -150,9 +148,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-
-    from .predict import load_classifier, quiet_progress_bars
-
     quiet_progress_bars()
 
     try:

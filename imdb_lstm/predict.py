@@ -1,16 +1,12 @@
-"""Classify reviews with a saved model: a Python function and the `imdb-lstm-predict` command.
+"""Classify reviews with a saved model: loading, dtype, length-sorted batching and the Python API (the inference
+layer; the `imdb-lstm-predict` command, which can also explain, is `imdb_lstm.commands.predict`).
 
-    imdb-lstm-predict --model outputs/demo "A wonderful, moving film."
-    imdb-lstm-predict --model outputs/demo --file reviews.txt --json     # one review per line
-    cat reviews.txt | imdb-lstm-predict --model outputs/demo             # stdin, one review per line
-    imdb-lstm-predict --model outputs/demo --example --explain           # and the words behind each verdict
-    imdb-lstm-predict --model outputs/demo --example --explain-html why.html
+    from imdb_lstm.predict import load_classifier, predict
+    model, tokenizer = load_classifier("outputs/demo")
+    predict(model, tokenizer, ["A wonderful, moving film."])   # [{"label": "POSITIVE", "p_negative": ..., ...}]
 """
 
-import argparse
 import contextlib
-import json
-import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,8 +17,8 @@ from huggingface_hub.utils import validate_repo_id
 from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-from .modeling_imdb_lstm import bfloat16_is_native
-from .study import EXAMPLE_REVIEW
+from .configuration_imdb_lstm import INFERENCE_DTYPES
+from .modeling_imdb_lstm import ImdbLstmForCausalLM, ImdbLstmForSequenceClassification, bfloat16_is_native
 
 
 def check_texts(texts) -> list[str]:
@@ -42,13 +38,10 @@ def check_texts(texts) -> list[str]:
     return texts
 
 
-DTYPES = ("float32", "bfloat16", "auto")
-
-
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     """The compute dtype for `dtype` ("float32", "bfloat16", or "auto": bfloat16 where `bfloat16_is_native`)."""
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype={dtype!r} is not allowed; use one of {DTYPES}.")
+    if dtype not in INFERENCE_DTYPES:
+        raise ValueError(f"dtype={dtype!r} is not allowed; use one of {INFERENCE_DTYPES}.")
     if dtype == "auto":
         return torch.bfloat16 if bfloat16_is_native(device) else torch.float32
     return torch.bfloat16 if dtype == "bfloat16" else torch.float32
@@ -81,9 +74,8 @@ def exact_float32(model):
 
 
 def load_classifier(model_dir: str, trust_remote_code: bool = False):
-    """(model, tokenizer) from a folder or Hub repo id; the model in eval mode and checked against the tokenizer."""
-    import imdb_lstm  # noqa: F401  (registers the Auto classes, so no remote code is needed)
-
+    """(model, tokenizer) from a folder or Hub repo id; the model in eval mode and checked against the tokenizer.
+    No remote code is needed: importing this module ran the package's `__init__`, which registers the Auto classes."""
     model_dir = str(model_dir)
     if not Path(model_dir).expanduser().exists():
         try:
@@ -131,8 +123,8 @@ def load_classifier_or_report(model_dir: str, trust_remote_code: bool = False):
         return None
 
 
-CLASSIFIER_CLASS = "ImdbLstmForSequenceClassification"
-LANGUAGE_MODEL_CLASS = "ImdbLstmForCausalLM"
+CLASSIFIER_CLASS = ImdbLstmForSequenceClassification.__name__
+LANGUAGE_MODEL_CLASS = ImdbLstmForCausalLM.__name__
 
 
 def check_classifier_config(config, source: str) -> None:
@@ -192,45 +184,6 @@ def predict(model, tokenizer, texts, batch_size: int = 64, dtype: str | None = N
     return results
 
 
-def format_line(result: dict) -> str:
-    return f"{result['label']:<9} p(neg)={result['p_negative']:.2f}  p(pos)={result['p_positive']:.2f}"
-
-
-ANSI = {"NEGATIVE": "\033[31m", "POSITIVE": "\033[32m", "bold": "\033[1m", "reset": "\033[0m"}
-
-
-def use_colour(stream) -> bool:
-    """Colour only on a terminal, and never with NO_COLOR set (https://no-color.org) or TERM=dumb."""
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty()) and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
-
-
-def format_explanation(explanation, top: int = 5, colour: bool = False) -> str:
-    """The verdict line and the `top` words toward the verdict and against it, e.g.
-    `NEGATIVE  p(neg)=0.96  p(pos)=0.04` / `  toward NEGATIVE: stupid ×3 (+2.41), disgrace (+1.10)` /
-    `  against it (toward POSITIVE): great (-0.80)`; with `colour`, ANSI colours (red NEGATIVE, green POSITIVE)."""
-    label = explanation.label
-    others = [name for name in explanation.labels if name != label]
-    other = others[0] if len(others) == 1 else "other labels"
-
-    def paint(text: str, name: str) -> str:
-        return f"{ANSI.get(name, '')}{text}{ANSI['reset']}" if colour and name in ANSI else text
-
-    def listed(words) -> str:
-        if not words:
-            return "(none)"
-        return ", ".join(f"{word}{f' ×{count}' if count > 1 else ''} ({score:+.2f})" for word, score, count in words)
-
-    probabilities = {name.lower()[:3]: p for name, p in explanation.probabilities.items()}
-    verdict = f"{label:<9} " + "  ".join(f"p({name})={p:.2f}" for name, p in probabilities.items())
-    lines = [paint(f"{ANSI['bold'] if colour else ''}{verdict}", label),
-             f"  toward {label}: {paint(listed(explanation.top_words(top)), label)}",
-             f"  against it (toward {other}): {paint(listed(explanation.top_words(top, against=True)), other)}"]
-    if explanation.words_cut:
-        lines.append(f"  ({explanation.words_cut} tokens of this long review were cut off, as in training, unread)")
-    return "\n".join(lines)
-
-
 def quiet_progress_bars() -> None:
     """Switch off transformers' and the Hub's progress bars ("Loading weights", downloads) for this process: a
     command that prints one verdict a line needs none. Called by the commands (`imdb-lstm-predict`,
@@ -241,92 +194,3 @@ def quiet_progress_bars() -> None:
 
     transformers_logging.disable_progress_bar()
     disable_progress_bars()
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The `imdb-lstm-predict` command line."""
-    parser = argparse.ArgumentParser(description="Classify movie reviews as NEGATIVE or POSITIVE.")
-    parser.add_argument("texts", nargs="*", help="reviews to classify (none and no --file: read stdin, one per line)")
-    parser.add_argument("--model", default="outputs/demo", help="model folder or Hub repo id (default: outputs/demo)")
-    parser.add_argument("--file", help="a text file with one review per line")
-    parser.add_argument("--json", action="store_true", help="print one JSON object per review")
-    parser.add_argument("--example", action="store_true", help="also classify the original study's example review (negative)")
-    parser.add_argument("--batch_size", type=int, default=64)
-    parser.add_argument(
-        "--dtype", choices=DTYPES, default=None,
-        help="compute dtype (default: the model's inference_dtype, bfloat16 where the CPU computes it natively): "
-        "float32 = exact; bfloat16 is about 1.5x faster on CPUs with AVX512_BF16/AMX; auto = bfloat16 where native",
-    )
-    parser.add_argument("--trust_remote_code", action="store_true", help="load the model's own code from the folder/repo")
-    parser.add_argument("--explain", action="store_true",
-                        help="also print the words that pushed each verdict most, for and against (needs captum)")
-    parser.add_argument("--explain-html", "--explain_html", dest="explain_html", metavar="FILE",
-                        help="write each review with its words coloured by attribution to this HTML file")
-    parser.add_argument("--explain_steps", type=int, default=None,
-                        help="Integrated Gradients steps per integral (default: imdb_lstm.explain.DEFAULT_STEPS)")
-    parser.add_argument("--explain_top", type=int, default=5, help="words listed for and against (default 5)")
-    return parser
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    return build_parser().parse_args(argv)
-
-
-def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    quiet_progress_bars()
-
-    texts = list(args.texts) + ([EXAMPLE_REVIEW] if args.example else [])
-    if args.file:
-        with open(args.file, encoding="utf-8") as handle:
-            texts += [line.rstrip("\n") for line in handle]
-    if not texts and not args.file:
-        texts = [line.rstrip("\n") for line in sys.stdin]
-    if not texts:
-        parser.error("no review given: pass texts, --file FILE, or lines on stdin")
-    explaining = args.explain or args.explain_html
-    if explaining:
-        try:
-            from .explain import DEFAULT_STEPS, require_captum
-
-            require_captum()
-        except ImportError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-    loaded = load_classifier_or_report(args.model, args.trust_remote_code)
-    if loaded is None:
-        return 2
-    model, tokenizer = loaded
-    explanations = []
-    colour = use_colour(sys.stdout)
-    for text, result in zip(texts, predict(model, tokenizer, texts, args.batch_size, args.dtype)):
-        explanation = None
-        if explaining:
-            from .explain import explain
-
-            try:
-                explanation = explain(model, tokenizer, text, n_steps=args.explain_steps or DEFAULT_STEPS)
-                explanations.append(explanation)
-            except ValueError:  # a review with no words: its verdict is the model's no-evidence answer
-                explanation = None
-        if args.json:
-            record = {"text": text, **result}
-            if args.explain:
-                record["explanation"] = explanation.to_dict() if explanation else None
-            print(json.dumps(record, ensure_ascii=False))
-        elif args.explain:
-            print(format_explanation(explanation, args.explain_top, colour) if explanation
-                  else f"{format_line(result)}\n  (no words to explain)")
-        else:
-            print(format_line(result))
-    if args.explain_html:
-        from .explain import render_html_page
-
-        Path(args.explain_html).write_text(render_html_page(explanations), encoding="utf-8")
-        print(f"wrote {args.explain_html} ({len(explanations)} reviews explained)", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -25,8 +25,9 @@ DEFAULT_TRUNCATION_SIDE = "left"
 # What each side keeps, for messages.
 KEPT_PART = {"left": "keep the end", "right": "keep the beginning"}
 
-# Markup (IMDB's `<br />` above all) becomes a space; everything else GloVe-like is a token.
-MARKUP = Regex(r"<[^<>]{0,200}>")
+# Markup (IMDB's `<br />` above all) becomes a space; everything else GloVe-like is a token. A plain pattern, so that
+# `imdb_lstm.explain` removes the same markup with `re` when it draws a review.
+MARKUP = r"<[^<>]{0,200}>"
 TOKEN = Regex(
     r"\p{L}+(?=n't)"  # "do" of "don't", "ca" of "can't"
     r"|n't|'(?:s|re|ve|m|ll|d)\b"  # clitics as GloVe has them
@@ -39,7 +40,7 @@ def build_backend(vocab: dict[str, int] | None = None) -> Tokenizer:
     """A `tokenizers.Tokenizer` with IMDB/GloVe normalisation and splitting; empty vocabulary unless given."""
     tokenizer = Tokenizer(WordLevel(vocab or {PAD_TOKEN: 0, UNK_TOKEN: 1}, unk_token=UNK_TOKEN))
     tokenizer.normalizer = normalizers.Sequence(
-        [normalizers.Replace(MARKUP, " "), normalizers.NFKC(), normalizers.Lowercase()]
+        [normalizers.Replace(Regex(MARKUP), " "), normalizers.NFKC(), normalizers.Lowercase()]
     )
     tokenizer.pre_tokenizer = pre_tokenizers.Split(TOKEN, behavior="removed", invert=True)
     return tokenizer

@@ -5,6 +5,8 @@
     imdb-lstm-word-vectors --dataset sample --output outputs/demo-vectors.kv --dimension 50 --epochs 2
     imdb-lstm-word-vectors configs/ssl_word_vectors.json      # the semi-supervised recipe's vectors
 
+(the command is `imdb_lstm.commands.word_vectors`; from Python: `learn_word_vectors(WordVectorArguments(...))`).
+
 Texts come from any `datasets` source through `imdb_lstm.data.load_unlabelled_texts` (IMDB's `train` +
 `unsupervised` by default; a `test` split is refused, so no review a classifier is scored on shapes its vectors).
 Each text is split into words by the package's own tokenizer rules (markup removed, NFKC, lowercase, GloVe-style
@@ -15,7 +17,6 @@ The tokens are written once to a plain corpus file, which gensim reads with all 
 
 import json
 import logging
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -96,7 +97,7 @@ def learn_word_vectors(args: WordVectorArguments) -> dict:
 
     splits = [name.strip() for name in args.dataset_splits.split(",") if name.strip()]
     texts = load_unlabelled_texts(args.dataset, splits, text_column=args.text_column,
-                                  config_name=args.dataset_config_name, data_files=args.data_files)
+                                  config_name=args.dataset_config_name, data_files=args.data_files, use="word vectors")
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -124,24 +125,3 @@ def learn_word_vectors(args: WordVectorArguments) -> dict:
     Path(f"{output}.json").write_text(json.dumps(report, indent=2))
     logger.info("Wrote %d vectors of %d dimensions to %s in %.0f s", len(model.wv), args.dimension, output, seconds)
     return report
-
-
-def main(argv=None) -> dict:
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    (args,) = parse_args(argv)
-    return learn_word_vectors(args)
-
-
-def parse_args(argv=None) -> tuple[WordVectorArguments]:
-    """Flags, or one JSON file of them (`configs/ssl_word_vectors.json`)."""
-    from .training.common import parse_arguments
-
-    return parse_arguments((WordVectorArguments,), argv)
-
-
-def cli_main() -> None:
-    """The `imdb-lstm-word-vectors` command."""
-    try:
-        main()
-    except (DataError, ValueError) as error:
-        sys.exit(f"error: {error}")

@@ -6,7 +6,7 @@ installed, the same command is `imdb-lstm-distill`).
     python scripts/distill.py --dataset sample --teacher_model outputs/demo --output_dir outputs/demo-fast
 """
 
-from imdb_lstm.training.distill import cli_main
+from imdb_lstm.commands.distill import cli_main
 
 if __name__ == "__main__":
     cli_main()

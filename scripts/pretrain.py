@@ -7,7 +7,7 @@ installed, the same command is `imdb-lstm-pretrain`).
     python scripts/train.py --dataset sample --model_name_or_path outputs/demo-lm --output_dir outputs/demo-ft
 """
 
-from imdb_lstm.training.pretrain import cli_main
+from imdb_lstm.commands.pretrain import cli_main
 
 if __name__ == "__main__":
     cli_main()

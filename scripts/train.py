@@ -8,7 +8,7 @@
     python scripts/train.py --dataset sample --model_name_or_path outputs/lm --output_dir outputs/ft  # from a pretrained LM
 """
 
-from imdb_lstm.training.finetune import cli_main
+from imdb_lstm.commands.train import cli_main
 
 if __name__ == "__main__":
     cli_main()

@@ -6,7 +6,7 @@ the same command is `imdb-lstm-word-vectors`).
     python scripts/train.py --dataset ../shared/data/imdb --glove outputs/vectors/imdb-w2v-100.kv ...
 """
 
-from imdb_lstm.word_vectors import cli_main
+from imdb_lstm.commands.word_vectors import cli_main
 
 if __name__ == "__main__":
     cli_main()

@@ -16,9 +16,14 @@ from transformers import AutoModelForSequenceClassification
 
 from imdb_lstm.training import finetune as train
 from imdb_lstm.training.adversarial import (EmbeddingPerturbation, UnlabelledBatches, adversarial_loss, kl_from_logits,
-                                   load_vat_texts, normalize_embeddings, real_token_mask, scale_per_review,
-                                   token_frequencies, tokenize_vat_texts, virtual_adversarial_loss)
-from imdb_lstm.data import DataError, load_imdb
+                                   normalize_embeddings, real_token_mask, scale_per_review, token_frequencies,
+                                   virtual_adversarial_loss)
+from imdb_lstm.data import DataError, load_imdb, load_unlabelled_texts, tokenize_unlabelled_texts
+
+
+def load_vat_texts(source, splits, text_column="text", excluded_texts=()):
+    """The unlabelled texts VAT reads, as fine-tuning loads them (`finetune.prepare_perturbation_training`)."""
+    return load_unlabelled_texts(source, splits, text_column=text_column, use="VAT", excluded_texts=excluded_texts)
 
 REVIEWS = [
     "A wonderful, moving film with a brilliant cast. I loved every minute of it!",
@@ -180,7 +185,7 @@ def test_normalised_embeddings_have_weighted_mean_zero_and_variance_one(tokenize
 
 def test_unlabelled_batches_cycle_through_every_review_grouped_by_length(tokenizer):
     texts = load_vat_texts("sample", ["unsupervised"])
-    tokenized = tokenize_vat_texts(texts, tokenizer, max_length=40)
+    tokenized = tokenize_unlabelled_texts(texts, tokenizer, max_length=40)
     assert max(tokenized["length"]) <= 40 and min(tokenized["length"]) >= 1
     from transformers import DataCollatorWithPadding
 

@@ -16,7 +16,9 @@ from imdb_lstm.training import finetune as training
 from imdb_lstm.data import load_imdb
 from imdb_lstm.explain import DEFAULT_STEPS, explain, log_odds, render_html, render_png
 from imdb_lstm.cards import EXAMPLE_PICTURE, render_model_card
-from imdb_lstm.predict import EXAMPLE_REVIEW, exact_float32, load_classifier, main, predict, predict_proba
+from imdb_lstm.commands.predict import main
+from imdb_lstm.predict import exact_float32, load_classifier, predict, predict_proba
+from imdb_lstm.study import EXAMPLE_REVIEW
 
 pytest.importorskip("captum")
 

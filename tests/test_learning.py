@@ -8,7 +8,8 @@ review 0.96, 0.92, 0.92. The thresholds leave a wide margin below that (the test
 import pytest
 
 from imdb_lstm.training import finetune as train
-from imdb_lstm.predict import EXAMPLE_REVIEW, load_classifier, predict
+from imdb_lstm.predict import load_classifier, predict
+from imdb_lstm.study import EXAMPLE_REVIEW
 
 MIN_TEST_ACCURACY = 0.75
 RECIPE = [

@@ -13,10 +13,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ENTRY_POINTS = {
-    "imdb-lstm-train": "imdb_lstm.training.finetune:cli_main",
-    "imdb-lstm-pretrain": "imdb_lstm.training.pretrain:cli_main",
+    "imdb-lstm-train": "imdb_lstm.commands.train:cli_main",
+    "imdb-lstm-pretrain": "imdb_lstm.commands.pretrain:cli_main",
     "imdb-lstm-push": "imdb_lstm.hub:cli_main",
-    "imdb-lstm-predict": "imdb_lstm.predict:main",
+    "imdb-lstm-predict": "imdb_lstm.commands.predict:main",
     "imdb-lstm-demo": "imdb_lstm.demo:cli_main",
 }
 # Runs from the unpacked wheel only: pretrain, fine-tune from it, render both cards as a push would.

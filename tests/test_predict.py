@@ -6,7 +6,8 @@ import json
 import pytest
 from helpers import tiny_model
 
-from imdb_lstm.predict import EXAMPLE_REVIEW, format_line, load_classifier, main, predict
+from imdb_lstm.commands.predict import EXAMPLE_REVIEW, format_line, main
+from imdb_lstm.predict import load_classifier, predict
 
 
 @pytest.fixture(scope="module")

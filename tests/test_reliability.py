@@ -28,7 +28,7 @@ from imdb_lstm import build_model, build_tokenizer
 from imdb_lstm.data import DataError
 from imdb_lstm.glove import GloveSourceError
 from imdb_lstm.predict import load_classifier, predict
-from imdb_lstm.predict import main as predict_main
+from imdb_lstm.commands.predict import main as predict_main
 
 from imdb_lstm.training import common
 from imdb_lstm.training import finetune as train

@@ -13,8 +13,8 @@ from transformers import AutoModelForSequenceClassification, pipeline
 
 from imdb_lstm import ImdbLstmConfig
 from imdb_lstm import modeling_imdb_lstm as modeling
-from imdb_lstm.data import DataError, load_imdb
-from imdb_lstm.training.distill import distillation_loss, load_transfer_texts
+from imdb_lstm.data import DataError, load_imdb, load_unlabelled_texts
+from imdb_lstm.training.distill import distillation_loss
 from imdb_lstm.predict import load_classifier, predict_proba
 
 
@@ -161,6 +161,11 @@ def test_distillation_loss_is_the_kl_divergence_from_the_teacher():
     assert labelled.item() == pytest.approx(expected.item() + 0.5 * torch.log(torch.tensor(2.0)).item(), rel=1e-5)
 
 
+def load_transfer_texts(source, splits, excluded_texts=()):
+    """The unlabelled transfer texts, as fine-tuning loads them (`finetune.prepare_distillation`)."""
+    return load_unlabelled_texts(source, splits, use="distillation", excluded_texts=excluded_texts)
+
+
 def test_transfer_texts_refuse_test_and_leave_out_held_out_reviews():
     with pytest.raises(DataError, match="--distill_splits test"):
         load_transfer_texts("sample", ["test"])
@@ -172,7 +177,7 @@ def test_transfer_texts_refuse_test_and_leave_out_held_out_reviews():
 
 
 def test_distilled_student_records_its_teacher_and_loads_through_remote_code_and_pipeline(sample_model_dir, tmp_path):
-    from imdb_lstm.training import distill as distillation
+    from imdb_lstm.commands import distill as distillation
 
     output_dir = tmp_path / "student"
     with pytest.raises(DataError, match="needs --teacher_model"):

@@ -10,7 +10,7 @@ from transformers import pipeline
 
 from imdb_lstm import build_tokenizer
 from imdb_lstm import modeling_imdb_lstm as modeling
-from imdb_lstm.predict import main as predict_main
+from imdb_lstm.commands.predict import main as predict_main
 from imdb_lstm.predict import predict_proba, resolve_dtype
 
 CONFIGS = {

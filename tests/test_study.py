@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from imdb_lstm.predict import EXAMPLE_REVIEW as CLI_EXAMPLE
+from imdb_lstm.commands.predict import EXAMPLE_REVIEW as CLI_EXAMPLE
 from imdb_lstm.study import EXAMPLE_REVIEW, STUDY_TABLE
 
 STUDY_README = Path(__file__).resolve().parents[2] / "shared" / "study" / "README.md"

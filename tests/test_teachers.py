@@ -128,7 +128,7 @@ def test_a_teacher_that_is_no_classifier_and_teachers_with_other_labels_are_refu
 def test_two_teachers_distil_once_and_a_second_student_reads_the_cache(sample_model_dir, tmp_path, monkeypatch):
     import json
 
-    from imdb_lstm.training import distill
+    from imdb_lstm.commands import distill
 
     calls = []
     real_score = Teacher.score

@@ -27,8 +27,9 @@
   already trained on the vectors (a pretrained language model) the inverse transform is folded into the
   encoder's first layer, so the model computes what it computed before.
 
-Unlabelled reviews for VAT: `load_vat_texts` (any `datasets` text source; `test` refused) and `UnlabelledBatches`
-(an endless, seeded, length-grouped iterator over them).
+Unlabelled reviews for VAT: `imdb_lstm.data.load_unlabelled_texts(..., use="VAT")` (any `datasets` text source;
+`test` refused), tokenised by `imdb_lstm.data.tokenize_unlabelled_texts`, and `UnlabelledBatches` (an endless,
+seeded, length-grouped iterator over them).
 """
 
 import itertools
@@ -36,13 +37,12 @@ import itertools
 import numpy as np
 import torch
 from torch import nn
-
-from ..data import DataError, check_pretraining_splits, load_unlabelled_texts, without_texts
+from transformers.trainer_pt_utils import get_length_grouped_indices
 
 __all__ = [
     "EmbeddingPerturbation", "UnlabelledBatches",
-    "adversarial_loss", "check_vat_splits", "kl_from_logits", "load_vat_texts", "normalize_embeddings",
-    "real_token_mask", "scale_per_review", "token_frequencies", "tokenize_vat_texts", "virtual_adversarial_loss",
+    "adversarial_loss", "kl_from_logits", "normalize_embeddings", "real_token_mask", "scale_per_review",
+    "token_frequencies", "virtual_adversarial_loss",
 ]
 
 # Mega-batches of this many batches are sorted by length before they are cut (as Trainer's group_by_length).
@@ -302,68 +302,18 @@ def _fold_into_first_layer(encoder: nn.Module, mean: torch.Tensor, std: torch.Te
         raise TypeError(f"Cannot fold the normalisation into a {type(encoder).__name__}.")
 
 
-def check_vat_splits(splits: list[str]) -> None:
-    """Refuse an empty list of VAT splits and IMDB's `test` (see `data.check_pretraining_splits`)."""
-    try:
-        check_pretraining_splits(splits)
-    except DataError as error:
-        raise DataError(
-            f"--vat_splits {','.join(splits) or '(empty)'}: VAT reads its unlabelled reviews from splits other than "
-            "test (test reviews score the classifier and must never reach training, not even unlabelled); give e.g. "
-            "--vat_splits train,unsupervised."
-        ) from error
-
-
-def load_vat_texts(source: str, splits: list[str], text_column: str = "text", excluded_texts=()):
-    """The unlabelled texts VAT reads: the `splits` of a `datasets` source (see `data.load_unlabelled_texts`; a
-    `test` split refused) as a dataset with one `text` column, without empty texts and without any text in
-    `excluded_texts` (the run's validation and test reviews, so that model selection and the score stay clean when
-    the source overlaps them). Raises `DataError` for a source without the column or without non-empty text."""
-    check_vat_splits(splits)
-    where = f"VAT source --vat_dataset {source} (--vat_splits {','.join(splits)}, --vat_text_column {text_column})"
-    try:
-        texts = load_unlabelled_texts(source, splits, text_column=text_column)
-    except DataError as error:
-        message = str(error).replace("--text_column", "--vat_text_column").replace("--dataset_splits", "--vat_splits")
-        raise DataError(f"{where}: {message}") from error
-    kept = without_texts(texts, excluded_texts)
-    if len(kept) == 0:
-        raise DataError(f"{where} holds no non-empty text{' outside validation and test' if excluded_texts else ''}; give "
-                        "a source and column with unlabelled reviews, e.g. --vat_dataset ../shared/data/imdb "
-                        "--vat_splits train,unsupervised.")
-    return kept
-
-
-def tokenize_vat_texts(texts, tokenizer, max_length: int, keep_text: bool = False):
-    """`texts` (a `text` column) tokenised, cut to `max_length` tokens on the tokenizer's truncation side, with a
-    `length` column (and the `text` column with `keep_text`); texts with no token left (only markup, say) dropped.
-    Distillation tokenises its unlabelled reviews with it too."""
-    def tokenize(batch):
-        encoded = tokenizer(batch["text"], truncation=True, max_length=max_length)
-        return {**encoded, "length": [len(ids) for ids in encoded["input_ids"]]}
-
-    removed = [name for name in texts.column_names if not (keep_text and name == "text")]
-    tokenized = texts.map(tokenize, batched=True, remove_columns=removed, desc="Tokenising unlabelled texts")
-    # As in training.tokenize_splits: the tokenizer saved with the model must not keep this truncation.
-    tokenizer.backend_tokenizer.no_truncation()
-    tokenized = tokenized.filter(lambda batch: [n > 0 for n in batch["length"]], batched=True)
-    if len(tokenized) == 0:
-        raise DataError("No unlabelled text has a token the tokenizer knows; give unlabelled reviews in the training "
-                        "language.")
-    return tokenized
-
-
 class UnlabelledBatches:
     """Endless batches of tokenised unlabelled texts (`input_ids`, `attention_mask` and `length` columns): every
     pass over the data in a new order (seeded by `seed` and the pass number), cut into batches of reviews of similar
-    length (mega-batches of LENGTH_GROUP_BATCHES batches sorted by length, the batches then shuffled), padded by
-    `collator` (e.g. `DataCollatorWithPadding(tokenizer)`)."""
+    length (transformers' `get_length_grouped_indices`, as Trainer's group_by_length: mega-batches of
+    LENGTH_GROUP_BATCHES batches sorted by length; the batches then shuffled), padded by `collator` (e.g.
+    `DataCollatorWithPadding(tokenizer)`)."""
 
     def __init__(self, dataset, batch_size: int, collator, seed: int = 0):
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size} must be at least 1.")
         self.dataset = dataset.select_columns(["input_ids", "attention_mask"])
-        self.lengths = np.fromiter(dataset["length"], dtype=np.int64, count=len(dataset))
+        self.lengths = list(dataset["length"])
         self.batch_size, self.collator, self.seed = batch_size, collator, seed
         self.passes, self.batches = 0, []
 
@@ -372,18 +322,16 @@ class UnlabelledBatches:
 
     def __next__(self) -> dict:
         if not self.batches:
-            self.batches = self._plan(np.random.default_rng([self.seed, self.passes]))
+            pass_seed = int(np.random.SeedSequence([self.seed, self.passes]).generate_state(1)[0])
+            self.batches = self._plan(torch.Generator().manual_seed(pass_seed))
             self.passes += 1
         rows = self.dataset[self.batches.pop()]
         return self.collator([dict(zip(rows, values)) for values in zip(*rows.values())])
 
-    def _plan(self, rng) -> list[list[int]]:
-        order = rng.permutation(len(self.lengths))
-        group = self.batch_size * LENGTH_GROUP_BATCHES
-        batches = []
-        for start in range(0, len(order), group):
-            chunk = order[start:start + group]
-            chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
-            batches.extend(chunk[i:i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size))
-        return [batches[i] for i in rng.permutation(len(batches))]
+    def _plan(self, generator: torch.Generator) -> list[list[int]]:
+        order = get_length_grouped_indices(self.lengths, self.batch_size, mega_batch_mult=LENGTH_GROUP_BATCHES,
+                                           generator=generator)
+        # Mega-batches are whole batches, so no batch mixes two of them; shuffled, the long batches are spread out.
+        batches = [order[start:start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+        return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 

@@ -2,7 +2,9 @@
 (`imdb_lstm.training.pretrain`, `imdb-lstm-pretrain`) share: argument parsing (dataclasses on the command line or
 one JSON file), `TrainingArguments` that accept bf16 on a CPU, the one `run` skeleton (`run_recipe`), checkpoint
 resolution (`--resume_from_checkpoint last` skips checkpoints a killed run left incomplete), `run_info.json`
-(arguments, versions, machine, the command with its token redacted), train-and-save and the push at the end.
+(arguments, versions, machine, the command with its token redacted) and train-and-save. Pushing the finished
+folder is the command layer's (`imdb_lstm.commands`), once `run` has returned: nothing in training imports the Hub
+publishing code.
 """
 
 import json
@@ -27,7 +29,7 @@ from ..plots import plot_training_curves
 
 __all__ = [
     "CpuTrainingArguments", "PreparedRun",
-    "is_complete_checkpoint", "parse_arguments", "push_output", "redact_secrets", "resolve_checkpoint",
+    "is_complete_checkpoint", "parse_arguments", "redact_secrets", "resolve_checkpoint",
     "run_information", "run_recipe", "train_and_save", "write_run_info",
 ]
 
@@ -94,20 +96,6 @@ def train_and_save(trainer: Trainer, training_args: TrainingArguments, output_di
     trainer.save_metrics("train", metrics)
     trainer.save_state()
     return metrics
-
-
-def push_output(output_dir: Path, training_args: TrainingArguments):
-    """Push a finished output folder with its rendered card (`imdb_lstm.hub.push_trained_model`), with the
-    `--hub_*` training arguments."""
-    from ..hub import push_trained_model
-
-    return push_trained_model(
-        output_dir,
-        repo_id=training_args.hub_model_id,
-        token=training_args.hub_token,
-        private=bool(training_args.hub_private_repo),
-        revision=getattr(training_args, "hub_revision", None),
-    )
 
 
 def redact_secrets(argv: list[str]) -> list[str]:
@@ -210,15 +198,15 @@ class PreparedRun:
 
 
 def run_recipe(prepare: Callable[[Path], PreparedRun], argument_groups: dict, training_args: TrainingArguments) -> dict:
-    """The skeleton of both recipes' `run`: logging, the seed, the push held back to the end, `prepare(output_dir)`
-    (the recipe's own part: data, tokenizer, model, Trainer), `run_info.json` with `argument_groups`, train and
-    save, the recipe's `evaluate`, then on the main process the training-curve plot and the push (model and
-    rendered card, `push_output`). Returns what `evaluate` returns."""
+    """The skeleton of both recipes' `run`: logging, the seed, `prepare(output_dir)` (the recipe's own part: data,
+    tokenizer, model, Trainer), `run_info.json` with `argument_groups`, train and save, the recipe's `evaluate`,
+    then on the main process the training-curve plot. Returns what `evaluate` returns. `--push_to_hub` is switched
+    off here: the command (`imdb_lstm.commands`) pushes the finished folder with its card once this returns."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     set_seed(training_args.seed)
     output_dir = Path(training_args.output_dir)
-    # We push ourselves at the end (model + rendered card), not Trainer at every save.
-    push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
+    # Trainer would push at every save; the command pushes the finished folder (model + rendered card) instead.
+    training_args.push_to_hub = False
     prepared = prepare(output_dir)
     trainer = prepared.trainer
     write_run_info(trainer, output_dir, argument_groups, training_args)
@@ -226,6 +214,4 @@ def run_recipe(prepare: Callable[[Path], PreparedRun], argument_groups: dict, tr
     results = prepared.evaluate(train_metrics)
     if trainer.is_world_process_zero():
         plot_training_curves(trainer.state.log_history, output_dir / "training_curves.png")
-        if push_to_hub:
-            push_output(output_dir, training_args)
     return results

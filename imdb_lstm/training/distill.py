@@ -2,7 +2,9 @@
 classifier learns its teachers' soft labels on a transfer set, the run's training reviews plus unlabelled reviews
 (IMDB `unsupervised` by default; `test` refused, the run's validation and test reviews left out).
 
-`imdb-lstm-distill` is `imdb-lstm-train` with `--teacher_model A [B ...]` set (see `configs/distill_fast.json`):
+This module holds distillation's pieces, which fine-tuning (`imdb_lstm.training.finetune`) uses;
+`imdb-lstm-distill` (`imdb_lstm.commands.distill`) is `imdb-lstm-train` with `--teacher_model A [B ...]` required
+(see `configs/distill_fast.json`):
 the student is built and trained as any fresh model (its own tokenizer from the training texts, word vectors from
 `--glove`), but each training batch's loss is the KL divergence from the targets at `--distill_temperature` (× T²,
 Hinton's scaling), plus `--distill_label_weight` × the cross-entropy with the true label on the labelled rows. The
@@ -20,37 +22,12 @@ import numpy as np
 import torch
 from datasets import Dataset, concatenate_datasets
 
-from ..data import DataError, check_pretraining_splits, load_unlabelled_texts, without_texts
+from ..data import tokenize_unlabelled_texts
 from .teachers import SoftLabelCache, TeacherError, choose_weights, ensemble_logits, labelled_targets, load_teachers
 
 logger = logging.getLogger(__name__)
 
 TEACHER_LOGITS = "teacher_logits"
-
-
-def check_distill_splits(splits: list[str]) -> None:
-    """Refuse an empty list of transfer splits and IMDB's `test` (see `data.check_pretraining_splits`)."""
-    try:
-        check_pretraining_splits(splits)
-    except DataError as error:
-        raise DataError(
-            f"--distill_splits {','.join(splits) or '(empty)'}: the student learns the teacher's labels on reviews "
-            "other than test (test reviews score the student and must never reach its training, not even through "
-            "the teacher); give e.g. --distill_splits unsupervised."
-        ) from error
-
-
-def load_transfer_texts(source: str, splits: list[str], excluded_texts=()) -> Dataset:
-    """The unlabelled part of the transfer set: the `splits` of a `datasets` source as a dataset with one `text`
-    column, without empty texts and without any text in `excluded_texts` (the run's validation and test reviews).
-    Raises `DataError` for a source without text or a `test` split."""
-    check_distill_splits(splits)
-    kept = without_texts(load_unlabelled_texts(source, splits), excluded_texts)
-    if len(kept) == 0:
-        raise DataError(f"--distill_dataset {source} (--distill_splits {','.join(splits)}) holds no non-empty text "
-                        "outside the run's validation and test reviews; give unlabelled reviews, e.g. "
-                        "--distill_dataset ../shared/data/imdb --distill_splits unsupervised.")
-    return kept
 
 
 def transfer_set(labelled, unlabelled, labelled_logits: np.ndarray, unlabelled_logits: np.ndarray) -> Dataset:
@@ -84,8 +61,6 @@ def prepare_transfer_set(args, tokenizer, train_split, tokenized_train, validati
     labels on `unlabelled_texts` (tokenised by the student's `tokenizer`, cut to `max_length` tokens; texts with no
     token left dropped) and the targets of the training reviews chosen by `args.distill_labelled_targets`. Every
     teacher's logits go through the soft-label cache (`args.soft_label_cache`)."""
-    from .adversarial import tokenize_vat_texts
-
     train_texts, train_labels = list(train_split["text"]), np.asarray(train_split["label"])
     teachers = load_teachers(args.teacher_model, train_texts, train_labels, id2label, folds=args.teacher_folds,
                              seed=args.seed, batch_size=args.per_device_eval_batch_size)
@@ -110,7 +85,7 @@ def prepare_transfer_set(args, tokenizer, train_split, tokenized_train, validati
     # Scored before the student's tokenizer drops texts it cannot read, so the cache serves any student.
     all_texts = list(unlabelled_texts["text"])
     scores = ensemble_logits([cache.logits(teacher, "unlabelled", all_texts) for teacher in teachers], weights)
-    unlabelled = tokenize_vat_texts(unlabelled_texts, tokenizer, max_length, keep_text=True)
+    unlabelled = tokenize_unlabelled_texts(unlabelled_texts, tokenizer, max_length, keep_text=True)
     row_of = {text: row for row, text in enumerate(all_texts)}
     unlabelled_logits = scores[[row_of[text] for text in unlabelled["text"]]]
 
@@ -123,33 +98,3 @@ def prepare_transfer_set(args, tokenizer, train_split, tokenized_train, validati
     logger.info("Transfer set: %d training reviews (targets: %s) and %d unlabelled reviews.", len(tokenized_train),
                 kind, len(unlabelled))
     return transfer_set(tokenized_train, unlabelled, labelled_logits, unlabelled_logits), report
-
-
-def parse_args(argv=None) -> tuple:
-    """`imdb-lstm-distill`'s command line: `imdb-lstm-train`'s arguments, `--teacher_model` required."""
-    from .finetune import parse_args as parse_fine_tuning_args
-
-    model_args, data_args, training_args = parse_fine_tuning_args(argv)
-    if not training_args.teacher_model:
-        raise DataError("imdb-lstm-distill needs --teacher_model: the folder (or Hub repo) of a trained imdb-lstm "
-                        "classifier whose soft labels the student learns, e.g. --teacher_model outputs/recipe.")
-    return model_args, data_args, training_args
-
-
-def main(argv=None) -> dict:
-    """`imdb-lstm-distill`: `imdb-lstm-train` with `--teacher_model` required."""
-    from .finetune import run
-
-    return run(*parse_args(argv))
-
-
-def cli_main() -> None:
-    """The `imdb-lstm-distill` command (and `scripts/distill.py`)."""
-    import sys
-
-    from .finetune import PretrainedModelError
-
-    try:
-        main()
-    except (DataError, PretrainedModelError) as error:
-        sys.exit(f"error: {error}")

@@ -1,11 +1,11 @@
-"""The fine-tuning recipe (`scripts/train.py`, `imdb-lstm-train`); what it shares with pretraining (argument parsing,
-checkpoints, `run_info.json`, the run skeleton, the push) is in `imdb_lstm.training.common`.
+"""The fine-tuning recipe (`imdb-lstm-train`, `scripts/train.py`: `imdb_lstm.commands.train`); what it shares with
+pretraining (argument parsing, checkpoints, `run_info.json`, the run skeleton) is in `imdb_lstm.training.common`.
 
 Recipe (`run`): IMDB (`datasets`) → split protocol → word tokenizer learnt on the train split (or taken
 from `--model_name_or_path`) → model with a GloVe-initialised embedding, or the encoder of a pretrained language
 model (`--model_name_or_path`, a folder or Hub repo) → Trainer (length-grouped batches, dynamic padding, evaluation
 every epoch, best validation checkpoint kept) → test split scored once → model, tokenizer, results JSON,
-predictions and plots in `output_dir` → optional push to the Hub with a rendered model card. Optional terms on the
+predictions and plots in `output_dir`; the command then pushes to the Hub with a rendered model card if asked. Optional terms on the
 embeddings (`--adversarial_epsilon`, `--vat_epsilon` with unlabelled reviews, `--normalize_embeddings`): see
 `imdb_lstm.training.adversarial` and `FineTuningTrainer`.
 
@@ -16,27 +16,33 @@ embeddings (`--adversarial_epsilon`, `--vat_epsilon` with unlabelled reviews, `-
 
 import json
 import logging
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import DataCollatorWithPadding, Trainer, TrainerCallback
+from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
+                          Trainer, TrainerCallback)
 
-from ..data import HUB_DATASET, DataError, load_imdb, make_splits, subsample
-from ..glove import DEFAULT_GLOVE, build_model
+from ..configuration_imdb_lstm import ImdbLstmConfig
+from ..data import (HUB_DATASET, DataError, check_unlabelled_splits, load_imdb, load_unlabelled_texts, make_splits,
+                    subsample, tokenize_unlabelled_texts)
+from ..glove import DEFAULT_GLOVE, build_model, load_glove
 from ..metrics import binary_rates, compute_metrics
+from ..ngrams import accuracy, attach_ngram_branch, choose_ngram_weight, fit_ngram_logistic_regressions
 from ..plots import plot_confusion_matrix
+from ..predict import compute_context
 from ..tokenization import DEFAULT_TRUNCATION_SIDE, build_tokenizer
-from .adversarial import check_vat_splits
+from .adversarial import (EmbeddingPerturbation, UnlabelledBatches, adversarial_loss, normalize_embeddings,
+                          token_frequencies, virtual_adversarial_loss)
 from .common import CpuTrainingArguments, PreparedRun, parse_arguments, run_recipe
+from .distill import TEACHER_LOGITS, distillation_loss, prepare_transfer_set
 from .teachers import LABELLED_TARGETS
 
 __all__ = [
     "DataArguments", "EncoderUnfreezing", "FineTuningTrainer", "ImdbTrainingArguments", "ModelArguments",
     "PretrainedModelError",
-    "cli_main", "load_pretrained_for_classification", "main", "parse_args", "predictions_in_dataset_order",
+    "load_pretrained_for_classification", "main", "parse_args", "predictions_in_dataset_order",
     "prepare_fine_tuning", "prepare_perturbation_training", "run", "tokenize_splits", "write_test_outputs",
 ]
 
@@ -229,7 +235,7 @@ class ImdbTrainingArguments(CpuTrainingArguments):
         for name in ("vat_batch_size", "vat_max_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name}={getattr(self, name)} must be at least 1.")
-        check_vat_splits(self.vat_split_names)
+        check_unlabelled_splits(self.vat_split_names, "VAT")
         if isinstance(self.teacher_model, str):  # one teacher, as a JSON string
             self.teacher_model = [self.teacher_model]
         if self.distill_labelled_targets not in LABELLED_TARGETS:
@@ -238,9 +244,7 @@ class ImdbTrainingArguments(CpuTrainingArguments):
         if not 0 <= self.distill_label_smoothing < 1:
             raise ValueError(f"--distill_label_smoothing={self.distill_label_smoothing} must be in [0, 1).")
         if self.teacher_model:
-            from .distill import check_distill_splits
-
-            check_distill_splits(self.distill_split_names)
+            check_unlabelled_splits(self.distill_split_names, "distillation")
             if self.adversarial_epsilon > 0 or self.vat_epsilon > 0:
                 raise ValueError("--teacher_model (distillation) cannot be combined with --adversarial_epsilon or "
                                  "--vat_epsilon: train the teacher with them, then distil.")
@@ -272,7 +276,7 @@ class FineTuningTrainer(Trainer):
 
     With `args.adversarial_epsilon` > 0 the loss of each labelled batch perturbed adversarially on the embeddings is
     added to its loss; with `args.vat_epsilon` > 0, `args.vat_weight` × the virtual adversarial loss of an
-    unlabelled batch from `unlabelled_dataset` (tokenised, see `imdb_lstm.training.adversarial.tokenize_vat_texts`), drawn
+    unlabelled batch from `unlabelled_dataset` (tokenised, see `imdb_lstm.data.tokenize_unlabelled_texts`), drawn
     anew each step. VAT reads unlabelled batches only, as the reference implementation does: the training reviews
     are in them by default (--vat_splits train,unsupervised), and a VAT term on each labelled batch as well would
     add a third of the step's cost again. The terms are logged as `adversarial_loss` and `vat_loss`, the plain
@@ -282,8 +286,6 @@ class FineTuningTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.unlabelled_batches = None
         if getattr(self.args, "vat_epsilon", 0) > 0:
-            from .adversarial import UnlabelledBatches
-
             if unlabelled_dataset is None:
                 raise ValueError("--vat_epsilon > 0 needs unlabelled reviews (unlabelled_dataset).")
             self.unlabelled_batches = UnlabelledBatches(
@@ -294,15 +296,11 @@ class FineTuningTrainer(Trainer):
 
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()
-        from .distill import TEACHER_LOGITS
-
         # Distillation's targets travel with the batches although forward takes no such argument.
         if TEACHER_LOGITS not in self._signature_columns:
             self._signature_columns.append(TEACHER_LOGITS)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        from .distill import TEACHER_LOGITS, distillation_loss
-
         if TEACHER_LOGITS in inputs:
             # A distillation batch (only the transfer set has teacher logits; validation batches take the plain path).
             inputs = dict(inputs)
@@ -315,8 +313,6 @@ class FineTuningTrainer(Trainer):
         if not (model.training and torch.is_grad_enabled()) or (epsilon <= 0 and self.unlabelled_batches is None):
             return super().compute_loss(model, inputs, return_outputs=return_outputs,
                                         num_items_in_batch=num_items_in_batch)
-        from .adversarial import EmbeddingPerturbation, adversarial_loss, virtual_adversarial_loss
-
         # The extra passes go through the unwrapped model: under DistributedDataParallel only the first pass is the
         # wrapper's, and the one backward of the summed loss synchronises every gradient once.
         unwrapped = self.accelerator.unwrap_model(model)
@@ -345,8 +341,6 @@ class FineTuningTrainer(Trainer):
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         # Validation and test scores are the float32 model's (under --bf16, Trainer's own autocast), whatever the
         # model's inference_dtype chooses for serving.
-        from ..predict import compute_context
-
         with compute_context(self.accelerator.unwrap_model(model), "float32"):
             return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
 
@@ -528,8 +522,6 @@ def prepare_fine_tuning(model_args: ModelArguments, data_args: DataArguments, tr
 def add_ngram_branch(trainer: Trainer, tokenized, model_args: ModelArguments) -> dict:
     """Fit the n-gram branch on the training reviews (each `--ngram_c` tried), choose C and the branch's share on
     validation, attach it to the trained classifier; returns what was chosen and measured (validation only)."""
-    from ..ngrams import accuracy, attach_ngram_branch, choose_ngram_weight, fit_ngram_logistic_regressions
-
     if "validation" not in tokenized:
         raise DataError("--ngram_order needs a validation split to choose the n-gram branch's weight; use the "
                         "canonical protocol with --validation_fraction > 0 or a protocol with a validation share.")
@@ -565,8 +557,6 @@ def prepare_perturbation_training(model, tokenizer, splits, tokenized, model_arg
     """What `--normalize_embeddings` and `--vat_epsilon` need before training: the embedding normalised on the
     training token frequencies (folded into the encoder when it comes from `--model_name_or_path`), and the
     tokenised unlabelled reviews for VAT (None without VAT), the run's validation and test reviews left out."""
-    from .adversarial import load_vat_texts, normalize_embeddings, token_frequencies, tokenize_vat_texts
-
     if training_args.normalize_embeddings:
         pretrained = bool(model_args.model_name_or_path)
         normalize_embeddings(model, token_frequencies(tokenized["train"]["input_ids"], model.config.vocab_size),
@@ -579,8 +569,9 @@ def prepare_perturbation_training(model, tokenizer, splits, tokenized, model_arg
         return None
     source = training_args.vat_dataset or data_args.dataset
     held_out = [text for name in ("validation", "test") if name in splits for text in splits[name]["text"]]
-    texts = load_vat_texts(source, training_args.vat_split_names, training_args.vat_text_column, excluded_texts=held_out)
-    unlabelled = tokenize_vat_texts(texts, tokenizer, training_args.vat_max_length)
+    texts = load_unlabelled_texts(source, training_args.vat_split_names, text_column=training_args.vat_text_column,
+                                  use="VAT", excluded_texts=held_out)
+    unlabelled = tokenize_unlabelled_texts(texts, tokenizer, training_args.vat_max_length)
     logger.info("VAT: %d unlabelled reviews from %s (%s), cut to %d tokens.", len(unlabelled), source,
                 training_args.vat_splits, training_args.vat_max_length)
     return unlabelled
@@ -591,11 +582,9 @@ def prepare_distillation(model, tokenizer, splits, tokenized, data_args: DataArg
     """The transfer set `--teacher_model` needs (see `imdb_lstm.training.distill`): the training reviews and the
     unlabelled `--distill_splits` (the run's validation and test reviews left out), with their targets; returns it
     and what the teachers measured. The student's config records its teachers as `distilled_from`."""
-    from .distill import load_transfer_texts, prepare_transfer_set
-
     source = training_args.distill_dataset or data_args.dataset
     held_out = [text for name in ("validation", "test") if name in splits for text in splits[name]["text"]]
-    texts = load_transfer_texts(source, training_args.distill_split_names, excluded_texts=held_out)
+    texts = load_unlabelled_texts(source, training_args.distill_split_names, use="distillation", excluded_texts=held_out)
     transfer, report = prepare_transfer_set(training_args, tokenizer, splits["train"], tokenized["train"],
                                             splits.get("validation"), texts, data_args.max_length,
                                             {int(k): v for k, v in model.config.id2label.items()})
@@ -612,10 +601,6 @@ def load_pretrained_for_classification(model_args: ModelArguments, data_args: Da
     one; pooling, dropouts and `freeze_embedding` come from `model_args`, the review length and truncation side
     from `data_args`. Raises `PretrainedModelError` when the source is no imdb-lstm model or its tokenizer does
     not match it."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
-
-    from ..configuration_imdb_lstm import ImdbLstmConfig
-
     source = model_args.model_name_or_path
     try:
         config = AutoConfig.from_pretrained(source)
@@ -645,8 +630,6 @@ def load_pretrained_for_classification(model_args: ModelArguments, data_args: Da
         )
     if model_args.glove != DEFAULT_GLOVE:
         # The embedding comes from the pretrained model; a vector file given as well must at least fit it.
-        from ..glove import load_glove
-
         dimension = load_glove(model_args.glove).vector_size
         if dimension != config.embedding_dim:
             raise PretrainedModelError(
@@ -681,12 +664,6 @@ def write_test_outputs(output_dir: Path, test_split, logits: np.ndarray) -> None
 
 
 def main(argv=None) -> dict:
+    """Parse `argv` and `run`: train, evaluate, save (the push, with `--push_to_hub`, is the command's:
+    `imdb_lstm.commands.train.main`)."""
     return run(*parse_args(argv))
-
-
-def cli_main() -> None:
-    """The `imdb-lstm-train` command (and `scripts/train.py`)."""
-    try:
-        main()
-    except (DataError, PretrainedModelError) as error:  # unusable data or model: one line that says what to use instead
-        sys.exit(f"error: {error}")

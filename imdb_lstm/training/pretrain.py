@@ -11,14 +11,13 @@ tokenizer learnt on the pretraining texts (or reused with `--tokenizer_name`) �
 into blocks of `block_size` tokens → `ImdbLstmForCausalLM` (embedding optionally from GloVe; a bidirectional
 encoder trains a forward and a backward language model at once) → `Trainer`, validation perplexity at every
 evaluation → model, tokenizer, `run_info.json`, results and a training-curve plot in `output_dir`, a folder that
-`AutoModelForCausalLM` + `AutoTokenizer` load and `imdb-lstm-train --model_name_or_path` fine-tunes → optional
-push to the Hub with its own card. `--streaming` reads the source as an `IterableDataset` (corpora larger than
+`AutoModelForCausalLM` + `AutoTokenizer` load and `imdb-lstm-train --model_name_or_path` fine-tunes; the command
+(`imdb_lstm.commands.pretrain`) then pushes it to the Hub with its own card if asked. `--streaming` reads the source as an `IterableDataset` (corpora larger than
 memory; set `--max_steps`).
 """
 
 import logging
 import math
-import sys
 from dataclasses import asdict, dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -306,12 +305,5 @@ def prepare_pretraining(model_args: LanguageModelArguments, data_args: Pretraini
 
 
 def main(argv=None) -> dict:
+    """Parse `argv` and `run` (the push, with `--push_to_hub`, is the command's: `imdb_lstm.commands.pretrain`)."""
     return run(*parse_args(argv))
-
-
-def cli_main() -> None:
-    """The `imdb-lstm-pretrain` command (and `scripts/pretrain.py`)."""
-    try:
-        main()
-    except DataError as error:  # unusable or unreachable data: one line that says what to use instead
-        sys.exit(f"error: {error}")

@@ -1,0 +1,21 @@
+"""The `imdb-lstm-train` command (and `scripts/train.py`): the fine-tuning recipe (`imdb_lstm.training.finetune`),
+then the push with `--push_to_hub`.
+
+    imdb-lstm-train --dataset ../shared/data/imdb --output_dir outputs/imdb-bilstm   # the shipped recipe
+    imdb-lstm-train configs/imdb_bilstm.json                                         # the same, from JSON
+    imdb-lstm-train --dataset sample --output_dir outputs/demo --num_train_epochs 3  # offline, minutes
+"""
+
+from ..data import DataError
+from ..training.finetune import PretrainedModelError, parse_args, run
+from . import exit_on_errors, run_then_push
+
+__all__ = ["cli_main", "main", "parse_args"]
+
+
+def main(argv=None) -> dict:
+    return run_then_push(run, *parse_args(argv))
+
+
+def cli_main() -> None:
+    exit_on_errors(main, (DataError, PretrainedModelError))

@@ -72,9 +72,6 @@ class ImdbLstmConfig(PretrainedConfig):
             autocasts; `"float32"` never (exact float32 logits: ONNX parity, tests). Weights stay float32 and logits
             are returned in float32 either way; a probability moves by about 1e-2 under bfloat16. Models built by
             imdb-lstm are saved with `"auto"`; the config's default, `"float32"`, keeps older folders exact.
-        concurrent_directions (`bool`): run the two directions of each bidirectional layer at once, the right-to-left
-            one on torch's inter-op thread pool (the same results). It pays only where cores would otherwise idle;
-            with as many torch threads as cores it competes with them (measured slower on 2 cores: BENCHMARKS.md).
         distilled_from (`str`, optional): the teacher a distilled model learnt from (informational, for the card).
     """
 
@@ -111,12 +108,14 @@ class ImdbLstmConfig(PretrainedConfig):
         # "float32" for folders saved before the field existed (they keep their exact logits); models built by
         # imdb-lstm (`build_model`, hence training) choose "auto".
         inference_dtype: str = "float32",
-        concurrent_directions: bool = False,
         distilled_from: str | None = None,
         id2label=None,
         label2id=None,
         **kwargs,
     ):
+        # Saved by folders from before it was measured and dropped (it ran a BiLSTM's directions on torch's
+        # inter-op pool, with no reliable gain: BENCHMARKS.md): accepted and ignored.
+        kwargs.pop("concurrent_directions", None)
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
         self.encoder = encoder
@@ -142,7 +141,6 @@ class ImdbLstmConfig(PretrainedConfig):
         self.ngram_features = ngram_features
         self.ngram_weight = ngram_weight
         self.inference_dtype = inference_dtype
-        self.concurrent_directions = concurrent_directions
         self.distilled_from = distilled_from
         if id2label is None:
             id2label = dict(DEFAULT_LABELS)

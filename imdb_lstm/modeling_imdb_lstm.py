@@ -32,7 +32,6 @@ tokenizer to truncate get what training saw.
 
 import contextlib
 import contextvars
-import warnings
 from dataclasses import dataclass
 
 import torch
@@ -45,9 +44,6 @@ from .configuration_imdb_lstm import ImdbLstmConfig
 
 # Added to the language model's score of [PAD] (see ImdbLstmLMHead).
 PAD_PENALTY = -1e4
-# torch.jit.fork and torch.jit.wait, TorchScript's (deprecated since torch 2.5, yet the public way to run a function
-# on torch's inter-op thread pool with the caller's gradient and autocast state), warn at every call.
-warnings.filterwarnings("ignore", message=r"`torch\.jit\.(fork|wait)` is deprecated", category=DeprecationWarning)
 
 
 # ---------------------------------------- Outputs
@@ -141,7 +137,8 @@ def float32_inference():
 
 
 def _is_exporting() -> bool:
-    """Whether the model is being traced (torch.jit, legacy ONNX export), compiled or exported (torch.export)."""
+    """Whether the model is being traced (torch.jit, legacy ONNX export), compiled or exported (torch.export): then
+    `forward` takes no branch that reads tensor values (torch.export refuses them)."""
     compiler = getattr(torch, "compiler", None)
     return (
         torch.jit.is_tracing()
@@ -149,13 +146,6 @@ def _is_exporting() -> bool:
         or bool(compiler and getattr(compiler, "is_compiling", lambda: False)())
         or bool(compiler and getattr(compiler, "is_exporting", lambda: False)())
     )
-
-
-def _runs_directions_concurrently() -> bool:
-    """Whether a bidirectional layer with `config.concurrent_directions` may run its two directions at once
-    (`torch.jit.fork`): not while the model is traced, compiled or exported (an exported graph stays one sequence
-    of operations)."""
-    return not _is_exporting()
 
 
 # ---------------------------------------- Serving only: length buckets at inference (see the module docstring)
@@ -212,6 +202,38 @@ def plan_length_buckets(lengths: list[int], threads: int | None = None) -> list[
 
 # ---------------------------------------- Encoders
 
+def scanned_rnn(rnn: nn.LSTM | nn.GRU, inputs: torch.Tensor) -> torch.Tensor:
+    """`rnn(inputs)[0]` for a one-layer, one-direction, batch-first LSTM or GRU, as a `scan` over time steps (the
+    same equations and weights): torch.export unrolls `nn.LSTM` / `nn.GRU` into as many steps as its example has,
+    so an exported graph would read one length only; a scan keeps the length dynamic."""
+    # A private torch module (torch >= 2.6): imported only while exporting, so older torch still runs everything else.
+    from torch._higher_order_ops.scan import scan
+
+    input_gates = nn.functional.linear(inputs, rnn.weight_ih_l0, rnn.bias_ih_l0).transpose(0, 1)
+    weight, bias = rnn.weight_hh_l0, rnn.bias_hh_l0
+
+    def lstm_step(carry, gates):
+        hidden, cell = carry
+        in_gate, forget_gate, candidate, out_gate = (gates + nn.functional.linear(hidden, weight, bias)).chunk(4, -1)
+        cell = torch.sigmoid(forget_gate) * cell + torch.sigmoid(in_gate) * torch.tanh(candidate)
+        hidden = torch.sigmoid(out_gate) * torch.tanh(cell)
+        return (hidden, cell), hidden.clone()
+
+    def gru_step(carry, gates):
+        (hidden,) = carry
+        reset_in, update_in, candidate_in = gates.chunk(3, -1)
+        reset_h, update_h, candidate_h = nn.functional.linear(hidden, weight, bias).chunk(3, -1)
+        reset, update = torch.sigmoid(reset_in + reset_h), torch.sigmoid(update_in + update_h)
+        hidden = (1 - update) * torch.tanh(candidate_in + reset * candidate_h) + update * hidden
+        return (hidden,), hidden.clone()
+
+    # One zero tensor per state: the exporter would take one tensor passed twice for one input (hidden = cell).
+    lstm = isinstance(rnn, nn.LSTM)
+    initial = tuple(inputs.new_zeros(inputs.size(0), rnn.hidden_size) for _ in range(2 if lstm else 1))
+    _, outputs = scan(lstm_step if lstm else gru_step, initial, input_gates)
+    return outputs.transpose(0, 1)
+
+
 class ImdbLstmRecurrentEncoder(nn.Module):
     """Stacked LSTM/GRU layers; a bidirectional layer is two single-direction modules (see the module docstring)."""
 
@@ -231,7 +253,6 @@ class ImdbLstmRecurrentEncoder(nn.Module):
             input_size = config.hidden_size * directions
         self.layer_dropout = nn.Dropout(config.rnn_dropout)
         self.output_size = input_size
-        self.concurrent_directions = bool(getattr(config, "concurrent_directions", False))
 
     def forward(
         self, embedded: torch.Tensor, lengths: torch.Tensor, return_all_layers: bool = False
@@ -245,21 +266,21 @@ class ImdbLstmRecurrentEncoder(nn.Module):
                 states = self.layer_dropout(states)
             if self.bidirectional:
                 backward_rnn, reversed_states = self.backward_layers[layer], reverse_padded(states, lengths)
-                if self.concurrent_directions and _runs_directions_concurrently():
-                    # The two directions are independent: the right-to-left one runs on torch's inter-op thread
-                    # pool while this thread runs the left-to-right one (the same results).
-                    future = torch.jit.fork(backward_rnn, reversed_states)
-                    outputs, _ = forward_rnn(states)
-                    backward_outputs, _ = torch.jit.wait(future)
-                else:
-                    outputs, _ = forward_rnn(states)
-                    backward_outputs, _ = backward_rnn(reversed_states)
+                outputs = self._run(forward_rnn, states)
+                backward_outputs = self._run(backward_rnn, reversed_states)
                 outputs = torch.cat([outputs, reverse_padded(backward_outputs, lengths)], dim=-1)
             else:
-                outputs, _ = forward_rnn(states)
+                outputs = self._run(forward_rnn, states)
             states = outputs
             layer_states.append(states)
         return tuple(layer_states) if return_all_layers else states
+
+    @staticmethod
+    def _run(rnn: nn.LSTM | nn.GRU, inputs: torch.Tensor) -> torch.Tensor:
+        """One direction of one layer: its per-token outputs."""
+        if torch.compiler.is_exporting():
+            return scanned_rnn(rnn, inputs)
+        return rnn(inputs)[0]
 
     def last_states(self, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Final state of each direction: left-to-right at the last real token, right-to-left at the first."""
@@ -542,7 +563,8 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
         were cut: outputs then follow the kept tokens, real tokens first)."""
         if input_ids is None or input_ids.dim() != 2:
             raise ValueError("input_ids must be a (batch, time) tensor of token ids.")
-        if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
+        # The check reads the ids' values, which a traced or exported graph cannot branch on: there it is left out.
+        if not _is_exporting() and input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
             raise ValueError(
                 f"input_ids hold ids outside [0, vocab_size={self.config.vocab_size}): the tokenizer does not match "
                 "this model's embedding. Load the tokenizer saved with the model."
@@ -609,6 +631,9 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
         steps = torch.arange(input_ids.size(1), device=input_ids.device).unsqueeze(0)
         starts = input_ids.size(1) - lengths
         right_padded = (mask == (steps < lengths.unsqueeze(1))).all(dim=1)
+        if _is_exporting():
+            # No branch on values in a traced or exported graph: every row is rotated (by 0 when right-padded).
+            return lengths, torch.where(right_padded, torch.zeros_like(starts), starts)
         left_padded = (mask == (steps >= starts.unsqueeze(1))).all(dim=1)
         if not bool((right_padded | left_padded).all()):
             raise ValueError(
@@ -627,7 +652,7 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
         beginning). Unchanged when the config has no maximum, when no row is longer, or while exporting (an
         exported graph reads what it is given: truncate with the tokenizer)."""
         max_length = self.config.model_max_length
-        if not max_length or input_ids.size(1) <= max_length or _is_exporting():
+        if not max_length or _is_exporting() or input_ids.size(1) <= max_length:
             return input_ids, labels, lengths
         if self.config.truncation_side == "left":
             starts = (lengths - max_length).clamp(min=0)

@@ -1,7 +1,7 @@
 """The imdb-lstm model family. The base model, `ImdbLstmModel`: word embedding → recurrent (LSTM/GRU, uni- or
 bidirectional) or CNN encoder → per-token states. Its heads, each holding it as `imdb_lstm` (`base_model_prefix`):
 - `ImdbLstmForSequenceClassification`: pooling over the real tokens → dropout → linear head over
-  (NEGATIVE, POSITIVE); optionally an n-gram branch (`config.ngram_order`) whose log-odds join the recurrent ones;
+  `config.num_labels` labels (NEGATIVE, POSITIVE by default); optionally an n-gram branch (`config.ngram_order`) whose log-odds join the recurrent ones;
 - `ImdbLstmForCausalLM`: the next word from the left-to-right states and, with a bidirectional encoder, the
   previous word from the right-to-left states (a forward and a backward language model sharing the embedding),
   through an output layer tied to the embedding or an adaptive softmax (`config.lm_output`).
@@ -32,10 +32,12 @@ tokenizer to truncate get what training saw.
 
 import contextlib
 import contextvars
+import functools
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput, ModelOutput, SequenceClassifierOutput
@@ -44,6 +46,9 @@ from .configuration_imdb_lstm import ImdbLstmConfig
 
 # Added to the language model's score of [PAD] (see ImdbLstmLMHead).
 PAD_PENALTY = -1e4
+# Gradient checkpointing runs each recurrent direction over chunks of this many steps, each recomputed in backward
+# from its input and the state carried into it: a step's gates live only while its chunk is recomputed.
+CHECKPOINT_STEPS = 128
 
 
 # ---------------------------------------- Outputs
@@ -51,7 +56,8 @@ PAD_PENALTY = -1e4
 @dataclass
 class EncodedBatch:
     """What the base model computed for a batch, in its own layout: rows real tokens first (left padding rotated
-    away) and cut to `config.model_max_length`.
+    away) and cut to `config.model_max_length`. `embedded` and `layers` are zero at padding and are the tensors the
+    model computes with (so that returned hidden states get gradients).
 
     `layers`: per-token states of every recurrent layer (batch, time, features), first layer first; for the CNN
     encoder one tensor, the feature maps of every filter width side by side, indexed by window start. `mask`
@@ -253,12 +259,17 @@ class ImdbLstmRecurrentEncoder(nn.Module):
             input_size = config.hidden_size * directions
         self.layer_dropout = nn.Dropout(config.rnn_dropout)
         self.output_size = input_size
+        # Set by transformers' gradient_checkpointing_enable() (with its own checkpoint function).
+        self.gradient_checkpointing = False
+        self._gradient_checkpointing_func = functools.partial(checkpoint, use_reentrant=False)
 
     def forward(
         self, embedded: torch.Tensor, lengths: torch.Tensor, return_all_layers: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, ...]:
         """Per-token states (batch, time, output_size) of the last layer; with `return_all_layers`, a tuple of
-        every layer's states, first layer first. Positions at or after `lengths` hold no meaningful values."""
+        every layer's states, first layer first; zero at positions at or after `lengths`."""
+        steps = torch.arange(embedded.size(1), device=embedded.device).unsqueeze(0)
+        padding = (steps >= lengths.unsqueeze(1)).unsqueeze(-1)
         states = embedded
         layer_states = []
         for layer, forward_rnn in enumerate(self.forward_layers):
@@ -271,16 +282,28 @@ class ImdbLstmRecurrentEncoder(nn.Module):
                 outputs = torch.cat([outputs, reverse_padded(backward_outputs, lengths)], dim=-1)
             else:
                 outputs = self._run(forward_rnn, states)
-            states = outputs
+            states = outputs.masked_fill(padding, 0)
             layer_states.append(states)
         return tuple(layer_states) if return_all_layers else states
 
-    @staticmethod
-    def _run(rnn: nn.LSTM | nn.GRU, inputs: torch.Tensor) -> torch.Tensor:
-        """One direction of one layer: its per-token outputs."""
+    def _run(self, rnn: nn.LSTM | nn.GRU, inputs: torch.Tensor) -> torch.Tensor:
+        """One direction of one layer: its per-token outputs (with gradient checkpointing, chunk by chunk of time)."""
         if torch.compiler.is_exporting():
             return scanned_rnn(rnn, inputs)
-        return rnn(inputs)[0]
+        if not (self.gradient_checkpointing and self.training and torch.is_grad_enabled()):
+            return rnn(inputs)[0]
+        lstm = isinstance(rnn, nn.LSTM)
+
+        def run_chunk(chunk, *state):  # the state as separate tensors: any checkpoint function passes them on
+            outputs, state = rnn(chunk, state if lstm else state[0])
+            return (outputs, *state) if lstm else (outputs, state)
+
+        state = tuple(inputs.new_zeros(1, inputs.size(0), rnn.hidden_size) for _ in range(2 if lstm else 1))
+        outputs = []
+        for chunk in inputs.split(CHECKPOINT_STEPS, dim=1):
+            chunk_outputs, *state = self._gradient_checkpointing_func(run_chunk, chunk, *state)
+            outputs.append(chunk_outputs)
+        return torch.cat(outputs, dim=1)
 
     def last_states(self, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Final state of each direction: left-to-right at the last real token, right-to-left at the first."""
@@ -301,6 +324,8 @@ class ImdbLstmConvEncoder(nn.Module):
             nn.Conv1d(config.embedding_dim, config.cnn_num_filters, kernel_size=k) for k in self.kernel_sizes
         )
         self.output_size = config.cnn_num_filters * len(self.kernel_sizes)
+        self.gradient_checkpointing = False
+        self._gradient_checkpointing_func = functools.partial(checkpoint, use_reentrant=False)
 
     def forward(self, embedded: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns feature maps (batch, positions, filters) of every width side by side and their validity mask."""
@@ -312,14 +337,22 @@ class ImdbLstmConvEncoder(nn.Module):
         positions = embedded.size(1) - min(self.kernel_sizes) + 1
         steps = torch.arange(positions, device=embedded.device).unsqueeze(0)
         features, masks = [], []
+        checkpointed = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
         for kernel_size, conv in zip(self.kernel_sizes, self.convs):
-            feature_map = torch.relu(conv(channels_first)).transpose(1, 2)
+            if checkpointed:  # the ReLU's output is recomputed in backward rather than kept
+                feature_map = self._gradient_checkpointing_func(convolve, conv, channels_first).transpose(1, 2)
+            else:
+                feature_map = convolve(conv, channels_first).transpose(1, 2)
             feature_map = nn.functional.pad(feature_map, (0, 0, 0, positions - feature_map.size(1)))
             # A window is valid when it lies inside the review (or inside the widest-filter minimum for short ones).
             valid = steps <= (lengths.clamp(min=kernel_size) - kernel_size).unsqueeze(1)
             features.append(feature_map)
             masks.append(valid.unsqueeze(-1).expand_as(feature_map))
         return torch.cat(features, dim=-1), torch.cat(masks, dim=-1)
+
+
+def convolve(conv: nn.Conv1d, channels_first: torch.Tensor) -> torch.Tensor:
+    return torch.relu(conv(channels_first))
 
 
 # ---------------------------------------- The heads' building blocks
@@ -339,6 +372,13 @@ class ImdbLstmLMHead(nn.Module):
         )
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
         self.pad_token_id = config.pad_token_id
+
+    def resize(self, vocab_size: int):
+        """The bias for `vocab_size` words: words added at the end start at 0, as in a new head."""
+        bias = self.bias.new_zeros(vocab_size)
+        kept = min(vocab_size, self.bias.numel())
+        bias[:kept] = self.bias.detach()[:kept]
+        self.bias = nn.Parameter(bias, requires_grad=self.bias.requires_grad)
 
     def forward(self, states: torch.Tensor, word_vectors: torch.Tensor, backward: bool = False) -> torch.Tensor:
         projection = self.backward_projection if backward else self.forward_projection
@@ -368,6 +408,25 @@ class ImdbLstmAdaptiveLMHead(nn.Module):
 
         self.forward_output = output_layer()
         self.backward_output = output_layer() if config.bidirectional else None
+
+    def resize(self, vocab_size: int):
+        """Each output layer for `vocab_size` words: words added or removed at the end of the vocabulary go into or
+        out of the last (tail) cluster. transformers appends new tokens after the existing ids, and ids here are in
+        frequency order, so new words are the rarest: the tail cluster is where the adaptive softmax keeps those.
+        A new word's output row starts as the mean of the cluster's rows (transformers' `mean_resizing`)."""
+        for output in filter(None, (self.forward_output, self.backward_output)):
+            if vocab_size <= output.cutoffs[-2]:
+                raise ValueError(f"vocab_size={vocab_size} would empty the adaptive softmax's last cluster, which "
+                                 f"starts at word {output.cutoffs[-2]}; keep more words or choose smaller cutoffs.")
+            old = output.tail[-1][1]
+            rows = old.weight.detach()[: vocab_size - output.cutoffs[-2]]
+            added = vocab_size - output.n_classes
+            if added > 0:
+                rows = torch.cat([rows, rows.mean(dim=0, keepdim=True).expand(added, -1)])
+            output.tail[-1][1] = nn.Linear(old.in_features, rows.size(0), bias=False, device=rows.device, dtype=rows.dtype)
+            output.tail[-1][1].weight.data.copy_(rows)
+            output.n_classes = vocab_size
+            output.cutoffs[-1] = vocab_size
 
     def output_layer(self, backward: bool) -> nn.AdaptiveLogSoftmaxWithLoss:
         return self.backward_output if backward else self.forward_output
@@ -469,6 +528,8 @@ class ImdbLstmPreTrainedModel(PreTrainedModel):
     main_input_name = "input_ids"
     # Trainer must average the loss itself under gradient accumulation: forward takes no loss kwargs.
     accepts_loss_kwargs = False
+    # The encoders checkpoint their recurrent directions over chunks of time, or their convolutions.
+    supports_gradient_checkpointing = True
 
     def _init_weights(self, module: nn.Module):
         if isinstance(module, nn.Embedding):
@@ -494,6 +555,17 @@ class ImdbLstmPreTrainedModel(PreTrainedModel):
                 init.zeros_(module.bias)
         elif isinstance(module, ImdbLstmLMHead):
             init.zeros_(module.bias)
+
+    def _resize_token_embeddings(self, new_num_tokens, pad_to_multiple_of=None, mean_resizing=True):
+        """transformers' resizing of the embedding, and of the language model's output layer with it."""
+        if getattr(self, "ngram", None) is not None:
+            raise ValueError("The n-gram branch keys its n-grams by config.vocab_size, so its vocabulary cannot be "
+                             "resized; resize a classifier without it (ngram_order=0).")
+        embedding = super()._resize_token_embeddings(new_num_tokens, pad_to_multiple_of, mean_resizing)
+        embedding.padding_idx = self.config.pad_token_id
+        if getattr(self, "lm_head", None) is not None:
+            self.lm_head.resize(embedding.num_embeddings)
+        return embedding
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         """`PreTrainedModel.save_pretrained`, with every class of the family in `config.auto_map` (each registered
@@ -534,9 +606,10 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
+        inputs_embeds: torch.Tensor | None = None,
     ) -> BaseModelOutput:
         r"""
-        input_ids, attention_mask: as for [`ImdbLstmForSequenceClassification`] (right or left padding).
+        input_ids, attention_mask, inputs_embeds: as for [`ImdbLstmForSequenceClassification`].
 
         Returns `last_hidden_state` `(batch, time, features)`, aligned with `input_ids` like `hidden_states`: the
         last recurrent layer's per-token states (both directions side by side, left-to-right first), or for the CNN
@@ -545,8 +618,8 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
         """
         if output_hidden_states is None:
             output_hidden_states = getattr(self.config, "output_hidden_states", False)
-        input_ids, lengths, shifts_back, _ = self.prepare_inputs(input_ids, attention_mask)
-        encoded = self.encode(input_ids, lengths, shifts_back)
+        inputs, lengths, shifts_back, _ = self.prepare_inputs(input_ids, attention_mask, inputs_embeds=inputs_embeds)
+        encoded = self.encode(inputs, lengths, shifts_back)
         hidden_states = self.token_aligned_states(encoded)
         if return_dict is False:
             return (hidden_states[-1], hidden_states) if output_hidden_states else (hidden_states[-1],)
@@ -554,26 +627,38 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
                                hidden_states=hidden_states if output_hidden_states else None)
 
     def prepare_inputs(
-        self, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None, labels: torch.Tensor | None = None
+        self, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None, labels: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Checked inputs in the model's layout: (input_ids, lengths, shifts_back, labels). Rows are rotated so
         their real tokens come first (left padding) and cut to `config.model_max_length` on
         `config.truncation_side`; `labels` (batch, time), when given, are moved the same way. `shifts_back`
         rotates per-token outputs back to the input's positions (None when nothing was rotated, or when rows
-        were cut: outputs then follow the kept tokens, real tokens first)."""
-        if input_ids is None or input_ids.dim() != 2:
+        were cut: outputs then follow the kept tokens, real tokens first). Given `inputs_embeds` (batch, time,
+        embedding_dim) instead of `input_ids`, they are what is moved and returned first."""
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Give input_ids (batch, time) or inputs_embeds (batch, time, embedding_dim), one of them.")
+        if inputs_embeds is not None:
+            if inputs_embeds.dim() != 3 or inputs_embeds.size(-1) != self.config.embedding_dim:
+                raise ValueError(f"inputs_embeds must be a (batch, time, embedding_dim={self.config.embedding_dim}) "
+                                 f"tensor; got shape {tuple(inputs_embeds.shape)}.")
+            input_ids = inputs_embeds
+        elif input_ids.dim() != 2:
             raise ValueError("input_ids must be a (batch, time) tensor of token ids.")
         # The check reads the ids' values, which a traced or exported graph cannot branch on: there it is left out.
-        if not _is_exporting() and input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
+        elif not _is_exporting() and input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
             raise ValueError(
                 f"input_ids hold ids outside [0, vocab_size={self.config.vocab_size}): the tokenizer does not match "
                 "this model's embedding. Load the tokenizer saved with the model."
             )
-        if labels is not None and labels.shape != input_ids.shape:
-            raise ValueError(f"labels must have the shape of input_ids {tuple(input_ids.shape)}; got {tuple(labels.shape)}.")
+        if labels is not None and labels.shape != input_ids.shape[:2]:
+            raise ValueError(f"labels must have the shape of input_ids {tuple(input_ids.shape[:2])}; got {tuple(labels.shape)}.")
         if input_ids.size(1) == 0:
             # Text with no tokens (empty, or only markup): read one padding step, the model's no-evidence answer.
-            input_ids = torch.full((input_ids.size(0), 1), self.config.pad_token_id, device=input_ids.device)
+            if inputs_embeds is not None:
+                input_ids = input_ids.new_zeros(input_ids.size(0), 1, input_ids.size(2))  # [PAD]'s vector is zero
+            else:
+                input_ids = torch.full((input_ids.size(0), 1), self.config.pad_token_id, device=input_ids.device)
             attention_mask = None
             if labels is not None:
                 labels = torch.full_like(input_ids, -100)
@@ -589,33 +674,30 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
         return input_ids, lengths, shifts_back, labels
 
     def encode(self, input_ids: torch.Tensor, lengths: torch.Tensor, shifts_back: torch.Tensor | None = None) -> EncodedBatch:
-        """Embedding and encoder over inputs already in the model's layout (see `prepare_inputs`)."""
-        embedded = self.embedding(input_ids)
+        """Embedding (unless `input_ids` are already vectors, `inputs_embeds`) and encoder over inputs in the
+        model's layout (see `prepare_inputs`)."""
+        embedded = input_ids if input_ids.is_floating_point() else self.embedding(input_ids)
         embedded = self.embedding_dropout(embedded.transpose(1, 2)).transpose(1, 2)
+        steps = torch.arange(embedded.size(1), device=embedded.device).unsqueeze(0)
+        real = (steps < lengths.unsqueeze(1)).unsqueeze(-1)
+        embedded = embedded.masked_fill(~real, 0)
         if self.config.encoder == "rnn":
-            layers = self.encoder(embedded, lengths, return_all_layers=True)
-            steps = torch.arange(embedded.size(1), device=embedded.device).unsqueeze(0)
-            mask = (steps < lengths.unsqueeze(1)).unsqueeze(-1)
+            layers, mask = self.encoder(embedded, lengths, return_all_layers=True), real
         else:
             features, mask = self.encoder(embedded, lengths)
-            layers = (features,)
+            layers = (features.masked_fill(~mask, 0),)
         return EncodedBatch(input_ids, lengths, embedded, tuple(layers), mask, shifts_back)
 
     def token_aligned_states(self, encoded: EncodedBatch) -> tuple[torch.Tensor, ...]:
-        """The embedding output and every layer's states, padding zeroed, aligned with the input's positions
-        (recurrent encoder); for the CNN encoder the embedding output so aligned and the masked feature maps."""
-        steps = torch.arange(encoded.embedded.size(1), device=encoded.embedded.device).unsqueeze(0)
-        real = (steps < encoded.lengths.unsqueeze(1)).unsqueeze(-1)
-        if self.config.encoder == "rnn":
-            tokens = (encoded.embedded, *encoded.layers)
-        else:
-            tokens = (encoded.embedded,)
-        aligned = tuple(tensor * real.to(tensor.dtype) for tensor in tokens)
-        if encoded.shifts_back is not None:
-            aligned = tuple(roll_rows(tensor, encoded.shifts_back) for tensor in aligned)
+        """The embedding output and every layer's states (zero at padding), aligned with the input's positions;
+        for the CNN encoder the embedding output so aligned and the feature maps. Without left padding to rotate
+        back, these are the very tensors the model computed with; a left-padded batch gets rotated copies."""
+        tokens = (encoded.embedded, *encoded.layers)
+        if encoded.shifts_back is None:
+            return tokens
         if self.config.encoder == "cnn":
-            aligned = (*aligned, encoded.layers[-1] * encoded.mask)
-        return aligned
+            return (roll_rows(encoded.embedded, encoded.shifts_back), *encoded.layers)
+        return tuple(roll_rows(tensor, encoded.shifts_back) for tensor in tokens)
 
     def _lengths_and_shifts(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None
@@ -656,9 +738,8 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
             return input_ids, labels, lengths
         if self.config.truncation_side == "left":
             starts = (lengths - max_length).clamp(min=0)
-            index = starts.unsqueeze(1) + torch.arange(max_length, device=input_ids.device).unsqueeze(0)
-            input_ids = input_ids.gather(1, index)
-            labels = labels.gather(1, index) if labels is not None else None
+            input_ids = roll_rows(input_ids, starts)[:, :max_length]
+            labels = roll_rows(labels, starts)[:, :max_length] if labels is not None else None
         else:
             input_ids = input_ids[:, :max_length]
             labels = labels[:, :max_length] if labels is not None else None
@@ -666,8 +747,11 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
 
 
 class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
-    """[`ImdbLstmModel`] → pooling over the real tokens → dropout → linear head over (NEGATIVE, POSITIVE); with
-    `config.ngram_order`, the log-odds of [`ImdbLstmNgramBranch`] join the head's with share `config.ngram_weight`."""
+    """[`ImdbLstmModel`] → pooling over the real tokens → dropout → linear head over `config.num_labels` labels
+    (NEGATIVE, POSITIVE by default); with `config.ngram_order` (two labels only), the log-odds of
+    [`ImdbLstmNgramBranch`] join the head's with share `config.ngram_weight`. Re-heading a saved classifier or
+    language model: `from_pretrained(folder, num_labels=5, ignore_mismatched_sizes=True)` keeps the embedding and
+    encoder and makes a new head."""
 
     def __init__(self, config: ImdbLstmConfig):
         super().__init__(config)
@@ -675,6 +759,7 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
         pooled_size = self.imdb_lstm.encoder.output_size * (2 if config.pooling == "max_mean" else 1)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(pooled_size, config.num_labels)
+        config.validate_ngram_labels()  # the n-gram branch is binary: labels may have changed since construction
         self.ngram = ImdbLstmNgramBranch(config) if config.ngram_order else None
         self.post_init()
 
@@ -701,6 +786,7 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
+        inputs_embeds: torch.Tensor | None = None,
     ) -> SequenceClassifierOutput:
         r"""
         input_ids (`torch.LongTensor` of shape `(batch, time)`): token ids, padded with `pad_token_id`.
@@ -708,8 +794,11 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
             without it every position counts as real. Padding may follow the real tokens (right padding, what the
             saved tokenizer does) or precede them (left padding): a left-padded row is rotated so that its real
             tokens come first, and gets exactly the logits it gets right-padded.
-        labels (`torch.LongTensor` of shape `(batch,)`, optional): 0 = NEGATIVE, 1 = POSITIVE; gives the
-            cross-entropy `loss`.
+        labels (`torch.Tensor`, optional): gives `loss`, by `config.problem_type` as in transformers:
+            single-label, `(batch,)` label ids (0 = NEGATIVE, 1 = POSITIVE by default): cross-entropy;
+            multi-label, `(batch, num_labels)` 0/1 floats: binary cross-entropy on the logits; regression,
+            `(batch,)` or `(batch, num_labels)` floats: mean squared error. Without a problem type it is inferred:
+            regression with one label, multi-label for a floating `(batch, num_labels)` target, else single-label.
         output_hidden_states (`bool`, optional): also return `hidden_states`, a tuple of `(batch, time, features)`
             tensors aligned with `input_ids` (with the kept tokens, real ones first, when reviews longer than
             `config.model_max_length` are cut): the embedding output, then the per-token states of each recurrent
@@ -718,15 +807,21 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
             first real token. Padding positions (and windows past the review) are zero.
         output_attentions (`bool`, optional): accepted for compatibility; this model has no attention, so
             `attentions` is always None.
+        inputs_embeds (`torch.FloatTensor` of shape `(batch, time, embedding_dim)`, optional): word vectors in
+            place of `input_ids` (what attribution and adversarial code perturb); the same logits as the ids
+            whose embeddings they are. The n-gram branch reads ids, so a model with one needs `input_ids`.
         """
         if output_hidden_states is None:
             output_hidden_states = getattr(self.config, "output_hidden_states", False)
-        if labels is None and not output_hidden_states and self._autocasts_inference(input_ids):
+        if inputs_embeds is not None and self.ngram is not None:
+            raise ValueError("This classifier's n-gram branch reads token ids: pass input_ids, not inputs_embeds.")
+        sequence = input_ids if inputs_embeds is None else inputs_embeds
+        if labels is None and not output_hidden_states and self._autocasts_inference(sequence):
             # config.inference_dtype: bfloat16 where it is free; the logits come back in float32.
-            with torch.autocast(input_ids.device.type, dtype=torch.bfloat16):
-                logits = self(input_ids=input_ids, attention_mask=attention_mask).logits.float()
+            with torch.autocast(sequence.device.type, dtype=torch.bfloat16):
+                logits = self(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds).logits.float()
             return (logits,) if return_dict is False else SequenceClassifierOutput(logits=logits)
-        input_ids, lengths, shifts_back, _ = self.imdb_lstm.prepare_inputs(input_ids, attention_mask)
+        input_ids, lengths, shifts_back, _ = self.imdb_lstm.prepare_inputs(input_ids, attention_mask, inputs_embeds=inputs_embeds)
         buckets = None
         if labels is None and not output_hidden_states and self._may_bucket_by_length(input_ids):
             buckets = plan_length_buckets(lengths.tolist())
@@ -745,17 +840,32 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
             half = ngram(input_ids, lengths).unsqueeze(1) / 2
             logits = (1 - weight) * logits + weight * torch.cat([-half, half], dim=1).to(logits.dtype)
 
-        loss = None
-        if labels is not None:
-            labels = labels.to(logits.device).long().view(-1)
-            if labels.numel() and (labels.min() < 0 or labels.max() >= self.config.num_labels):
-                raise ValueError(
-                    f"labels must be in {sorted(self.config.id2label)} ({self.config.id2label}); got {labels.unique().tolist()}."
-                )
-            loss = nn.functional.cross_entropy(logits, labels)
+        loss = self._loss(logits, labels) if labels is not None else None
         if return_dict is False:
             return tuple(value for value in (loss, logits, hidden_states) if value is not None)
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states, attentions=None)
+
+    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """transformers' loss for `config.problem_type` (see `forward`)."""
+        labels = labels.to(logits.device)
+        problem = self.config.problem_type
+        if problem is None:
+            multi_label = labels.is_floating_point() and labels.shape == logits.shape and self.config.num_labels > 1
+            problem = "regression" if self.config.num_labels == 1 else (
+                "multi_label_classification" if multi_label else "single_label_classification")
+        if problem == "regression":
+            return nn.functional.mse_loss(logits.squeeze(-1), labels.to(logits.dtype).view(logits.squeeze(-1).shape))
+        if problem == "multi_label_classification":
+            if labels.shape != logits.shape:
+                raise ValueError(f"Multi-label labels must have the logits' shape {tuple(logits.shape)} (one 0/1 "
+                                 f"column per label); got {tuple(labels.shape)}.")
+            return nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+        labels = labels.long().view(-1)
+        if labels.numel() and (labels.min() < 0 or labels.max() >= self.config.num_labels):
+            raise ValueError(
+                f"labels must be in {sorted(self.config.id2label)} ({self.config.id2label}); got {labels.unique().tolist()}."
+            )
+        return nn.functional.cross_entropy(logits, labels)
 
     def _autocasts_inference(self, input_ids: torch.Tensor | None) -> bool:
         """Whether `forward` runs this call under bfloat16 autocast (`config.inference_dtype`): an inference call
@@ -826,6 +936,11 @@ class ImdbLstmForCausalLM(ImdbLstmPreTrainedModel):
                 "second layer on, each direction would read the other direction's states, which have already seen "
                 "the word it must predict. Use one bidirectional layer, or bidirectional=False with several layers."
             )
+        if config.lm_output == "tied" and not config.tie_word_embeddings:
+            raise ValueError(
+                "ImdbLstmForCausalLM with lm_output='tied' scores words through the input embedding, so it cannot "
+                "hold tie_word_embeddings=False; use lm_output='adaptive' (output layers of its own) or keep it tied."
+            )
         super().__init__(config)
         self.imdb_lstm = ImdbLstmModel(config)
         self.lm_head = ImdbLstmAdaptiveLMHead(config) if config.lm_output == "adaptive" else ImdbLstmLMHead(config)
@@ -849,9 +964,11 @@ class ImdbLstmForCausalLM(ImdbLstmPreTrainedModel):
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
+        inputs_embeds: torch.Tensor | None = None,
     ) -> ImdbLstmCausalLMOutput:
         r"""
-        input_ids, attention_mask: as for [`ImdbLstmForSequenceClassification`] (right or left padding).
+        input_ids, attention_mask, inputs_embeds: as for [`ImdbLstmForSequenceClassification`] (right or left
+            padding; with `inputs_embeds`, `labels` give the words to predict).
         labels (`torch.LongTensor` of shape `(batch, time)`, optional): the words to predict, aligned with
             `input_ids` (usually `input_ids` itself: the shift happens here, as in transformers' causal LMs);
             -100 and padding positions are ignored.
@@ -873,8 +990,8 @@ class ImdbLstmForCausalLM(ImdbLstmPreTrainedModel):
         """
         if output_hidden_states is None:
             output_hidden_states = getattr(self.config, "output_hidden_states", False)
-        input_ids, lengths, shifts_back, labels = self.imdb_lstm.prepare_inputs(input_ids, attention_mask, labels)
-        encoded = self.imdb_lstm.encode(input_ids, lengths, shifts_back)
+        inputs, lengths, shifts_back, labels = self.imdb_lstm.prepare_inputs(input_ids, attention_mask, labels, inputs_embeds)
+        encoded = self.imdb_lstm.encode(inputs, lengths, shifts_back)
         states = encoded.layers[-1]
         hidden = self.config.hidden_size
         adaptive = self.config.lm_output == "adaptive"

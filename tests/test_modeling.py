@@ -101,16 +101,18 @@ def test_config_takes_any_number_of_labels_and_checks_a_late_change_when_it_is_m
     assert ImdbLstmForSequenceClassification(late).classifier.out_features == 3
     with pytest.raises(ValueError, match="problem_type"):
         ImdbLstmConfig(problem_type="ranking")
-    # The n-gram branch is binary: a change that it cannot serve fails at the assignment and changes nothing.
-    ngram = ImdbLstmConfig(vocab_size=50, ngram_order=2)
-    with pytest.raises(ValueError, match="n-gram branch scores NEGATIVE against POSITIVE"):
-        ngram.num_labels = 3
-    assert ngram.id2label == {0: "NEGATIVE", 1: "POSITIVE"}
-    with pytest.raises(ValueError, match="n-gram branch"):
-        ngram.problem_type = "multi_label_classification"
-    assert ngram.problem_type is None
-    with pytest.raises(ValueError, match="n-gram branch"):
-        ImdbLstmConfig(vocab_size=50, ngram_order=2, num_labels=3)
+    # Labels that are not ids 0..n-1 fail at the assignment and change nothing.
+    with pytest.raises(ValueError, match="must name the labels 0..num_labels-1"):
+        late.id2label = {0: "A", 2: "C"}
+    assert late.num_labels == 3
+    with pytest.raises(ValueError, match="problem_type"):
+        late.problem_type = "ranking"
+    assert late.problem_type is None
+    # The n-gram branch is binary: a classifier is not built with it for other labels.
+    for ngram in (ImdbLstmConfig(vocab_size=50, ngram_order=2, num_labels=3),
+                  ImdbLstmConfig(vocab_size=50, ngram_order=2, problem_type="multi_label_classification")):
+        with pytest.raises(ValueError, match="n-gram branch scores NEGATIVE against POSITIVE"):
+            ImdbLstmForSequenceClassification(ngram)
 
 
 def synthetic_topics(tokenizer, count: int, multi_label: bool, seed: int = 0):

@@ -212,7 +212,7 @@ def scanned_rnn(rnn: nn.LSTM | nn.GRU, inputs: torch.Tensor) -> torch.Tensor:
     """`rnn(inputs)[0]` for a one-layer, one-direction, batch-first LSTM or GRU, as a `scan` over time steps (the
     same equations and weights): torch.export unrolls `nn.LSTM` / `nn.GRU` into as many steps as its example has,
     so an exported graph would read one length only; a scan keeps the length dynamic."""
-    # A private torch module (torch >= 2.6): imported only while exporting, so older torch still runs everything else.
+    # A private torch module, imported only while exporting: a torch without it still runs everything else.
     from torch._higher_order_ops.scan import scan
 
     input_gates = nn.functional.linear(inputs, rnn.weight_ih_l0, rnn.bias_ih_l0).transpose(0, 1)
@@ -288,7 +288,7 @@ class ImdbLstmRecurrentEncoder(nn.Module):
 
     def _run(self, rnn: nn.LSTM | nn.GRU, inputs: torch.Tensor) -> torch.Tensor:
         """One direction of one layer: its per-token outputs (with gradient checkpointing, chunk by chunk of time)."""
-        if torch.compiler.is_exporting():
+        if getattr(torch.compiler, "is_exporting", lambda: False)():
             return scanned_rnn(rnn, inputs)
         if not (self.gradient_checkpointing and self.training and torch.is_grad_enabled()):
             return rnn(inputs)[0]

@@ -6,30 +6,20 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import tiny_model, tiny_tokenizer
+from helpers import SHORT_REVIEWS as REVIEWS
+from helpers import tiny_lm, tiny_model, tiny_tokenizer
 from transformers import AutoConfig, pipeline
 
-from imdb_lstm import ImdbLstmConfig, ImdbLstmForCausalLM, ImdbLstmForSequenceClassification, build_model
+from imdb_lstm import ImdbLstmConfig, ImdbLstmForCausalLM, ImdbLstmForSequenceClassification
 from imdb_lstm import modeling_imdb_lstm as modeling
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
-REVIEWS = [
-    "A wonderful, moving film with a brilliant cast. I loved every minute of it!",
-    "Terrible. The plot made no sense and the acting was wooden.",
-    "ok",
-    "Not bad at all, though far too long.",
-]
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
     return tiny_tokenizer()
-
-
-def tiny_lm(tokenizer, **config):
-    return build_model(tokenizer, model_class=ImdbLstmForCausalLM,
-                       **{"hidden_size": 8, "bidirectional": True, "dropout": 0.0, **config}).eval()
 
 
 def export_with_dynamic_shapes(model, batch, min_length: int = 2):

@@ -339,10 +339,9 @@ class ImdbLstmConvEncoder(nn.Module):
         features, masks = [], []
         checkpointed = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
         for kernel_size, conv in zip(self.kernel_sizes, self.convs):
-            if checkpointed:  # the ReLU's output is recomputed in backward rather than kept
-                feature_map = self._gradient_checkpointing_func(convolve, conv, channels_first).transpose(1, 2)
-            else:
-                feature_map = convolve(conv, channels_first).transpose(1, 2)
+            # Checkpointed, the ReLU's output is recomputed in backward rather than kept.
+            run = self._gradient_checkpointing_func if checkpointed else lambda function, *args: function(*args)
+            feature_map = run(convolve, conv, channels_first).transpose(1, 2)
             feature_map = nn.functional.pad(feature_map, (0, 0, 0, positions - feature_map.size(1)))
             # A window is valid when it lies inside the review (or inside the widest-filter minimum for short ones).
             valid = steps <= (lengths.clamp(min=kernel_size) - kernel_size).unsqueeze(1)
@@ -661,7 +660,7 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
                 input_ids = torch.full((input_ids.size(0), 1), self.config.pad_token_id, device=input_ids.device)
             attention_mask = None
             if labels is not None:
-                labels = torch.full_like(input_ids, -100)
+                labels = torch.full(input_ids.shape[:2], -100, dtype=torch.long, device=input_ids.device)
         lengths, shifts = self._lengths_and_shifts(input_ids, attention_mask)
         input_width = input_ids.size(1)
         if shifts is not None:

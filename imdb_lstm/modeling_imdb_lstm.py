@@ -33,6 +33,7 @@ tokenizer to truncate get what training saw.
 import contextlib
 import contextvars
 import functools
+import os
 from dataclasses import dataclass
 
 import torch
@@ -123,8 +124,17 @@ def bfloat16_is_native(device: torch.device) -> bool:
     if device.type == "cpu":
         cpu = getattr(torch, "cpu", None)
         checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-        return any(getattr(cpu, check, lambda: False)() for check in checks)
+        return _onednn_may_use_bfloat16() and any(getattr(cpu, check, lambda: False)() for check in checks)
     return False
+
+
+# oneDNN instruction sets without bfloat16 arithmetic. With ONEDNN_MAX_CPU_ISA capped to one of them on a CPU that has
+# bfloat16, PyTorch (reading the CPU's own flags) still sends bfloat16 LSTMs to oneDNN, which then cannot build them.
+_ONEDNN_ISAS_WITHOUT_BFLOAT16 = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"}
+
+
+def _onednn_may_use_bfloat16() -> bool:
+    return os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").strip().upper() not in _ONEDNN_ISAS_WITHOUT_BFLOAT16
 
 
 # Set by `float32_inference()`: this thread's (or task's) inference calls compute in float32.

@@ -26,6 +26,16 @@ def mixed_reviews(count: int = 24) -> list[str]:
 # ---------------------------------------------------------------- bfloat16 by default where it is free
 
 
+def test_bfloat16_is_not_native_where_onednn_is_capped_below_it(monkeypatch):
+    # PyTorch reads the CPU's flags, oneDNN its cap: a capped oneDNN cannot build the bfloat16 LSTM autocast would ask for.
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx2")
+    assert not modeling.bfloat16_is_native(torch.device("cpu"))
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "ALL")
+    cpu_has_it = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    assert modeling.bfloat16_is_native(torch.device("cpu")) == cpu_has_it
+
+
+@pytest.mark.forces_bfloat16
 @pytest.mark.float_sensitive
 def test_auto_inference_dtype_autocasts_only_inference_and_only_where_bfloat16_is_native(monkeypatch):
     model, tokenizer = tiny_model(bidirectional=True, pooling="max_mean", inference_dtype="auto")
@@ -65,6 +75,7 @@ def test_auto_inference_dtype_autocasts_only_inference_and_only_where_bfloat16_i
         ImdbLstmConfig(inference_dtype="float16")
 
 
+@pytest.mark.forces_bfloat16
 @pytest.mark.float_sensitive
 def test_trained_model_serves_in_bfloat16_by_default_and_flips_at_most_one_percent_of_labels(sample_model_dir,
                                                                                              monkeypatch):

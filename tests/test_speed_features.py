@@ -109,6 +109,7 @@ def test_plain_pipeline_in_input_order_truncates_like_the_tokenizer_and_equals_s
 # ---------------------------------------------------------------- bfloat16
 
 
+@pytest.mark.forces_bfloat16
 @pytest.mark.float_sensitive
 def test_bfloat16_prediction_is_close_to_float32_and_the_cli_accepts_it(tmp_path, capsys):
     model, tokenizer = tiny_model(bidirectional=True, pooling="max_mean")

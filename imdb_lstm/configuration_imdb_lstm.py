@@ -19,13 +19,20 @@ LM_OUTPUTS = ("tied", "adaptive")
 # Compute dtype of the classifier's inference (see ImdbLstmConfig.inference_dtype).
 INFERENCE_DTYPES = ("auto", "float32", "bfloat16")
 DEFAULT_LABELS = {0: "NEGATIVE", 1: "POSITIVE"}
+# transformers' problem types, each with its loss (ImdbLstmForSequenceClassification.forward); None: inferred from
+# the labels as transformers does (one label: regression; a float (batch, num_labels) target: multi-label).
+PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
+# Checked when they are assigned after construction, so that a late change fails where it is made. (The n-gram
+# branch's need of two labels is checked where a classifier is built: from_pretrained(folder, ngram_order=0,
+# num_labels=5) builds the folder's config with num_labels=5 and only then assigns ngram_order.)
+LABEL_FIELDS = ("id2label", "problem_type")
 
 
 class ImdbLstmConfig(PretrainedConfig):
     r"""
     Configuration of the imdb-lstm family: [`ImdbLstmModel`] (embedding → encoder → per-token states),
-    [`ImdbLstmForSequenceClassification`] (→ pooling over real tokens → dropout → linear head over two labels,
-    NEGATIVE and POSITIVE) and [`ImdbLstmForCausalLM`] (→ dropout → next/previous-word scores through an output
+    [`ImdbLstmForSequenceClassification`] (→ pooling over real tokens → dropout → linear head over `num_labels`
+    labels, by default two, NEGATIVE and POSITIVE) and [`ImdbLstmForCausalLM`] (→ dropout → next/previous-word scores through an output
     layer tied to the embedding). One config serves them all, so a language model's folder loads as a classifier.
 
     Args:
@@ -34,7 +41,8 @@ class ImdbLstmConfig(PretrainedConfig):
         encoder (`str`): `"rnn"` (recurrent, see `cell`) or `"cnn"` (Kim-2014 convolutions, see `cnn_*`).
         cell (`str`): `"lstm"` or `"gru"`, used when `encoder="rnn"`.
         hidden_size (`int`): units per direction of each recurrent layer.
-        num_layers (`int`): stacked recurrent layers.
+        num_layers (`int`): stacked recurrent layers (also read and set as `num_hidden_layers`, transformers'
+            common name; saved as `num_layers`).
         bidirectional (`bool`): add a right-to-left direction (run on each review reversed, so padding never
             enters it).
         pooling (`str`): how the per-token states become one vector: `"last"` (final state of each direction),
@@ -60,9 +68,18 @@ class ImdbLstmConfig(PretrainedConfig):
         lm_adaptive_cutoffs (`list[int]`): with `lm_output="adaptive"`, the word ids where the head ends and each
             cluster ends (the vocabulary is ordered by frequency); increasing, each below `vocab_size - 1`.
         lm_adaptive_div_value (`float`): each cluster's projection is this many times narrower than the last.
+        tie_word_embeddings (`bool`): whether the language model's output layer is the input embedding. The
+            `"tied"` output layer always is (it scores words through the embedding: False is refused there); the
+            adaptive softmax has output layers of its own, narrower than the embedding, so it has nothing to tie.
+        num_labels, id2label, label2id, problem_type: as in any transformers classifier. Any number of labels
+            (`ImdbLstmConfig(num_labels=5)` names them LABEL_0..LABEL_4); without either, NEGATIVE and POSITIVE.
+            `problem_type` chooses the loss: "single_label_classification" (cross-entropy),
+            "multi_label_classification" (binary cross-entropy on the logits), "regression" (mean squared error).
+            A change after construction (`config.num_labels = 3`) is checked when it is made.
         ngram_order (`int`): 0, or the longest n-gram of token ids read by the classifier's n-gram branch (an
             NB-weighted logistic regression over the presence of 1..ngram_order-grams, fitted by
-            `imdb_lstm.ngrams`; its weights are buffers of the model). Its log-odds join the recurrent ones.
+            `imdb_lstm.ngrams`; its weights are buffers of the model). Its log-odds join the recurrent ones: binary
+            by nature, it needs two labels and single-label classification.
         ngram_features (`int`): how many n-grams the branch knows (the size of its buffers).
         ngram_weight (`float`): the n-gram branch's share in the joined log-odds, in [0, 1]:
             `(1 - w) * recurrent + w * n-gram` (chosen on validation).
@@ -72,13 +89,11 @@ class ImdbLstmConfig(PretrainedConfig):
             autocasts; `"float32"` never (exact float32 logits: ONNX parity, tests). Weights stay float32 and logits
             are returned in float32 either way; a probability moves by about 1e-2 under bfloat16. Models built by
             imdb-lstm are saved with `"auto"`; the config's default, `"float32"`, keeps older folders exact.
-        concurrent_directions (`bool`): run the two directions of each bidirectional layer at once, the right-to-left
-            one on torch's inter-op thread pool (the same results). It pays only where cores would otherwise idle;
-            with as many torch threads as cores it competes with them (measured slower on 2 cores: BENCHMARKS.md).
         distilled_from (`str`, optional): the teacher a distilled model learnt from (informational, for the card).
     """
 
     model_type = "imdb-lstm"
+    attribute_map = {"num_hidden_layers": "num_layers"}
 
     def __init__(
         self,
@@ -105,18 +120,21 @@ class ImdbLstmConfig(PretrainedConfig):
         lm_output: str = "tied",
         lm_adaptive_cutoffs=(2000, 10000),
         lm_adaptive_div_value: float = 4.0,
+        tie_word_embeddings: bool = True,
         ngram_order: int = 0,
         ngram_features: int = 0,
         ngram_weight: float = 0.0,
         # "float32" for folders saved before the field existed (they keep their exact logits); models built by
         # imdb-lstm (`build_model`, hence training) choose "auto".
         inference_dtype: str = "float32",
-        concurrent_directions: bool = False,
         distilled_from: str | None = None,
         id2label=None,
         label2id=None,
         **kwargs,
     ):
+        # Saved by folders from before it was measured and dropped (it ran a BiLSTM's directions on torch's
+        # inter-op pool, with no reliable gain: BENCHMARKS.md): accepted and ignored.
+        kwargs.pop("concurrent_directions", None)
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
         self.encoder = encoder
@@ -138,15 +156,15 @@ class ImdbLstmConfig(PretrainedConfig):
         self.lm_output = lm_output
         self.lm_adaptive_cutoffs = list(lm_adaptive_cutoffs)
         self.lm_adaptive_div_value = lm_adaptive_div_value
+        self.tie_word_embeddings = tie_word_embeddings
         self.ngram_order = ngram_order
         self.ngram_features = ngram_features
         self.ngram_weight = ngram_weight
         self.inference_dtype = inference_dtype
-        self.concurrent_directions = concurrent_directions
         self.distilled_from = distilled_from
-        if id2label is None:
+        if id2label is None and kwargs.get("num_labels", 2) == 2:
             id2label = dict(DEFAULT_LABELS)
-        if label2id is None:
+        if label2id is None and id2label is not None:
             label2id = {label: i for i, label in id2label.items()}
         super().__init__(pad_token_id=pad_token_id, id2label=id2label, label2id=label2id, **kwargs)
         self.validate()
@@ -187,6 +205,8 @@ class ImdbLstmConfig(PretrainedConfig):
             )
         if not isinstance(self.lm_adaptive_div_value, (int, float)) or not self.lm_adaptive_div_value >= 1:
             raise ValueError(f"ImdbLstmConfig.lm_adaptive_div_value={self.lm_adaptive_div_value!r} must be a number >= 1.")
+        if not isinstance(self.tie_word_embeddings, bool):
+            raise ValueError(f"ImdbLstmConfig.tie_word_embeddings={self.tie_word_embeddings!r} must be True or False.")
         for field in ("ngram_order", "ngram_features"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -207,11 +227,42 @@ class ImdbLstmConfig(PretrainedConfig):
             raise ValueError(
                 f"ImdbLstmConfig.pad_token_id={self.pad_token_id!r} must be an id in [0, vocab_size={self.vocab_size})."
             )
-        if self.num_labels != 2:
+        self._validate_labels()
+
+    def _validate_labels(self):
+        ids = sorted(self.id2label or {})
+        if not ids or ids != list(range(len(ids))):
             raise ValueError(
-                f"ImdbLstmConfig has {self.num_labels} labels ({self.id2label}); this model classifies exactly two "
-                "(NEGATIVE, POSITIVE)."
+                f"ImdbLstmConfig.id2label={self.id2label!r} must name the labels 0..num_labels-1 (at least one); "
+                "set num_labels=N (names LABEL_0..) or give id2label={0: name, 1: name, ...}."
             )
+        if self.problem_type not in (None, *PROBLEM_TYPES):
+            raise ValueError(f"ImdbLstmConfig.problem_type={self.problem_type!r} is not allowed; use None or one of {PROBLEM_TYPES}.")
+        if self.problem_type == "single_label_classification" and self.num_labels < 2:
+            raise ValueError("ImdbLstmConfig.problem_type='single_label_classification' needs num_labels >= 2; use "
+                             "problem_type='regression' for one output.")
+
+    def validate_ngram_labels(self):
+        """Raise a `ValueError` when the classifier's n-gram branch (`ngram_order`) meets labels it cannot serve."""
+        if self.ngram_order and (self.num_labels != 2 or self.problem_type not in (None, "single_label_classification")):
+            raise ValueError(
+                f"ImdbLstmConfig.ngram_order={self.ngram_order} with num_labels={self.num_labels} and problem_type="
+                f"{self.problem_type!r}: the n-gram branch scores NEGATIVE against POSITIVE, so it needs two labels and "
+                "single-label classification. Set ngram_order=0 to drop it (re-heading a folder: from_pretrained("
+                "folder, ngram_order=0, num_labels=N, ignore_mismatched_sizes=True))."
+            )
+
+    def __setattr__(self, key, value):
+        """A label field changed after construction is checked at once (and left as it was when refused)."""
+        if key not in LABEL_FIELDS or not self.__dict__.get("_post_init_done"):
+            return super().__setattr__(key, value)
+        previous = self.__dict__.get(key)
+        super().__setattr__(key, value)
+        try:
+            self._validate_labels()
+        except ValueError:
+            super().__setattr__(key, previous)
+            raise
 
 
 ImdbLstmConfig.register_for_auto_class()

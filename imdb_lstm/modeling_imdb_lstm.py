@@ -1,7 +1,7 @@
 """The imdb-lstm model family. The base model, `ImdbLstmModel`: word embedding → recurrent (LSTM/GRU, uni- or
 bidirectional) or CNN encoder → per-token states. Its heads, each holding it as `imdb_lstm` (`base_model_prefix`):
 - `ImdbLstmForSequenceClassification`: pooling over the real tokens → dropout → linear head over
-  (NEGATIVE, POSITIVE); optionally an n-gram branch (`config.ngram_order`) whose log-odds join the recurrent ones;
+  `config.num_labels` labels (NEGATIVE, POSITIVE by default); optionally an n-gram branch (`config.ngram_order`) whose log-odds join the recurrent ones;
 - `ImdbLstmForCausalLM`: the next word from the left-to-right states and, with a bidirectional encoder, the
   previous word from the right-to-left states (a forward and a backward language model sharing the embedding),
   through an output layer tied to the embedding or an adaptive softmax (`config.lm_output`).
@@ -32,12 +32,13 @@ tokenizer to truncate get what training saw.
 
 import contextlib
 import contextvars
+import functools
 import os
-import warnings
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput, ModelOutput, SequenceClassifierOutput
@@ -46,9 +47,9 @@ from .configuration_imdb_lstm import ImdbLstmConfig
 
 # Added to the language model's score of [PAD] (see ImdbLstmLMHead).
 PAD_PENALTY = -1e4
-# torch.jit.fork and torch.jit.wait, TorchScript's (deprecated since torch 2.5, yet the public way to run a function
-# on torch's inter-op thread pool with the caller's gradient and autocast state), warn at every call.
-warnings.filterwarnings("ignore", message=r"`torch\.jit\.(fork|wait)` is deprecated", category=DeprecationWarning)
+# Gradient checkpointing runs each recurrent direction over chunks of this many steps, each recomputed in backward
+# from its input and the state carried into it: a step's gates live only while its chunk is recomputed.
+CHECKPOINT_STEPS = 128
 
 
 # ---------------------------------------- Outputs
@@ -56,7 +57,8 @@ warnings.filterwarnings("ignore", message=r"`torch\.jit\.(fork|wait)` is depreca
 @dataclass
 class EncodedBatch:
     """What the base model computed for a batch, in its own layout: rows real tokens first (left padding rotated
-    away) and cut to `config.model_max_length`.
+    away) and cut to `config.model_max_length`. `embedded` and `layers` are zero at padding and are the tensors the
+    model computes with (so that returned hidden states get gradients).
 
     `layers`: per-token states of every recurrent layer (batch, time, features), first layer first; for the CNN
     encoder one tensor, the feature maps of every filter width side by side, indexed by window start. `mask`
@@ -151,7 +153,8 @@ def float32_inference():
 
 
 def _is_exporting() -> bool:
-    """Whether the model is being traced (torch.jit, legacy ONNX export), compiled or exported (torch.export)."""
+    """Whether the model is being traced (torch.jit, legacy ONNX export), compiled or exported (torch.export): then
+    `forward` takes no branch that reads tensor values (torch.export refuses them)."""
     compiler = getattr(torch, "compiler", None)
     return (
         torch.jit.is_tracing()
@@ -159,13 +162,6 @@ def _is_exporting() -> bool:
         or bool(compiler and getattr(compiler, "is_compiling", lambda: False)())
         or bool(compiler and getattr(compiler, "is_exporting", lambda: False)())
     )
-
-
-def _runs_directions_concurrently() -> bool:
-    """Whether a bidirectional layer with `config.concurrent_directions` may run its two directions at once
-    (`torch.jit.fork`): not while the model is traced, compiled or exported (an exported graph stays one sequence
-    of operations)."""
-    return not _is_exporting()
 
 
 # ---------------------------------------- Serving only: length buckets at inference (see the module docstring)
@@ -222,6 +218,38 @@ def plan_length_buckets(lengths: list[int], threads: int | None = None) -> list[
 
 # ---------------------------------------- Encoders
 
+def scanned_rnn(rnn: nn.LSTM | nn.GRU, inputs: torch.Tensor) -> torch.Tensor:
+    """`rnn(inputs)[0]` for a one-layer, one-direction, batch-first LSTM or GRU, as a `scan` over time steps (the
+    same equations and weights): torch.export unrolls `nn.LSTM` / `nn.GRU` into as many steps as its example has,
+    so an exported graph would read one length only; a scan keeps the length dynamic."""
+    # A private torch module, imported only while exporting: a torch without it still runs everything else.
+    from torch._higher_order_ops.scan import scan
+
+    input_gates = nn.functional.linear(inputs, rnn.weight_ih_l0, rnn.bias_ih_l0).transpose(0, 1)
+    weight, bias = rnn.weight_hh_l0, rnn.bias_hh_l0
+
+    def lstm_step(carry, gates):
+        hidden, cell = carry
+        in_gate, forget_gate, candidate, out_gate = (gates + nn.functional.linear(hidden, weight, bias)).chunk(4, -1)
+        cell = torch.sigmoid(forget_gate) * cell + torch.sigmoid(in_gate) * torch.tanh(candidate)
+        hidden = torch.sigmoid(out_gate) * torch.tanh(cell)
+        return (hidden, cell), hidden.clone()
+
+    def gru_step(carry, gates):
+        (hidden,) = carry
+        reset_in, update_in, candidate_in = gates.chunk(3, -1)
+        reset_h, update_h, candidate_h = nn.functional.linear(hidden, weight, bias).chunk(3, -1)
+        reset, update = torch.sigmoid(reset_in + reset_h), torch.sigmoid(update_in + update_h)
+        hidden = (1 - update) * torch.tanh(candidate_in + reset * candidate_h) + update * hidden
+        return (hidden,), hidden.clone()
+
+    # One zero tensor per state: the exporter would take one tensor passed twice for one input (hidden = cell).
+    lstm = isinstance(rnn, nn.LSTM)
+    initial = tuple(inputs.new_zeros(inputs.size(0), rnn.hidden_size) for _ in range(2 if lstm else 1))
+    _, outputs = scan(lstm_step if lstm else gru_step, initial, input_gates)
+    return outputs.transpose(0, 1)
+
+
 class ImdbLstmRecurrentEncoder(nn.Module):
     """Stacked LSTM/GRU layers; a bidirectional layer is two single-direction modules (see the module docstring)."""
 
@@ -241,13 +269,17 @@ class ImdbLstmRecurrentEncoder(nn.Module):
             input_size = config.hidden_size * directions
         self.layer_dropout = nn.Dropout(config.rnn_dropout)
         self.output_size = input_size
-        self.concurrent_directions = bool(getattr(config, "concurrent_directions", False))
+        # Set by transformers' gradient_checkpointing_enable() (with its own checkpoint function).
+        self.gradient_checkpointing = False
+        self._gradient_checkpointing_func = functools.partial(checkpoint, use_reentrant=False)
 
     def forward(
         self, embedded: torch.Tensor, lengths: torch.Tensor, return_all_layers: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, ...]:
         """Per-token states (batch, time, output_size) of the last layer; with `return_all_layers`, a tuple of
-        every layer's states, first layer first. Positions at or after `lengths` hold no meaningful values."""
+        every layer's states, first layer first; zero at positions at or after `lengths`."""
+        steps = torch.arange(embedded.size(1), device=embedded.device).unsqueeze(0)
+        padding = (steps >= lengths.unsqueeze(1)).unsqueeze(-1)
         states = embedded
         layer_states = []
         for layer, forward_rnn in enumerate(self.forward_layers):
@@ -255,21 +287,33 @@ class ImdbLstmRecurrentEncoder(nn.Module):
                 states = self.layer_dropout(states)
             if self.bidirectional:
                 backward_rnn, reversed_states = self.backward_layers[layer], reverse_padded(states, lengths)
-                if self.concurrent_directions and _runs_directions_concurrently():
-                    # The two directions are independent: the right-to-left one runs on torch's inter-op thread
-                    # pool while this thread runs the left-to-right one (the same results).
-                    future = torch.jit.fork(backward_rnn, reversed_states)
-                    outputs, _ = forward_rnn(states)
-                    backward_outputs, _ = torch.jit.wait(future)
-                else:
-                    outputs, _ = forward_rnn(states)
-                    backward_outputs, _ = backward_rnn(reversed_states)
+                outputs = self._run(forward_rnn, states)
+                backward_outputs = self._run(backward_rnn, reversed_states)
                 outputs = torch.cat([outputs, reverse_padded(backward_outputs, lengths)], dim=-1)
             else:
-                outputs, _ = forward_rnn(states)
-            states = outputs
+                outputs = self._run(forward_rnn, states)
+            states = outputs.masked_fill(padding, 0)
             layer_states.append(states)
         return tuple(layer_states) if return_all_layers else states
+
+    def _run(self, rnn: nn.LSTM | nn.GRU, inputs: torch.Tensor) -> torch.Tensor:
+        """One direction of one layer: its per-token outputs (with gradient checkpointing, chunk by chunk of time)."""
+        if getattr(torch.compiler, "is_exporting", lambda: False)():
+            return scanned_rnn(rnn, inputs)
+        if not (self.gradient_checkpointing and self.training and torch.is_grad_enabled()):
+            return rnn(inputs)[0]
+        lstm = isinstance(rnn, nn.LSTM)
+
+        def run_chunk(chunk, *state):  # the state as separate tensors: any checkpoint function passes them on
+            outputs, state = rnn(chunk, state if lstm else state[0])
+            return (outputs, *state) if lstm else (outputs, state)
+
+        state = tuple(inputs.new_zeros(1, inputs.size(0), rnn.hidden_size) for _ in range(2 if lstm else 1))
+        outputs = []
+        for chunk in inputs.split(CHECKPOINT_STEPS, dim=1):
+            chunk_outputs, *state = self._gradient_checkpointing_func(run_chunk, chunk, *state)
+            outputs.append(chunk_outputs)
+        return torch.cat(outputs, dim=1)
 
     def last_states(self, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Final state of each direction: left-to-right at the last real token, right-to-left at the first."""
@@ -290,6 +334,8 @@ class ImdbLstmConvEncoder(nn.Module):
             nn.Conv1d(config.embedding_dim, config.cnn_num_filters, kernel_size=k) for k in self.kernel_sizes
         )
         self.output_size = config.cnn_num_filters * len(self.kernel_sizes)
+        self.gradient_checkpointing = False
+        self._gradient_checkpointing_func = functools.partial(checkpoint, use_reentrant=False)
 
     def forward(self, embedded: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns feature maps (batch, positions, filters) of every width side by side and their validity mask."""
@@ -301,14 +347,21 @@ class ImdbLstmConvEncoder(nn.Module):
         positions = embedded.size(1) - min(self.kernel_sizes) + 1
         steps = torch.arange(positions, device=embedded.device).unsqueeze(0)
         features, masks = [], []
+        checkpointed = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
         for kernel_size, conv in zip(self.kernel_sizes, self.convs):
-            feature_map = torch.relu(conv(channels_first)).transpose(1, 2)
+            # Checkpointed, the ReLU's output is recomputed in backward rather than kept.
+            run = self._gradient_checkpointing_func if checkpointed else lambda function, *args: function(*args)
+            feature_map = run(convolve, conv, channels_first).transpose(1, 2)
             feature_map = nn.functional.pad(feature_map, (0, 0, 0, positions - feature_map.size(1)))
             # A window is valid when it lies inside the review (or inside the widest-filter minimum for short ones).
             valid = steps <= (lengths.clamp(min=kernel_size) - kernel_size).unsqueeze(1)
             features.append(feature_map)
             masks.append(valid.unsqueeze(-1).expand_as(feature_map))
         return torch.cat(features, dim=-1), torch.cat(masks, dim=-1)
+
+
+def convolve(conv: nn.Conv1d, channels_first: torch.Tensor) -> torch.Tensor:
+    return torch.relu(conv(channels_first))
 
 
 # ---------------------------------------- The heads' building blocks
@@ -328,6 +381,13 @@ class ImdbLstmLMHead(nn.Module):
         )
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
         self.pad_token_id = config.pad_token_id
+
+    def resize(self, vocab_size: int):
+        """The bias for `vocab_size` words: words added at the end start at 0, as in a new head."""
+        bias = self.bias.new_zeros(vocab_size)
+        kept = min(vocab_size, self.bias.numel())
+        bias[:kept] = self.bias.detach()[:kept]
+        self.bias = nn.Parameter(bias, requires_grad=self.bias.requires_grad)
 
     def forward(self, states: torch.Tensor, word_vectors: torch.Tensor, backward: bool = False) -> torch.Tensor:
         projection = self.backward_projection if backward else self.forward_projection
@@ -357,6 +417,25 @@ class ImdbLstmAdaptiveLMHead(nn.Module):
 
         self.forward_output = output_layer()
         self.backward_output = output_layer() if config.bidirectional else None
+
+    def resize(self, vocab_size: int):
+        """Each output layer for `vocab_size` words: words added or removed at the end of the vocabulary go into or
+        out of the last (tail) cluster. transformers appends new tokens after the existing ids, and ids here are in
+        frequency order, so new words are the rarest: the tail cluster is where the adaptive softmax keeps those.
+        A new word's output row starts as the mean of the cluster's rows (transformers' `mean_resizing`)."""
+        for output in filter(None, (self.forward_output, self.backward_output)):
+            if vocab_size <= output.cutoffs[-2]:
+                raise ValueError(f"vocab_size={vocab_size} would empty the adaptive softmax's last cluster, which "
+                                 f"starts at word {output.cutoffs[-2]}; keep more words or choose smaller cutoffs.")
+            old = output.tail[-1][1]
+            rows = old.weight.detach()[: vocab_size - output.cutoffs[-2]]
+            added = vocab_size - output.n_classes
+            if added > 0:
+                rows = torch.cat([rows, rows.mean(dim=0, keepdim=True).expand(added, -1)])
+            output.tail[-1][1] = nn.Linear(old.in_features, rows.size(0), bias=False, device=rows.device, dtype=rows.dtype)
+            output.tail[-1][1].weight.data.copy_(rows)
+            output.n_classes = vocab_size
+            output.cutoffs[-1] = vocab_size
 
     def output_layer(self, backward: bool) -> nn.AdaptiveLogSoftmaxWithLoss:
         return self.backward_output if backward else self.forward_output
@@ -458,6 +537,8 @@ class ImdbLstmPreTrainedModel(PreTrainedModel):
     main_input_name = "input_ids"
     # Trainer must average the loss itself under gradient accumulation: forward takes no loss kwargs.
     accepts_loss_kwargs = False
+    # The encoders checkpoint their recurrent directions over chunks of time, or their convolutions.
+    supports_gradient_checkpointing = True
 
     def _init_weights(self, module: nn.Module):
         if isinstance(module, nn.Embedding):
@@ -483,6 +564,17 @@ class ImdbLstmPreTrainedModel(PreTrainedModel):
                 init.zeros_(module.bias)
         elif isinstance(module, ImdbLstmLMHead):
             init.zeros_(module.bias)
+
+    def _resize_token_embeddings(self, new_num_tokens, pad_to_multiple_of=None, mean_resizing=True):
+        """transformers' resizing of the embedding, and of the language model's output layer with it."""
+        if getattr(self, "ngram", None) is not None:
+            raise ValueError("The n-gram branch keys its n-grams by config.vocab_size, so its vocabulary cannot be "
+                             "resized; resize a classifier without it (ngram_order=0).")
+        embedding = super()._resize_token_embeddings(new_num_tokens, pad_to_multiple_of, mean_resizing)
+        embedding.padding_idx = self.config.pad_token_id
+        if getattr(self, "lm_head", None) is not None:
+            self.lm_head.resize(embedding.num_embeddings)
+        return embedding
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         """`PreTrainedModel.save_pretrained`, with every class of the family in `config.auto_map` (each registered
@@ -523,9 +615,10 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
+        inputs_embeds: torch.Tensor | None = None,
     ) -> BaseModelOutput:
         r"""
-        input_ids, attention_mask: as for [`ImdbLstmForSequenceClassification`] (right or left padding).
+        input_ids, attention_mask, inputs_embeds: as for [`ImdbLstmForSequenceClassification`].
 
         Returns `last_hidden_state` `(batch, time, features)`, aligned with `input_ids` like `hidden_states`: the
         last recurrent layer's per-token states (both directions side by side, left-to-right first), or for the CNN
@@ -534,8 +627,8 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
         """
         if output_hidden_states is None:
             output_hidden_states = getattr(self.config, "output_hidden_states", False)
-        input_ids, lengths, shifts_back, _ = self.prepare_inputs(input_ids, attention_mask)
-        encoded = self.encode(input_ids, lengths, shifts_back)
+        inputs, lengths, shifts_back, _ = self.prepare_inputs(input_ids, attention_mask, inputs_embeds=inputs_embeds)
+        encoded = self.encode(inputs, lengths, shifts_back)
         hidden_states = self.token_aligned_states(encoded)
         if return_dict is False:
             return (hidden_states[-1], hidden_states) if output_hidden_states else (hidden_states[-1],)
@@ -543,28 +636,41 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
                                hidden_states=hidden_states if output_hidden_states else None)
 
     def prepare_inputs(
-        self, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None, labels: torch.Tensor | None = None
+        self, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None, labels: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Checked inputs in the model's layout: (input_ids, lengths, shifts_back, labels). Rows are rotated so
         their real tokens come first (left padding) and cut to `config.model_max_length` on
         `config.truncation_side`; `labels` (batch, time), when given, are moved the same way. `shifts_back`
         rotates per-token outputs back to the input's positions (None when nothing was rotated, or when rows
-        were cut: outputs then follow the kept tokens, real tokens first)."""
-        if input_ids is None or input_ids.dim() != 2:
+        were cut: outputs then follow the kept tokens, real tokens first). Given `inputs_embeds` (batch, time,
+        embedding_dim) instead of `input_ids`, they are what is moved and returned first."""
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Give input_ids (batch, time) or inputs_embeds (batch, time, embedding_dim), one of them.")
+        if inputs_embeds is not None:
+            if inputs_embeds.dim() != 3 or inputs_embeds.size(-1) != self.config.embedding_dim:
+                raise ValueError(f"inputs_embeds must be a (batch, time, embedding_dim={self.config.embedding_dim}) "
+                                 f"tensor; got shape {tuple(inputs_embeds.shape)}.")
+            input_ids = inputs_embeds
+        elif input_ids.dim() != 2:
             raise ValueError("input_ids must be a (batch, time) tensor of token ids.")
-        if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
+        # The check reads the ids' values, which a traced or exported graph cannot branch on: there it is left out.
+        elif not _is_exporting() and input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
             raise ValueError(
                 f"input_ids hold ids outside [0, vocab_size={self.config.vocab_size}): the tokenizer does not match "
                 "this model's embedding. Load the tokenizer saved with the model."
             )
-        if labels is not None and labels.shape != input_ids.shape:
-            raise ValueError(f"labels must have the shape of input_ids {tuple(input_ids.shape)}; got {tuple(labels.shape)}.")
+        if labels is not None and labels.shape != input_ids.shape[:2]:
+            raise ValueError(f"labels must have the shape of input_ids {tuple(input_ids.shape[:2])}; got {tuple(labels.shape)}.")
         if input_ids.size(1) == 0:
             # Text with no tokens (empty, or only markup): read one padding step, the model's no-evidence answer.
-            input_ids = torch.full((input_ids.size(0), 1), self.config.pad_token_id, device=input_ids.device)
+            if inputs_embeds is not None:
+                input_ids = input_ids.new_zeros(input_ids.size(0), 1, input_ids.size(2))  # [PAD]'s vector is zero
+            else:
+                input_ids = torch.full((input_ids.size(0), 1), self.config.pad_token_id, device=input_ids.device)
             attention_mask = None
             if labels is not None:
-                labels = torch.full_like(input_ids, -100)
+                labels = torch.full(input_ids.shape[:2], -100, dtype=torch.long, device=input_ids.device)
         lengths, shifts = self._lengths_and_shifts(input_ids, attention_mask)
         input_width = input_ids.size(1)
         if shifts is not None:
@@ -577,33 +683,30 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
         return input_ids, lengths, shifts_back, labels
 
     def encode(self, input_ids: torch.Tensor, lengths: torch.Tensor, shifts_back: torch.Tensor | None = None) -> EncodedBatch:
-        """Embedding and encoder over inputs already in the model's layout (see `prepare_inputs`)."""
-        embedded = self.embedding(input_ids)
+        """Embedding (unless `input_ids` are already vectors, `inputs_embeds`) and encoder over inputs in the
+        model's layout (see `prepare_inputs`)."""
+        embedded = input_ids if input_ids.is_floating_point() else self.embedding(input_ids)
         embedded = self.embedding_dropout(embedded.transpose(1, 2)).transpose(1, 2)
+        steps = torch.arange(embedded.size(1), device=embedded.device).unsqueeze(0)
+        real = (steps < lengths.unsqueeze(1)).unsqueeze(-1)
+        embedded = embedded.masked_fill(~real, 0)
         if self.config.encoder == "rnn":
-            layers = self.encoder(embedded, lengths, return_all_layers=True)
-            steps = torch.arange(embedded.size(1), device=embedded.device).unsqueeze(0)
-            mask = (steps < lengths.unsqueeze(1)).unsqueeze(-1)
+            layers, mask = self.encoder(embedded, lengths, return_all_layers=True), real
         else:
             features, mask = self.encoder(embedded, lengths)
-            layers = (features,)
+            layers = (features.masked_fill(~mask, 0),)
         return EncodedBatch(input_ids, lengths, embedded, tuple(layers), mask, shifts_back)
 
     def token_aligned_states(self, encoded: EncodedBatch) -> tuple[torch.Tensor, ...]:
-        """The embedding output and every layer's states, padding zeroed, aligned with the input's positions
-        (recurrent encoder); for the CNN encoder the embedding output so aligned and the masked feature maps."""
-        steps = torch.arange(encoded.embedded.size(1), device=encoded.embedded.device).unsqueeze(0)
-        real = (steps < encoded.lengths.unsqueeze(1)).unsqueeze(-1)
-        if self.config.encoder == "rnn":
-            tokens = (encoded.embedded, *encoded.layers)
-        else:
-            tokens = (encoded.embedded,)
-        aligned = tuple(tensor * real.to(tensor.dtype) for tensor in tokens)
-        if encoded.shifts_back is not None:
-            aligned = tuple(roll_rows(tensor, encoded.shifts_back) for tensor in aligned)
+        """The embedding output and every layer's states (zero at padding), aligned with the input's positions;
+        for the CNN encoder the embedding output so aligned and the feature maps. Without left padding to rotate
+        back, these are the very tensors the model computed with; a left-padded batch gets rotated copies."""
+        tokens = (encoded.embedded, *encoded.layers)
+        if encoded.shifts_back is None:
+            return tokens
         if self.config.encoder == "cnn":
-            aligned = (*aligned, encoded.layers[-1] * encoded.mask)
-        return aligned
+            return (roll_rows(encoded.embedded, encoded.shifts_back), *encoded.layers)
+        return tuple(roll_rows(tensor, encoded.shifts_back) for tensor in tokens)
 
     def _lengths_and_shifts(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None
@@ -619,6 +722,9 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
         steps = torch.arange(input_ids.size(1), device=input_ids.device).unsqueeze(0)
         starts = input_ids.size(1) - lengths
         right_padded = (mask == (steps < lengths.unsqueeze(1))).all(dim=1)
+        if _is_exporting():
+            # No branch on values in a traced or exported graph: every row is rotated (by 0 when right-padded).
+            return lengths, torch.where(right_padded, torch.zeros_like(starts), starts)
         left_padded = (mask == (steps >= starts.unsqueeze(1))).all(dim=1)
         if not bool((right_padded | left_padded).all()):
             raise ValueError(
@@ -637,13 +743,12 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
         beginning). Unchanged when the config has no maximum, when no row is longer, or while exporting (an
         exported graph reads what it is given: truncate with the tokenizer)."""
         max_length = self.config.model_max_length
-        if not max_length or input_ids.size(1) <= max_length or _is_exporting():
+        if not max_length or _is_exporting() or input_ids.size(1) <= max_length:
             return input_ids, labels, lengths
         if self.config.truncation_side == "left":
             starts = (lengths - max_length).clamp(min=0)
-            index = starts.unsqueeze(1) + torch.arange(max_length, device=input_ids.device).unsqueeze(0)
-            input_ids = input_ids.gather(1, index)
-            labels = labels.gather(1, index) if labels is not None else None
+            input_ids = roll_rows(input_ids, starts)[:, :max_length]
+            labels = roll_rows(labels, starts)[:, :max_length] if labels is not None else None
         else:
             input_ids = input_ids[:, :max_length]
             labels = labels[:, :max_length] if labels is not None else None
@@ -651,8 +756,11 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
 
 
 class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
-    """[`ImdbLstmModel`] → pooling over the real tokens → dropout → linear head over (NEGATIVE, POSITIVE); with
-    `config.ngram_order`, the log-odds of [`ImdbLstmNgramBranch`] join the head's with share `config.ngram_weight`."""
+    """[`ImdbLstmModel`] → pooling over the real tokens → dropout → linear head over `config.num_labels` labels
+    (NEGATIVE, POSITIVE by default); with `config.ngram_order` (two labels only), the log-odds of
+    [`ImdbLstmNgramBranch`] join the head's with share `config.ngram_weight`. Re-heading a saved classifier or
+    language model: `from_pretrained(folder, num_labels=5, ignore_mismatched_sizes=True)` keeps the embedding and
+    encoder and makes a new head."""
 
     def __init__(self, config: ImdbLstmConfig):
         super().__init__(config)
@@ -660,6 +768,7 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
         pooled_size = self.imdb_lstm.encoder.output_size * (2 if config.pooling == "max_mean" else 1)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(pooled_size, config.num_labels)
+        config.validate_ngram_labels()  # the n-gram branch is binary: labels may have changed since construction
         self.ngram = ImdbLstmNgramBranch(config) if config.ngram_order else None
         self.post_init()
 
@@ -686,6 +795,7 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
+        inputs_embeds: torch.Tensor | None = None,
     ) -> SequenceClassifierOutput:
         r"""
         input_ids (`torch.LongTensor` of shape `(batch, time)`): token ids, padded with `pad_token_id`.
@@ -693,8 +803,11 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
             without it every position counts as real. Padding may follow the real tokens (right padding, what the
             saved tokenizer does) or precede them (left padding): a left-padded row is rotated so that its real
             tokens come first, and gets exactly the logits it gets right-padded.
-        labels (`torch.LongTensor` of shape `(batch,)`, optional): 0 = NEGATIVE, 1 = POSITIVE; gives the
-            cross-entropy `loss`.
+        labels (`torch.Tensor`, optional): gives `loss`, by `config.problem_type` as in transformers:
+            single-label, `(batch,)` label ids (0 = NEGATIVE, 1 = POSITIVE by default): cross-entropy;
+            multi-label, `(batch, num_labels)` 0/1 floats: binary cross-entropy on the logits; regression,
+            `(batch,)` or `(batch, num_labels)` floats: mean squared error. Without a problem type it is inferred:
+            regression with one label, multi-label for a floating `(batch, num_labels)` target, else single-label.
         output_hidden_states (`bool`, optional): also return `hidden_states`, a tuple of `(batch, time, features)`
             tensors aligned with `input_ids` (with the kept tokens, real ones first, when reviews longer than
             `config.model_max_length` are cut): the embedding output, then the per-token states of each recurrent
@@ -703,15 +816,21 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
             first real token. Padding positions (and windows past the review) are zero.
         output_attentions (`bool`, optional): accepted for compatibility; this model has no attention, so
             `attentions` is always None.
+        inputs_embeds (`torch.FloatTensor` of shape `(batch, time, embedding_dim)`, optional): word vectors in
+            place of `input_ids` (what attribution and adversarial code perturb); the same logits as the ids
+            whose embeddings they are. The n-gram branch reads ids, so a model with one needs `input_ids`.
         """
         if output_hidden_states is None:
             output_hidden_states = getattr(self.config, "output_hidden_states", False)
-        if labels is None and not output_hidden_states and self._autocasts_inference(input_ids):
+        if inputs_embeds is not None and self.ngram is not None:
+            raise ValueError("This classifier's n-gram branch reads token ids: pass input_ids, not inputs_embeds.")
+        sequence = input_ids if inputs_embeds is None else inputs_embeds
+        if labels is None and not output_hidden_states and self._autocasts_inference(sequence):
             # config.inference_dtype: bfloat16 where it is free; the logits come back in float32.
-            with torch.autocast(input_ids.device.type, dtype=torch.bfloat16):
-                logits = self(input_ids=input_ids, attention_mask=attention_mask).logits.float()
+            with torch.autocast(sequence.device.type, dtype=torch.bfloat16):
+                logits = self(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds).logits.float()
             return (logits,) if return_dict is False else SequenceClassifierOutput(logits=logits)
-        input_ids, lengths, shifts_back, _ = self.imdb_lstm.prepare_inputs(input_ids, attention_mask)
+        input_ids, lengths, shifts_back, _ = self.imdb_lstm.prepare_inputs(input_ids, attention_mask, inputs_embeds=inputs_embeds)
         buckets = None
         if labels is None and not output_hidden_states and self._may_bucket_by_length(input_ids):
             buckets = plan_length_buckets(lengths.tolist())
@@ -730,17 +849,32 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
             half = ngram(input_ids, lengths).unsqueeze(1) / 2
             logits = (1 - weight) * logits + weight * torch.cat([-half, half], dim=1).to(logits.dtype)
 
-        loss = None
-        if labels is not None:
-            labels = labels.to(logits.device).long().view(-1)
-            if labels.numel() and (labels.min() < 0 or labels.max() >= self.config.num_labels):
-                raise ValueError(
-                    f"labels must be in {sorted(self.config.id2label)} ({self.config.id2label}); got {labels.unique().tolist()}."
-                )
-            loss = nn.functional.cross_entropy(logits, labels)
+        loss = self._loss(logits, labels) if labels is not None else None
         if return_dict is False:
             return tuple(value for value in (loss, logits, hidden_states) if value is not None)
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states, attentions=None)
+
+    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """transformers' loss for `config.problem_type` (see `forward`)."""
+        labels = labels.to(logits.device)
+        problem = self.config.problem_type
+        if problem is None:
+            multi_label = labels.is_floating_point() and labels.shape == logits.shape and self.config.num_labels > 1
+            problem = "regression" if self.config.num_labels == 1 else (
+                "multi_label_classification" if multi_label else "single_label_classification")
+        if problem == "regression":
+            return nn.functional.mse_loss(logits.squeeze(-1), labels.to(logits.dtype).view(logits.squeeze(-1).shape))
+        if problem == "multi_label_classification":
+            if labels.shape != logits.shape:
+                raise ValueError(f"Multi-label labels must have the logits' shape {tuple(logits.shape)} (one 0/1 "
+                                 f"column per label); got {tuple(labels.shape)}.")
+            return nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+        labels = labels.long().view(-1)
+        if labels.numel() and (labels.min() < 0 or labels.max() >= self.config.num_labels):
+            raise ValueError(
+                f"labels must be in {sorted(self.config.id2label)} ({self.config.id2label}); got {labels.unique().tolist()}."
+            )
+        return nn.functional.cross_entropy(logits, labels)
 
     def _autocasts_inference(self, input_ids: torch.Tensor | None) -> bool:
         """Whether `forward` runs this call under bfloat16 autocast (`config.inference_dtype`): an inference call
@@ -811,6 +945,11 @@ class ImdbLstmForCausalLM(ImdbLstmPreTrainedModel):
                 "second layer on, each direction would read the other direction's states, which have already seen "
                 "the word it must predict. Use one bidirectional layer, or bidirectional=False with several layers."
             )
+        if config.lm_output == "tied" and not config.tie_word_embeddings:
+            raise ValueError(
+                "ImdbLstmForCausalLM with lm_output='tied' scores words through the input embedding, so it cannot "
+                "hold tie_word_embeddings=False; use lm_output='adaptive' (output layers of its own) or keep it tied."
+            )
         super().__init__(config)
         self.imdb_lstm = ImdbLstmModel(config)
         self.lm_head = ImdbLstmAdaptiveLMHead(config) if config.lm_output == "adaptive" else ImdbLstmLMHead(config)
@@ -834,9 +973,11 @@ class ImdbLstmForCausalLM(ImdbLstmPreTrainedModel):
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
+        inputs_embeds: torch.Tensor | None = None,
     ) -> ImdbLstmCausalLMOutput:
         r"""
-        input_ids, attention_mask: as for [`ImdbLstmForSequenceClassification`] (right or left padding).
+        input_ids, attention_mask, inputs_embeds: as for [`ImdbLstmForSequenceClassification`] (right or left
+            padding; with `inputs_embeds`, `labels` give the words to predict).
         labels (`torch.LongTensor` of shape `(batch, time)`, optional): the words to predict, aligned with
             `input_ids` (usually `input_ids` itself: the shift happens here, as in transformers' causal LMs);
             -100 and padding positions are ignored.
@@ -858,8 +999,8 @@ class ImdbLstmForCausalLM(ImdbLstmPreTrainedModel):
         """
         if output_hidden_states is None:
             output_hidden_states = getattr(self.config, "output_hidden_states", False)
-        input_ids, lengths, shifts_back, labels = self.imdb_lstm.prepare_inputs(input_ids, attention_mask, labels)
-        encoded = self.imdb_lstm.encode(input_ids, lengths, shifts_back)
+        inputs, lengths, shifts_back, labels = self.imdb_lstm.prepare_inputs(input_ids, attention_mask, labels, inputs_embeds)
+        encoded = self.imdb_lstm.encode(inputs, lengths, shifts_back)
         states = encoded.layers[-1]
         hidden = self.config.hidden_size
         adaptive = self.config.lm_output == "adaptive"

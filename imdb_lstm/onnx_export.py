@@ -10,8 +10,9 @@ place), so a review gets the same logits alone or in any batch. The graph does n
 `truncation=True` (tokenizer.json plus tokenizer_config.json's `model_max_length` and `truncation_side`).
 
 Needs the `onnx` extra (`pip install -e .[onnx]`: onnx, onnxruntime). The exporter is torch's TorchScript-based one
-(`dynamo=False`): it needs no onnxscript, and `torch.export` (the dynamo exporter) cannot trace `forward`'s input
-checks, which look at the values of the input.
+(`dynamo=False`): it needs no onnxscript. The model itself exports with `torch.export` (dynamic batch and length;
+tests/test_modeling.py), which the dynamo exporter builds on; moving to it waits for onnxscript in the extra and
+an onnxruntime parity check of its graph (its recurrences are `scan`s).
 """
 
 import argparse

@@ -39,7 +39,7 @@ What is measured and how:
    `--pretraining_only` measures just this and updates an existing `benchmarks/speed.json`.
 9. Serving, on `--model` (with its default `inference_dtype`, bfloat16 where the CPU has it): the plain pipeline at
    each of `--batch_sizes` on `--sweep_reviews` reviews in input order; at batch `--pipeline_batch_size` with
-   `inference_dtype="float32"` and with `concurrent_directions=True`; validation accuracy (the recipe's canonical
+   `inference_dtype="float32"`; validation accuracy (the recipe's canonical
    10 % of train, never test) in float32 and in the default dtype.
 10. `--fast_model` (imdb-lstm-distill's output): items 5 and 9 again, prefixed `fast_`, and its file size.
 11. The peer a transformers user would pick: a DistilBERT-sized classifier (random weights, `DistilBertConfig()`
@@ -468,13 +468,13 @@ def batch_size_sweep(args: SpeedArguments, model_dir: Path) -> dict:
 
 
 def serving_variants(args: SpeedArguments, model_dir: Path) -> dict:
-    """The shipped model's plain pipeline (batch `--pipeline_batch_size`, input order) with float32 inference and
-    with its two directions run concurrently, beside the default measured by `pipeline_speed`."""
+    """The shipped model's plain pipeline (batch `--pipeline_batch_size`, input order) with float32 inference,
+    beside the default measured by `pipeline_speed`."""
     from transformers import AutoModelForSequenceClassification
 
     reviews = benchmark_reviews(args)[0]
     rates = {}
-    for name, overrides in (("float32", {"inference_dtype": "float32"}), ("concurrent_directions", {"concurrent_directions": True})):
+    for name, overrides in (("float32", {"inference_dtype": "float32"}),):
         model = AutoModelForSequenceClassification.from_pretrained(model_dir, **overrides)
         classifier = pipeline("text-classification", model=model, tokenizer=str(model_dir), top_k=None,
                               batch_size=args.pipeline_batch_size)
@@ -590,7 +590,6 @@ def markdown_section(result: dict, command: str) -> str:
         ("pipeline, one review per call", f"p50 {result['latency_p50_ms']:.1f} ms, p90 {result['latency_p90_ms']:.1f} ms, p99 {result['latency_p99_ms']:.1f} ms"),
         ("pipeline by batch size (input order)", ", ".join(f"{size}: {result[f'pipeline_batch_{size}_reviews_per_s']:,.0f}" for size in result['batch_sizes'])),
         ("pipeline, float32 inference (inference_dtype='float32')", f"{result['pipeline_float32_reviews_per_s']:,.0f} reviews/s"),
-        ("pipeline, concurrent directions (concurrent_directions=True)", f"{result['pipeline_concurrent_directions_reviews_per_s']:,.0f} reviews/s"),
         ("validation accuracy: float32 / default dtype", f"{result['validation_accuracy_float32']:.4f} / {result['validation_accuracy_default_dtype']:.4f} ({result['default_inference_dtype']})"),
         (f"DistilBERT-sized peer (random weights, 512 tokens), batch {result['pipeline_batch_size']}", f"{result['distilbert_pipeline_reviews_per_s']:,.1f} reviews/s ({result['distilbert_parameters'] / 1e6:.0f} M parameters): ours {result['speedup_vs_distilbert']:,.0f}× faster"),
         ("model.safetensors (recipe, vocabulary from training texts)", f"{result['model_mb']:.1f} MB"),

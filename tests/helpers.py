@@ -6,7 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from imdb_lstm import build_model, build_tokenizer
+from imdb_lstm import ImdbLstmForCausalLM, build_model, build_tokenizer
 from imdb_lstm.data import load_imdb
 
 
@@ -25,6 +25,21 @@ def tiny_model(tokenizer=None, **config):
     # default where the CPU has it, is tested on its own in test_serving.py).
     config = {"hidden_size": 16, "inference_dtype": "float32", **config}
     return build_model(tokenizer, **config).eval(), tokenizer
+
+
+# Reviews of a few lengths (one of two tokens), for the model-family tests.
+SHORT_REVIEWS = [
+    "A wonderful, moving film with a brilliant cast. I loved every minute of it!",
+    "Terrible. The plot made no sense and the acting was wooden.",
+    "ok",
+    "Not bad at all, though far too long.",
+]
+
+
+def tiny_lm(tokenizer, **config):
+    """A tiny bidirectional language model (no dropout), in eval mode."""
+    return build_model(tokenizer, model_class=ImdbLstmForCausalLM,
+                       **{"hidden_size": 8, "bidirectional": True, "dropout": 0.0, **config}).eval()
 
 
 def load_script(name: str):

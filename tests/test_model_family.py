@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import tiny_tokenizer
+from helpers import SHORT_REVIEWS as REVIEWS
+from helpers import tiny_lm, tiny_tokenizer
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
@@ -25,22 +26,11 @@ from imdb_lstm import (ImdbLstmConfig, ImdbLstmForCausalLM, ImdbLstmForSequenceC
 pytestmark = pytest.mark.float_sensitive
 
 FIXTURES = Path(__file__).parent / "fixtures"
-REVIEWS = [
-    "A wonderful, moving film with a brilliant cast. I loved every minute of it!",
-    "Terrible. The plot made no sense and the acting was wooden.",
-    "ok",
-    "Not bad at all, though far too long.",
-]
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
     return tiny_tokenizer()
-
-
-def tiny_lm(tokenizer, **config):
-    return build_model(tokenizer, model_class=ImdbLstmForCausalLM,
-                       **{"hidden_size": 8, "bidirectional": True, "dropout": 0.0, **config}).eval()
 
 
 @pytest.mark.parametrize("name", ["legacy_bilstm", "legacy_cnn"])

@@ -1,0 +1,335 @@
+"""What transformers' own model tests ask of a model, on tiny ones: `torch.export` with dynamic shapes, any number of
+labels and problem types, re-heading, resizing the vocabulary (the adaptive-softmax language model included),
+gradient checkpointing, `inputs_embeds`, the config's common names, and hidden states that are the graph's own."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import SHORT_REVIEWS as REVIEWS
+from helpers import tiny_lm, tiny_model, tiny_tokenizer
+from transformers import AutoConfig, pipeline
+
+from imdb_lstm import ImdbLstmConfig, ImdbLstmForCausalLM, ImdbLstmForSequenceClassification
+from imdb_lstm import modeling_imdb_lstm as modeling
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return tiny_tokenizer()
+
+
+def export_with_dynamic_shapes(model, batch, min_length: int = 2):
+    dims = {0: torch.export.Dim("batch"), 1: torch.export.Dim("length", min=min_length)}
+    return torch.export.export(model, (), {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]},
+                               dynamic_shapes={"input_ids": dims, "attention_mask": dims}).module()
+
+
+# ---------------------------------------------------------------- torch.export
+
+# The exported graph runs the recurrence as a scan over time steps (the same equations, other kernels than
+# nn.LSTM's fused one): float32 rounding differs in the last bits, about 1e-7 on logits of size ~1.
+EXPORT_TOLERANCE = {"atol": 1e-5, "rtol": 1e-5}
+
+
+@pytest.mark.float_sensitive
+def test_exported_classifier_takes_any_batch_and_length(tokenizer):
+    model, _ = tiny_model(tokenizer, bidirectional=True, pooling="max_mean")
+    exported = export_with_dynamic_shapes(model, tokenizer(REVIEWS[:3], padding=True, return_tensors="pt"))
+    # Another batch size and length than the example's, right- and left-padded.
+    for side in ("right", "left"):
+        tokenizer.padding_side = side
+        try:
+            batch = tokenizer(REVIEWS[1:] + ["a much longer review " * 5], padding=True, return_tensors="pt")
+        finally:
+            tokenizer.padding_side = "right"
+        with torch.no_grad():
+            torch.testing.assert_close(exported(**batch).logits, model(**batch).logits, **EXPORT_TOLERANCE)
+
+
+def test_out_of_range_ids_still_fail_clearly_in_eager_mode(tokenizer):
+    model, _ = tiny_model(tokenizer)
+    with pytest.raises(ValueError, match="tokenizer does not match"):
+        model(input_ids=torch.tensor([[3, len(tokenizer)]]))
+
+
+@pytest.mark.slow
+@pytest.mark.float_sensitive
+def test_exported_base_model_cnn_classifier_and_language_model_give_the_eager_outputs(tokenizer):
+    example = tokenizer(REVIEWS[:3], padding=True, return_tensors="pt")
+    batch = tokenizer(REVIEWS[1:] + ["a much longer review " * 5], padding=True, return_tensors="pt")
+    cnn, _ = tiny_model(tokenizer, encoder="cnn", pooling="max", cnn_kernel_sizes=[2, 3], cnn_num_filters=4)
+    # A CNN pads input shorter than its widest filter (a branch on the length): the exported graph takes lengths
+    # above that width (as onnx_export's graph, which appends that many padding columns itself).
+    exported = export_with_dynamic_shapes(cnn, example, min_length=4)
+    with torch.no_grad():
+        torch.testing.assert_close(exported(**batch).logits, cnn(**batch).logits, **EXPORT_TOLERANCE)
+    lm = tiny_lm(tokenizer, cell="gru")
+    exported = export_with_dynamic_shapes(lm, example)
+    with torch.no_grad():
+        ours, eager = exported(**batch), lm(**batch)
+        real = batch["attention_mask"].bool()
+        torch.testing.assert_close(ours.logits[real], eager.logits[real], **EXPORT_TOLERANCE)
+        torch.testing.assert_close(ours.backward_logits[real], eager.backward_logits[real], **EXPORT_TOLERANCE)
+    exported = export_with_dynamic_shapes(lm.imdb_lstm, example)
+    with torch.no_grad():
+        torch.testing.assert_close(exported(**batch).last_hidden_state, lm.imdb_lstm(**batch).last_hidden_state,
+                                   **EXPORT_TOLERANCE)
+
+
+# ---------------------------------------------------------------- any number of labels
+
+def test_config_takes_any_number_of_labels_and_checks_a_late_change_when_it_is_made():
+    assert ImdbLstmConfig().id2label == {0: "NEGATIVE", 1: "POSITIVE"}
+    config = ImdbLstmConfig(num_labels=3)
+    assert config.id2label == {0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"} and config.label2id["LABEL_2"] == 2
+    named = ImdbLstmConfig(id2label={0: "ACTION", 1: "COMEDY", 2: "DRAMA"})
+    assert named.num_labels == 3 and named.label2id == {"ACTION": 0, "COMEDY": 1, "DRAMA": 2}
+    late = ImdbLstmConfig(vocab_size=50, hidden_size=4)
+    late.num_labels = 3  # works: a model built from it has three outputs
+    assert ImdbLstmForSequenceClassification(late).classifier.out_features == 3
+    with pytest.raises(ValueError, match="problem_type"):
+        ImdbLstmConfig(problem_type="ranking")
+    # Labels that are not ids 0..n-1 fail at the assignment and change nothing.
+    with pytest.raises(ValueError, match="must name the labels 0..num_labels-1"):
+        late.id2label = {0: "A", 2: "C"}
+    assert late.num_labels == 3
+    with pytest.raises(ValueError, match="problem_type"):
+        late.problem_type = "ranking"
+    assert late.problem_type is None
+    # The n-gram branch is binary: a classifier is not built with it for other labels.
+    for ngram in (ImdbLstmConfig(vocab_size=50, ngram_order=2, num_labels=3),
+                  ImdbLstmConfig(vocab_size=50, ngram_order=2, problem_type="multi_label_classification")):
+        with pytest.raises(ValueError, match="n-gram branch scores NEGATIVE against POSITIVE"):
+            ImdbLstmForSequenceClassification(ngram)
+
+
+def synthetic_topics(tokenizer, count: int, multi_label: bool, seed: int = 0):
+    """Texts of filler words with marker words: single-label, one marker (its index is the label); multi-label,
+    each marker present or not (one 0/1 column per marker)."""
+    generator = torch.Generator().manual_seed(seed)
+    filler = ["the", "a", "film", "movie", "was", "and", "it", "of", "this", "story"]
+    markers = ["funny", "scary", "sad"]
+    texts, labels = [], []
+    for _ in range(count):
+        words = [filler[i] for i in torch.randint(len(filler), (8,), generator=generator).tolist()]
+        if multi_label:
+            present = (torch.rand(3, generator=generator) < 0.5).float()
+            chosen = [marker for marker, on in zip(markers, present.tolist()) if on]
+            labels.append(present)
+        else:
+            label = int(torch.randint(3, (1,), generator=generator))
+            chosen = [markers[label]]
+            labels.append(label)
+        for marker in chosen:
+            words.insert(int(torch.randint(len(words) + 1, (1,), generator=generator)), marker)
+        texts.append(" ".join(words))
+    labels = torch.stack(labels) if multi_label else torch.tensor(labels)
+    return texts, labels
+
+
+@pytest.mark.parametrize("problem_type", ["single_label_classification", "multi_label_classification"])
+def test_three_labels_train_save_reload_and_run_through_the_pipeline(tmp_path, tokenizer, problem_type):
+    multi_label = problem_type == "multi_label_classification"
+    names = {0: "FUNNY", 1: "SCARY", 2: "SAD"}
+    model, _ = tiny_model(tokenizer, id2label=names, problem_type=problem_type, dropout=0.0)
+    texts, labels = synthetic_topics(tokenizer, 96, multi_label)
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    losses = []
+    for _ in range(40):
+        loss = model(**batch, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    model.eval()
+    expected = (torch.nn.functional.binary_cross_entropy_with_logits if multi_label
+                else torch.nn.functional.cross_entropy)
+    with torch.no_grad():
+        output = model(**batch, labels=labels)
+    torch.testing.assert_close(output.loss, expected(output.logits, labels))
+    predicted = (output.logits > 0).float() if multi_label else output.logits.argmax(-1)
+    # Chance is 1/3 (single-label) or 1/2 per column (multi-label); the markers make it learnable.
+    assert losses[-1] < 0.5 * losses[0] and (predicted == labels).float().mean() > 0.9
+
+    folder = tmp_path / "model"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    loaded = ImdbLstmForSequenceClassification.from_pretrained(folder).eval()
+    assert loaded.config.id2label == names and loaded.config.problem_type == problem_type
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(**batch).logits, output.logits, rtol=0, atol=0)
+    classify = pipeline("text-classification", model=str(folder), top_k=None)
+    for answer, logits in zip(classify(texts[:4]), output.logits[:4]):
+        scores = {entry["label"]: entry["score"] for entry in answer}
+        assert set(scores) == set(names.values())
+        # The pipeline's function: sigmoid per label for multi-label, softmax otherwise.
+        probabilities = logits.sigmoid() if multi_label else logits.softmax(-1)
+        for index, name in names.items():
+            assert scores[name] == pytest.approx(probabilities[index].item(), abs=1e-5)
+
+
+def test_regression_loss_is_mean_squared_error(tokenizer):
+    model, _ = tiny_model(tokenizer, num_labels=1)
+    assert model.config.problem_type is None  # inferred from one label, as in transformers
+    batch = tokenizer(REVIEWS[:2], padding=True, return_tensors="pt")
+    targets = torch.tensor([0.5, -1.0])
+    output = model(**batch, labels=targets)
+    torch.testing.assert_close(output.loss, torch.nn.functional.mse_loss(output.logits.squeeze(-1), targets))
+
+
+def test_reheading_keeps_the_embedding_and_encoder_and_makes_a_new_head(tmp_path, tokenizer):
+    model, _ = tiny_model(tokenizer, bidirectional=True)
+    model.save_pretrained(tmp_path / "imdb")
+    for folder in (tmp_path / "imdb", FIXTURES / "legacy_bilstm"):
+        original = ImdbLstmForSequenceClassification.from_pretrained(folder)
+        reheaded, info = ImdbLstmForSequenceClassification.from_pretrained(
+            folder, num_labels=5, ignore_mismatched_sizes=True, output_loading_info=True)
+        assert reheaded.config.num_labels == 5 and reheaded.classifier.out_features == 5
+        assert {key for key, *_ in info["mismatched_keys"]} == {"classifier.weight", "classifier.bias"}
+        for name, weight in original.imdb_lstm.state_dict().items():
+            assert torch.equal(weight, reheaded.imdb_lstm.state_dict()[name]), name
+    # A classifier with the (binary) n-gram branch: dropped first, then re-headed.
+    ngram, _ = tiny_model(tokenizer, ngram_order=1, ngram_features=3)
+    ngram.save_pretrained(tmp_path / "ngram")
+    with pytest.raises(ValueError, match="ngram_order=0"):
+        ImdbLstmForSequenceClassification.from_pretrained(tmp_path / "ngram", num_labels=5, ignore_mismatched_sizes=True)
+    reheaded = ImdbLstmForSequenceClassification.from_pretrained(
+        tmp_path / "ngram", ngram_order=0, num_labels=5, ignore_mismatched_sizes=True)
+    assert reheaded.ngram is None and reheaded.classifier.out_features == 5
+
+
+# ---------------------------------------------------------------- resizing the vocabulary
+
+@pytest.mark.parametrize("lm_output", ["tied", "adaptive"])
+def test_resized_language_model_reads_and_predicts_the_new_words(tokenizer, lm_output):
+    adaptive = {"lm_output": "adaptive", "lm_adaptive_cutoffs": [50, 500], "hidden_size": 16} if lm_output == "adaptive" else {}
+    model = tiny_lm(tokenizer, **adaptive)
+    old_size = model.config.vocab_size
+    before = model.lm_head.forward_output.tail[-1][1].weight.detach().clone() if adaptive else model.lm_head.bias.detach().clone()
+    model.resize_token_embeddings(old_size + 10)
+    assert model.config.vocab_size == old_size + 10 and model.get_input_embeddings().num_embeddings == old_size + 10
+    after = model.lm_head.forward_output.tail[-1][1].weight if adaptive else model.lm_head.bias
+    assert torch.equal(after[: before.size(0)], before)  # the old words keep their output weights
+    batch = tokenizer(REVIEWS[:2], padding=True, return_tensors="pt")
+    batch["input_ids"][0, 1] = old_size + 9  # a new word, read and predicted
+    with torch.no_grad():
+        logits = model(**batch).logits
+    assert logits.shape[-1] == old_size + 10
+    if adaptive:  # log-probabilities over the grown vocabulary still sum to one
+        torch.testing.assert_close(logits.logsumexp(-1), torch.zeros(logits.shape[:-1]), atol=1e-4, rtol=0)
+    model.train()
+    loss = model(**batch, labels=batch["input_ids"]).loss
+    loss.backward()
+    assert torch.isfinite(loss) and model.get_input_embeddings().weight.grad[old_size + 9].abs().sum() > 0
+    assert not model.get_input_embeddings().weight.grad[tokenizer.pad_token_id].any()
+
+
+def test_resized_classifier_still_classifies_and_the_ngram_branch_refuses(tokenizer):
+    model, _ = tiny_model(tokenizer)
+    model.resize_token_embeddings(model.config.vocab_size + 3)
+    with torch.no_grad():
+        assert model(input_ids=torch.tensor([[5, model.config.vocab_size - 1]])).logits.shape == (1, 2)
+    ngram, _ = tiny_model(tokenizer, ngram_order=1, ngram_features=3)
+    with pytest.raises(ValueError, match="ngram_order=0"):
+        ngram.resize_token_embeddings(ngram.config.vocab_size + 3)
+
+
+# ---------------------------------------------------------------- gradient checkpointing
+
+def gradients(model, batch, labels):
+    model.zero_grad()
+    output = model(**batch, labels=labels)
+    output.loss.backward()
+    return {name: parameter.grad.clone() for name, parameter in model.named_parameters() if parameter.grad is not None}
+
+
+@pytest.mark.float_sensitive
+@pytest.mark.parametrize("kwargs", [
+    {"cell": "lstm", "bidirectional": True, "num_layers": 2, "pooling": "max_mean"},
+    {"cell": "gru", "pooling": "last"},
+    {"encoder": "cnn", "pooling": "max", "cnn_kernel_sizes": [2, 3], "cnn_num_filters": 4},
+    {"model_class": "lm"},
+], ids=["bilstm2", "gru", "cnn", "lm"])
+def test_gradient_checkpointing_gives_the_same_gradients(tokenizer, kwargs, monkeypatch):
+    # Chunks of 5 steps, so these short reviews are read in several chunks.
+    monkeypatch.setattr(modeling, "CHECKPOINT_STEPS", 5)
+    if kwargs.get("model_class") == "lm":
+        model = tiny_lm(tokenizer, cell="lstm")
+    else:
+        model, _ = tiny_model(tokenizer, dropout=0.0, **kwargs)
+    model.train()
+    batch = tokenizer(REVIEWS, padding=True, return_tensors="pt")
+    labels = batch["input_ids"] if kwargs.get("model_class") == "lm" else torch.tensor([1, 0, 1, 0])
+    plain = gradients(model, batch, labels)
+    model.gradient_checkpointing_enable()
+    assert model.is_activation_checkpointing
+    checkpointed = gradients(model, batch, labels)
+    assert plain.keys() == checkpointed.keys()
+    # Chunked recurrences multiply the input weights chunk by chunk: float32 sums in another order (~1e-7).
+    for name, gradient in plain.items():
+        torch.testing.assert_close(checkpointed[name], gradient, atol=1e-6, rtol=1e-5, msg=name)
+    model.gradient_checkpointing_disable()  # (transformers 5 also names them activation_checkpointing_*)
+    assert not model.is_activation_checkpointing
+
+
+# ---------------------------------------------------------------- inputs_embeds, hidden states, config names
+
+@pytest.mark.float_sensitive
+def test_inputs_embeds_give_the_input_ids_outputs(tokenizer):
+    classifier, _ = tiny_model(tokenizer, bidirectional=True, pooling="max_mean")
+    lm = tiny_lm(tokenizer)
+    for side in ("right", "left"):
+        tokenizer.padding_side = side
+        try:
+            batch = tokenizer(REVIEWS, padding=True, return_tensors="pt")
+        finally:
+            tokenizer.padding_side = "right"
+        for model, field in ((classifier, "logits"), (classifier.imdb_lstm, "last_hidden_state"), (lm, "logits")):
+            embeds = model.get_input_embeddings()(batch["input_ids"])
+            with torch.no_grad():
+                from_ids = getattr(model(**batch), field)
+                from_embeds = getattr(model(inputs_embeds=embeds, attention_mask=batch["attention_mask"]), field)
+            torch.testing.assert_close(from_embeds, from_ids, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="one of them"):
+        classifier(input_ids=batch["input_ids"], inputs_embeds=embeds)
+    ngram, _ = tiny_model(tokenizer, ngram_order=1, ngram_features=3)
+    with pytest.raises(ValueError, match="n-gram branch reads token ids"):
+        ngram(inputs_embeds=ngram.get_input_embeddings()(batch["input_ids"]))
+
+
+@pytest.mark.parametrize("kwargs", [{"bidirectional": True, "num_layers": 2}, {"encoder": "cnn", "pooling": "max"}],
+                         ids=["bilstm2", "cnn"])
+def test_returned_hidden_states_are_the_graph_own_tensors(tokenizer, kwargs):
+    model, _ = tiny_model(tokenizer, dropout=0.0, **kwargs)
+    batch = tokenizer(REVIEWS, padding=True, return_tensors="pt")
+    output = model(**batch, labels=torch.tensor([1, 0, 1, 0]), output_hidden_states=True)
+    for state in output.hidden_states:
+        state.retain_grad()
+    output.loss.backward()
+    for layer, state in enumerate(output.hidden_states):
+        assert state.grad is not None and state.grad.abs().sum() > 0, layer
+
+
+def test_num_hidden_layers_is_num_layers_and_old_folders_have_it():
+    config = ImdbLstmConfig(num_hidden_layers=3)
+    assert config.num_layers == 3 and config.num_hidden_layers == 3
+    config.num_hidden_layers = 2
+    assert config.num_layers == 2 and "num_hidden_layers" not in config.to_dict()
+    legacy = AutoConfig.from_pretrained(FIXTURES / "legacy_bilstm")
+    assert legacy.num_hidden_layers == legacy.num_layers
+
+
+def test_tie_word_embeddings(tmp_path, tokenizer):
+    config = ImdbLstmConfig(vocab_size=600, tie_word_embeddings=False, lm_output="adaptive", lm_adaptive_cutoffs=[50])
+    ImdbLstmForCausalLM(config).save_pretrained(tmp_path)
+    assert AutoConfig.from_pretrained(tmp_path).tie_word_embeddings is False
+    assert ImdbLstmForSequenceClassification(config).classifier.out_features == 2
+    with pytest.raises(ValueError, match="tie_word_embeddings=False"):
+        ImdbLstmForCausalLM(ImdbLstmConfig(vocab_size=600, tie_word_embeddings=False))
+    ImdbLstmForCausalLM(ImdbLstmConfig(vocab_size=600, tie_word_embeddings=True))

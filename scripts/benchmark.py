@@ -33,6 +33,7 @@ from transformers import HfArgumentParser
 from datasets import DatasetDict
 
 from imdb_lstm import word_vectors
+from imdb_lstm.commands import word_vectors as word_vectors_command
 from imdb_lstm.benchmarking import command_line, default_dataset, machine_description, replace_section, utc_now
 from imdb_lstm.data import load_imdb, make_splits, subsample
 from imdb_lstm.metrics import binary_rates
@@ -328,7 +329,7 @@ def run_tfidf(args: BenchmarkArguments) -> dict:
 def domain_vectors(args: BenchmarkArguments) -> Path:
     """The recipe's domain word vectors, learnt once per run (the recipe row learns them and counts their time)."""
     if getattr(args, "vectors_report", None) is None:
-        vector_args = word_vectors.parse_args([str(SSL_CONFIGS["word_vectors"])])[0]
+        vector_args = word_vectors_command.parse_args([str(SSL_CONFIGS["word_vectors"])])[0]
         vector_args.dataset = args.dataset
         vector_args.output = str(Path(args.output_dir) / RECIPE / "vectors" / Path(vector_args.output).name)
         if args.smoke:

@@ -25,8 +25,9 @@ def load_binary_rates() -> evaluate.EvaluationModule:
 def compute_metrics(eval_prediction, id2label: dict | None = None, problem_type: str | None = None) -> dict:
     """Trainer's `compute_metrics` (bind `id2label` and `problem_type` with `functools.partial`, or use
     `metrics_for`). Two classes: logits → argmax → binary rates, plus the confusion counts, as always. More than
-    two: `multiclass_metrics` (accuracy, macro-F1, per-class recall/precision/F1 named by `id2label`, the confusion
-    matrix); "multi_label_classification": `multilabel_metrics`; "regression": `regression_metrics`."""
+    two: `multiclass_metrics` (accuracy, macro-F1, per-class recall/precision/F1 named by `id2label`) less the
+    confusion matrix, which Trainer's logs take no list for (the training run saves the test split's own);
+    "multi_label_classification": `multilabel_metrics`; "regression": `regression_metrics`."""
     logits, labels = eval_prediction.predictions, eval_prediction.label_ids
     if isinstance(logits, tuple):
         logits = logits[0]
@@ -41,7 +42,9 @@ def compute_metrics(eval_prediction, id2label: dict | None = None, problem_type:
     if num_labels < 2:
         raise ValueError(f"{num_labels} output per text is no classification: give problem_type='regression'.")
     names = [str(id2label[i]) for i in range(num_labels)] if id2label else [f"LABEL_{i}" for i in range(num_labels)]
-    return multiclass_metrics(np.argmax(logits, axis=-1), labels, names)
+    result = multiclass_metrics(np.argmax(logits, axis=-1), labels, names)
+    del result["confusion_matrix"]
+    return result
 
 
 def metrics_for(config) -> Callable:

@@ -16,12 +16,12 @@ from imdb_lstm.data import DataError, load_imdb
 # A planted word per class, at both ends of each review so that either truncation side keeps it.
 PLANTED = {"comedy": "hilarious", "drama": "tearful", "horror": "terrifying"}
 TINY = ["--hidden_size", "16", "--max_length", "64", "--vocab_size", "2000", "--min_frequency", "1",
-        "--num_train_epochs", "2", "--learning_rate", "2e-2", "--per_device_train_batch_size", "16",
+        "--num_train_epochs", "2", "--learning_rate", "2e-2", "--per_device_train_batch_size", "8",
         "--logging_steps", "10", "--disable_tqdm", "true", "--report_to", "none", "--save_strategy", "no",
         "--load_best_model_at_end", "false", "--seed", "0"]
 
 
-def write_three_class_csvs(folder, train_count=120, test_count=30):
+def write_three_class_csvs(folder, train_count=160, test_count=30):
     """train.csv and test.csv of the shipped sample's reviews, each given a random genre whose word is planted."""
     rng = np.random.default_rng(0)
     sample = load_imdb("sample")

@@ -68,6 +68,14 @@ def test_three_class_model_reloads_and_runs_through_the_pipeline(three_class_run
     assert all(sum(a["score"] for a in answer) == pytest.approx(1, abs=1e-4) for answer in answers)
 
 
+def test_the_imdb_model_card_refuses_a_three_class_model_clearly(three_class_run):
+    from imdb_lstm.cards import render_model_card
+
+    output_dir, _ = three_class_run
+    with pytest.raises(ValueError, match="more than two labels .*cannot be rendered"):
+        render_model_card(output_dir, "user/genres")
+
+
 def test_reheading_an_imdb_classifier_to_five_labels_keeps_its_encoder(sample_model_dir, tmp_path):
     rng = np.random.default_rng(1)
     sample = load_imdb("sample")

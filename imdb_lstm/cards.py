@@ -94,6 +94,11 @@ def check_model_dir(model_dir: Path) -> None:
 def read_test_metrics(eval_results: dict, source: Path) -> list[dict]:
     """The test metrics of the card, read from eval_results.json; a clear error when one is missing."""
     missing = [f"test_{key}" for key, _, _ in TEST_METRICS if f"test_{key}" not in eval_results]
+    if missing and "test_macro_f1" in eval_results:
+        # A classifier of more than two labels (train.py on other data): this card is IMDB sentiment's.
+        raise ValueError(f"{source} is of a classifier of more than two labels (macro-F1, no TPR/TNR): the model card "
+                         "describes the binary IMDB sentiment classifier and cannot be rendered for it. Upload the "
+                         "folder with huggingface_hub (HfApi().upload_folder) and write its README.md yourself.")
     if missing:
         raise ValueError(f"{source} has no {', '.join(missing)}: the card reports test-split metrics, so train with "
                          "do_predict (the default) before pushing.")

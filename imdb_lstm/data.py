@@ -6,6 +6,12 @@ Sources (`load_imdb(source)`):
 - a raw `aclImdb` folder as Stanford distributes it (`train/pos/*.txt`, `train/neg/*.txt`, `test/...`);
 - `"sample"`: 2,000 train + 1,000 test real reviews shipped inside this package (offline demo and tests).
 
+Any other labelled texts (`load_labelled(source, text_column, label_column, data_files)`): a Hub id or a local
+folder `load_dataset` reads (e.g. one with train.csv and test.csv), or a loader name ("csv", "parquet", "json")
+with `data_files` {"train": path, "test": path}; the two columns are renamed `text` and `label`; string labels
+become ids in sorted order (their names are returned for the model's id2label), integer labels are used as they
+are (0..N-1 with `--num_labels N`, 0/1 without). IMDB sources give exactly what `load_imdb` gives.
+
 Unlabelled texts (`load_unlabelled_texts(source, splits, use=...)`) for every use that reads them: pretraining,
 word vectors, VAT and distillation. Any `datasets` source's splits (IMDB's `train` + `unsupervised` by default; a
 split named `test` is always refused, `check_unlabelled_splits`), or the shipped sample's train and 500 unlabelled
@@ -121,8 +127,9 @@ def load_aclimdb_split(root: Path, split: str) -> Dataset:
     return Dataset.from_dict({"text": texts, "label": labels}, features=FEATURES)
 
 
-def validate_split(split: Dataset, name: str) -> None:
-    """Raise `DataError` unless `split` has a string `text` column and `label`s in {0, 1}, and is not empty."""
+def validate_split(split: Dataset, name: str, num_labels: int = 2) -> None:
+    """Raise `DataError` unless `split` has a string `text` column and `label`s in {0, 1} (0..num_labels-1), and
+    is not empty."""
     missing = [column for column in ("text", "label") if column not in split.column_names]
     if missing:
         raise DataError(
@@ -132,12 +139,101 @@ def validate_split(split: Dataset, name: str) -> None:
     if len(split) == 0:
         raise DataError(f"Split {name!r} is empty: there is nothing to train or evaluate on.")
     labels = np.asarray(split["label"])
+    if num_labels != 2:
+        unexpected = sorted(set(np.unique(labels).tolist()) - set(range(num_labels)))
+        if unexpected:
+            raise DataError(f"Split {name!r} has labels {unexpected} outside 0..{num_labels - 1} ({num_labels} labels); "
+                            "give --num_labels covering every label id, or string labels (names).")
+        return
     unexpected = sorted(set(np.unique(labels).tolist()) - {0, 1})
     if unexpected:
         raise DataError(
             f"Split {name!r} has labels {unexpected} outside {{0, 1}} (0 = negative, 1 = positive); "
-            "unlabelled reviews (-1, IMDB's 'unsupervised' split) cannot be used for supervised training."
+            "unlabelled reviews (-1, IMDB's 'unsupervised' split) cannot be used for supervised training; integer "
+            "labels of more classes need --num_labels N."
         )
+
+
+def parse_data_files(entries: list[str] | None) -> dict[str, str] | None:
+    """`["train=a.csv", "test=b.csv"]` (the `--data_files` flag) → {"train": "a.csv", "test": "b.csv"}."""
+    if not entries:
+        return None
+    files = {}
+    for entry in entries:
+        split, separator, path = entry.partition("=")
+        if not separator or not split or not path:
+            raise DataError(f"--data_files {entry!r}: give SPLIT=PATH for each split, e.g. --data_files "
+                            "train=reviews_train.csv test=reviews_test.csv (with --dataset csv).")
+        files[split] = path
+    return files
+
+
+def load_labelled(source: str = HUB_DATASET, text_column: str = "text", label_column: str = "label",
+                  data_files: dict[str, str] | None = None, splits: tuple[str, ...] = ("train", "test"),
+                  ) -> tuple[DatasetDict, list[str] | None]:
+    """Labelled texts for classification (see the module docstring) and the label names: the sorted string labels,
+    a ClassLabel's names, or None for integer labels and IMDB (whose config names NEGATIVE and POSITIVE)."""
+    path = Path(source).expanduser()
+    is_imdb_layout = source == SAMPLE or (path.is_dir() and (path / "train" / "pos").is_dir())
+    if is_imdb_layout:
+        if (text_column, label_column) != ("text", "label") or data_files:
+            raise DataError(f"--dataset {source} is IMDB in this package's own layout (columns 'text' and 'label'); "
+                            "--text_column, --label_column and --data_files are for other sources.")
+        return load_imdb(source, splits), None
+    if data_files is None and not path.exists() and (source.startswith((".", "/", "~")) or source.count("/") != 1):
+        raise DataError(
+            f"Dataset source {source!r} is neither an existing folder nor a Hub id like {HUB_DATASET!r}; use a Hub "
+            f"id, a folder (e.g. with train.csv and test.csv), a loader name such as 'csv' with --data_files "
+            f"train=PATH test=PATH, an aclImdb folder, or {SAMPLE!r}."
+        )
+    if data_files is not None:
+        missing = [split for split in splits if split not in data_files]
+        if missing:
+            raise DataError(f"--data_files names no {' or '.join(missing)} file; give "
+                            f"{' '.join(f'{split}=PATH' for split in splits)}.")
+    loaded = {}
+    for split in splits:
+        if data_files is None:
+            loaded[split] = _load_named_split(source, split)
+        else:
+            loaded[split] = load_dataset(source, data_files={split: data_files[split]}, split=split)
+    for name, split in loaded.items():
+        missing = [column for column in (text_column, label_column) if column not in split.column_names]
+        if missing:
+            raise DataError(f"Split {name!r} has no {' or '.join(repr(c) for c in missing)} column (it has "
+                            f"{split.column_names}); rename your columns to 'text' and 'label', or name them with "
+                            "--text_column and --label_column.")
+        if split.features[text_column].dtype not in ("string", "large_string"):
+            raise DataError(f"Column {text_column!r} of split {name!r} holds {split.features[text_column]}, not "
+                            "text; give the column with the texts as --text_column.")
+    feature = loaded[splits[0]].features[label_column]
+    names = None
+    if isinstance(feature, ClassLabel):
+        # IMDB's own (neg, pos) keeps the config's NEGATIVE/POSITIVE names, as load_imdb gives it.
+        names = None if feature.names == list(LABELS) else list(feature.names)
+    elif getattr(feature, "dtype", None) in ("string", "large_string"):
+        values = [value for split in loaded.values() for value in split[label_column]]
+        if any(value is None or not str(value).strip() for value in values):
+            raise DataError(f"Column {label_column!r} of {source} has empty labels; every text needs a label.")
+        names = sorted(set(values))
+    elif not str(getattr(feature, "dtype", "")).startswith(("int", "uint")):
+        raise DataError(f"Column {label_column!r} of {source} holds {feature}: labels must be class names (strings) "
+                        "or class ids (integers); float targets (regression) are not trained by this command.")
+    result = {}
+    for name, split in loaded.items():
+        split = split.select_columns([text_column, label_column])
+        if names is not None and not isinstance(feature, ClassLabel):
+            label2id = {label: i for i, label in enumerate(names)}
+            split = split.map(lambda batch: {"label_id": [label2id[v] for v in batch[label_column]]}, batched=True,
+                              remove_columns=[label_column]).rename_column("label_id", label_column)
+        if text_column != "text":
+            split = split.rename_column(text_column, "text")
+        if label_column != "label":
+            split = split.rename_column(label_column, "label")
+        if len(split) == 0:
+            raise DataError(f"Split {name!r} of {source} is empty: there is nothing to train or evaluate on.")
+        result[name] = split
+    return DatasetDict(result), names
 
 
 def parse_split_spec(spec: str) -> tuple[float, float, float]:
@@ -180,13 +276,15 @@ def _stratified_partition(labels: np.ndarray, fractions: tuple[float, ...], seed
 
 
 def make_splits(
-    dataset: DatasetDict, protocol: str = "canonical", validation_fraction: float = 0.1, seed: int = 42
+    dataset: DatasetDict, protocol: str = "canonical", validation_fraction: float = 0.1, seed: int = 42,
+    num_labels: int = 2,
 ) -> DatasetDict:
-    """`train`, `validation` (when the protocol has one) and `test` splits per `protocol` (module docstring)."""
+    """`train`, `validation` (when the protocol has one) and `test` splits per `protocol` (module docstring), the
+    labels checked to lie in 0..num_labels-1."""
     for name in ("train", "test"):
         if name not in dataset:
             raise DataError(f"The dataset has no {name!r} split (it has {list(dataset)}).")
-        validate_split(dataset[name], name)
+        validate_split(dataset[name], name, num_labels)
     if protocol == "canonical":
         if not 0 <= validation_fraction < 1:
             raise DataError(f"validation_fraction={validation_fraction} must be in [0, 1).")
@@ -204,7 +302,7 @@ def make_splits(
         parts = _stratified_partition(np.asarray(pooled["label"]), fractions, seed)
         result = {name: pooled.select(part) for name, part in zip(("train", "validation", "test"), parts) if len(part)}
     for name, split in result.items():
-        validate_split(split, name)
+        validate_split(split, name, num_labels)
     order = [name for name in ("train", "validation", "test") if name in result]
     return DatasetDict({name: result[name] for name in order})
 

@@ -9,16 +9,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def plot_confusion_matrix(matrix, path: str | Path, labels=("NEGATIVE", "POSITIVE"), title="Confusion matrix") -> None:
-    """`matrix` is [[tn, fp], [fn, tp]] (rows = truth, columns = prediction)."""
-    figure, axes = plt.subplots(figsize=(4.2, 3.8))
+    """`matrix` is [[tn, fp], [fn, tp]] (rows = truth, columns = prediction), or N×N for N `labels`."""
+    size = len(matrix)
+    figure, axes = plt.subplots(figsize=(4.2, 3.8) if size == 2 else (2.2 + 0.8 * size, 1.8 + 0.8 * size))
     image = axes.imshow(matrix, cmap="Blues")
     peak = max(max(row) for row in matrix) or 1
-    for row in range(2):
-        for column in range(2):
+    for row in range(size):
+        for column in range(size):
             value = matrix[row][column]
             axes.text(column, row, f"{value:,}", ha="center", va="center", color="white" if value > peak / 2 else "black")
-    axes.set_xticks([0, 1], labels=list(labels))
-    axes.set_yticks([0, 1], labels=list(labels))
+    axes.set_xticks(range(size), labels=list(labels))
+    axes.set_yticks(range(size), labels=list(labels))
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
     axes.set_title(title)

@@ -25,10 +25,10 @@ from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTo
                           Trainer, TrainerCallback)
 
 from ..configuration_imdb_lstm import ImdbLstmConfig
-from ..data import (HUB_DATASET, DataError, check_unlabelled_splits, load_imdb, load_unlabelled_texts, make_splits,
-                    subsample, tokenize_unlabelled_texts)
+from ..data import (HUB_DATASET, DataError, check_unlabelled_splits, load_labelled, load_unlabelled_texts,
+                    make_splits, parse_data_files, subsample, tokenize_unlabelled_texts)
 from ..glove import DEFAULT_GLOVE, build_model, load_glove
-from ..metrics import binary_rates, compute_metrics
+from ..metrics import binary_rates, metrics_for, multiclass_metrics
 from ..ngrams import accuracy, attach_ngram_branch, choose_ngram_weight, fit_ngram_logistic_regressions
 from ..plots import plot_confusion_matrix
 from ..predict import compute_context
@@ -49,7 +49,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 # ModelArguments fields that are no ImdbLstmConfig field.
-NOT_CONFIG_FIELDS = ("model_name_or_path", "glove", "oov_init", "ngram_order", "ngram_min_count", "ngram_c")
+NOT_CONFIG_FIELDS = ("model_name_or_path", "num_labels", "glove", "oov_init", "ngram_order", "ngram_min_count", "ngram_c")
 # Config fields a fine-tuning run chooses even when the encoder comes from a pretrained model.
 FINE_TUNING_CONFIG_FIELDS = ("pooling", "embedding_dropout", "dropout", "freeze_embedding")
 
@@ -70,6 +70,12 @@ class ModelArguments:
                   "fresh model over GloVe"},
     )
 
+    num_labels: int | None = field(
+        default=None,
+        metadata={"help": "classes of the data's label column; unset: the number of distinct string labels, or 2 for "
+                  "integer labels (IMDB). With --model_name_or_path a classifier of another number of labels gets a "
+                  "new head (its encoder kept)"},
+    )
     encoder: str = field(default="rnn", metadata={"help": "'rnn' (see --cell) or 'cnn' (Kim 2014)"})
     cell: str = field(default="lstm", metadata={"help": "'lstm' or 'gru'"})
     bidirectional: bool = field(default=True, metadata={"help": "add a right-to-left direction"})
@@ -102,11 +108,22 @@ class ModelArguments:
 
 @dataclass
 class DataArguments:
-    """Where IMDB comes from, how it is split and tokenised."""
+    """Where IMDB (or other labelled texts) comes from, how it is split and tokenised."""
 
     dataset: str = field(
         default=HUB_DATASET,
-        metadata={"help": "Hub id, local Hub-layout folder (../shared/data/imdb), aclImdb folder, or 'sample'"},
+        metadata={"help": "Hub id, local Hub-layout folder (../shared/data/imdb), aclImdb folder, 'sample', a folder "
+                  "with train.csv and test.csv, or a loader name (csv, parquet, json) with --data_files"},
+    )
+    data_files: list[str] | None = field(
+        default=None,
+        metadata={"help": "with a loader name as --dataset: the files as SPLIT=PATH, e.g. train=train.csv test=test.csv"},
+    )
+    text_column: str = field(default="text", metadata={"help": "the column holding the texts"})
+    label_column: str = field(
+        default="label",
+        metadata={"help": "the column holding the labels: names (strings; ids in sorted order, the names become "
+                  "id2label) or ids (integers 0..num_labels-1)"},
     )
     split_protocol: str = field(
         default="canonical", metadata={"help": "'canonical' (IMDB train/test) or train/validation/test %, e.g. 50/25/25"}
@@ -432,8 +449,13 @@ def prepare_fine_tuning(model_args: ModelArguments, data_args: DataArguments, tr
                         output_dir: Path) -> PreparedRun:
     """The fine-tuning recipe's part of `run` (see `imdb_lstm.training.common.run_recipe`): splits, tokenizer, model
     and Trainer; after training, validation, the n-gram branch, the test split scored once and its predictions."""
-    raw = load_imdb(data_args.dataset)
-    splits = make_splits(raw, data_args.split_protocol, data_args.validation_fraction, data_args.split_seed)
+    raw, label_names = load_labelled(data_args.dataset, data_args.text_column, data_args.label_column,
+                                     parse_data_files(data_args.data_files))
+    label_fields = choose_labels(label_names, model_args.num_labels)
+    num_labels = len(label_fields["id2label"]) if label_fields else 2
+    refuse_binary_only_parts(num_labels, model_args, training_args)
+    splits = make_splits(raw, data_args.split_protocol, data_args.validation_fraction, data_args.split_seed,
+                         num_labels=num_labels)
     splits["train"] = subsample(splits["train"], data_args.max_train_samples, data_args.split_seed)
     for name in ("validation", "test"):
         if name in splits:
@@ -446,7 +468,7 @@ def prepare_fine_tuning(model_args: ModelArguments, data_args: DataArguments, tr
         training_args.load_best_model_at_end = False
 
     if model_args.model_name_or_path:
-        model, tokenizer = load_pretrained_for_classification(model_args, data_args)
+        model, tokenizer = load_pretrained_for_classification(model_args, data_args, label_fields)
     else:
         # The vocabulary comes from training texts only, so nothing of validation or test leaks into the model.
         tokenizer = build_tokenizer(
@@ -459,7 +481,8 @@ def prepare_fine_tuning(model_args: ModelArguments, data_args: DataArguments, tr
         # Every ModelArguments field but the vector source, OOV choice and pretrained model is an ImdbLstmConfig field.
         config_fields = {k: v for k, v in asdict(model_args).items() if k not in NOT_CONFIG_FIELDS}
         model = build_model(
-            tokenizer, glove_source=model_args.glove, oov=model_args.oov_init, seed=training_args.seed, **config_fields
+            tokenizer, glove_source=model_args.glove, oov=model_args.oov_init, seed=training_args.seed, **config_fields,
+            **label_fields,
         )
     coverage = model.config.embedding_coverage
     logger.info(
@@ -487,7 +510,7 @@ def prepare_fine_tuning(model_args: ModelArguments, data_args: DataArguments, tr
         eval_dataset=tokenized["validation"] if has_validation else None,
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=compute_metrics,
+        compute_metrics=metrics_for(model.config),
         callbacks=[EncoderUnfreezing(training_args.encoder_frozen_epochs)] if training_args.encoder_frozen_epochs else None,
         unlabelled_dataset=unlabelled,
     )
@@ -510,13 +533,51 @@ def prepare_fine_tuning(model_args: ModelArguments, data_args: DataArguments, tr
             results.update(test_output.metrics)
         if results:
             trainer.log_metrics("eval", results)
+            if training_args.do_predict and model.config.num_labels > 2:
+                # Saved, not logged: Trainer's metric printout takes scalars only.
+                names = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
+                results["test_confusion_matrix"] = multiclass_metrics(
+                    np.argmax(test_output.predictions, axis=-1), test_output.label_ids, names)["confusion_matrix"]
             trainer.save_metrics("eval", results)
         if trainer.is_world_process_zero() and training_args.do_predict:
             logits = predictions_in_dataset_order(trainer, tokenized["test"], test_output)
-            write_test_outputs(output_dir, splits["test"], logits)
+            write_test_outputs(output_dir, splits["test"], logits, model.config.id2label)
         return results
 
     return PreparedRun(trainer, evaluate, train_metrics={"train_samples": len(train_dataset), **train_metrics})
+
+
+def choose_labels(label_names: list[str] | None, num_labels: int | None) -> dict:
+    """The config's label fields for the data: {} for IMDB's two integer labels (the config names them NEGATIVE and
+    POSITIVE), else id2label and label2id from the data's label names, or LABEL_0.. for `num_labels` integer ids."""
+    if label_names is not None:
+        if num_labels is not None and num_labels != len(label_names):
+            raise DataError(f"--num_labels {num_labels}, but the label column has {len(label_names)} distinct labels "
+                            f"{label_names}; drop --num_labels (it is taken from the data) or fix the labels.")
+        if len(label_names) < 2:
+            raise DataError(f"The label column has a single label {label_names}: a classifier needs at least two.")
+        id2label = dict(enumerate(label_names))
+    elif num_labels is None or num_labels == 2:
+        return {}
+    elif num_labels < 2:
+        raise DataError(f"--num_labels {num_labels}: a classifier needs at least two labels.")
+    else:
+        id2label = {i: f"LABEL_{i}" for i in range(num_labels)}
+    return {"id2label": id2label, "label2id": {name: i for i, name in id2label.items()}}
+
+
+def refuse_binary_only_parts(num_labels: int, model_args: ModelArguments, training_args: ImdbTrainingArguments) -> None:
+    """The n-gram branch and distillation score NEGATIVE against POSITIVE: refuse them for other label sets before
+    anything is trained."""
+    if num_labels == 2:
+        return
+    if model_args.ngram_order:
+        raise DataError(f"--ngram_order {model_args.ngram_order} with {num_labels} labels: the n-gram branch is binary "
+                        "by nature (NB-weighted log-odds of POSITIVE against NEGATIVE); drop --ngram_order (0) to "
+                        f"train a {num_labels}-class classifier.")
+    if training_args.teacher_model:
+        raise DataError(f"--teacher_model with {num_labels} labels: distillation here is binary by nature (its "
+                        "teachers, ngram:N included, score NEGATIVE against POSITIVE); train without --teacher_model.")
 
 
 def add_ngram_branch(trainer: Trainer, tokenized, model_args: ModelArguments) -> dict:
@@ -594,13 +655,15 @@ def prepare_distillation(model, tokenizer, splits, tokenized, data_args: DataArg
     return transfer, report
 
 
-def load_pretrained_for_classification(model_args: ModelArguments, data_args: DataArguments):
+def load_pretrained_for_classification(model_args: ModelArguments, data_args: DataArguments, label_fields=None):
     """(classifier, tokenizer) from `model_args.model_name_or_path`, a folder or Hub repo of an imdb-lstm model
     (a pretrained language model, or a classifier to fine-tune further): the tokenizer and the base model's
     weights are loaded, the classification head is new. The architecture (encoder, cell, sizes) is the pretrained
     one; pooling, dropouts and `freeze_embedding` come from `model_args`, the review length and truncation side
     from `data_args`. Raises `PretrainedModelError` when the source is no imdb-lstm model or its tokenizer does
-    not match it."""
+    not match it. With `label_fields` (another label set than IMDB's, see `choose_labels`) a classifier of another
+    number of labels is re-headed (ignore_mismatched_sizes): its encoder is kept, its head is new, and an n-gram
+    branch, binary by nature, is dropped."""
     source = model_args.model_name_or_path
     try:
         config = AutoConfig.from_pretrained(source)
@@ -641,6 +704,15 @@ def load_pretrained_for_classification(model_args: ModelArguments, data_args: Da
     tokenizer.model_max_length = data_args.max_length
     tokenizer.truncation_side = data_args.truncation_side
     overrides = {name: getattr(model_args, name) for name in FINE_TUNING_CONFIG_FIELDS}
+    if label_fields:
+        overrides.update(label_fields, num_labels=len(label_fields["id2label"]), ignore_mismatched_sizes=True)
+        if getattr(config, "ngram_order", 0) and len(label_fields["id2label"]) != 2:
+            overrides["ngram_order"] = 0
+            logger.info("--model_name_or_path %s has an n-gram branch (order %d), which is binary by nature: dropped "
+                        "for the %d labels of this data.", source, config.ngram_order, len(label_fields["id2label"]))
+        if config.num_labels != len(label_fields["id2label"]):
+            logger.info("--model_name_or_path %s: its encoder is kept and a new head for %d labels %s is trained.",
+                        source, len(label_fields["id2label"]), list(label_fields["id2label"].values()))
     model = AutoModelForSequenceClassification.from_pretrained(
         source, **overrides, model_max_length=data_args.max_length, truncation_side=data_args.truncation_side,
         inference_dtype="auto",  # as build_model's: bfloat16 serving where it is free
@@ -650,11 +722,21 @@ def load_pretrained_for_classification(model_args: ModelArguments, data_args: Da
     return model, tokenizer
 
 
-def write_test_outputs(output_dir: Path, test_split, logits: np.ndarray) -> None:
-    """Per-review test predictions (JSON lines, dataset order) and the confusion-matrix picture."""
+def write_test_outputs(output_dir: Path, test_split, logits: np.ndarray, id2label: dict | None = None) -> None:
+    """Per-review test predictions (JSON lines, dataset order) and the confusion-matrix picture. Two labels:
+    p_negative and p_positive, as always; more: a probability per label name."""
     probabilities = torch.from_numpy(logits).float().softmax(dim=-1).numpy()
     predicted = probabilities.argmax(axis=-1)
     labels = np.asarray(test_split["label"])
+    if probabilities.shape[-1] != 2:
+        names = [str((id2label or {}).get(i, f"LABEL_{i}")) for i in range(probabilities.shape[-1])]
+        with open(output_dir / "test_predictions.jsonl", "w", encoding="utf-8") as handle:
+            for row, (label, prediction, p) in enumerate(zip(labels, predicted, probabilities)):
+                handle.write(json.dumps({"row": row, "label": int(label), "prediction": int(prediction),
+                                         "probabilities": dict(zip(names, p.tolist()))}) + "\n")
+        matrix = multiclass_metrics(predicted, labels, names)["confusion_matrix"]
+        plot_confusion_matrix(matrix, output_dir / "confusion_matrix.png", labels=names, title="Test confusion matrix")
+        return
     with open(output_dir / "test_predictions.jsonl", "w", encoding="utf-8") as handle:
         for row, (label, prediction, p) in enumerate(zip(labels, predicted, probabilities)):
             handle.write(json.dumps({"row": row, "label": int(label), "prediction": int(prediction),

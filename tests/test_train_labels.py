@@ -1,0 +1,137 @@
+"""train.py beyond IMDB: a 3-class CSV with string labels trains, reports macro-F1 and per-class figures, saves
+and reloads through `pipeline`; an IMDB classifier is re-headed to 5 labels with its encoder kept; the parts that
+are binary by nature (the n-gram branch, distillation) refuse more labels clearly."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+from imdb_lstm.commands import train as train_command
+from imdb_lstm.data import DataError, load_imdb
+
+# A planted word per class, at both ends of each review so that either truncation side keeps it.
+PLANTED = {"comedy": "hilarious", "drama": "tearful", "horror": "terrifying"}
+TINY = ["--hidden_size", "16", "--max_length", "64", "--vocab_size", "2000", "--min_frequency", "1",
+        "--num_train_epochs", "2", "--learning_rate", "2e-2", "--per_device_train_batch_size", "8",
+        "--logging_steps", "10", "--disable_tqdm", "true", "--report_to", "none", "--save_strategy", "no",
+        "--load_best_model_at_end", "false", "--seed", "0"]
+
+
+def write_three_class_csvs(folder, train_count=160, test_count=30):
+    """train.csv and test.csv of the shipped sample's reviews, each given a random genre whose word is planted."""
+    rng = np.random.default_rng(0)
+    sample = load_imdb("sample")
+    for split, count in (("train", train_count), ("test", test_count)):
+        genres = rng.choice(sorted(PLANTED), size=count)
+        texts = [f"{PLANTED[genre]} {' '.join(text.split()[:40])} {PLANTED[genre]}"
+                 for text, genre in zip(sample[split]["text"][:count], genres)]
+        Dataset.from_dict({"review": texts, "genre": list(genres)}).to_csv(str(folder / f"{split}.csv"))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def three_class_run(tmp_path_factory):
+    data = write_three_class_csvs(tmp_path_factory.mktemp("genres"))
+    output_dir = tmp_path_factory.mktemp("genre_model")
+    results = train_command.main(["--dataset", str(data), "--text_column", "review", "--label_column", "genre",
+                                  *TINY, "--output_dir", str(output_dir)])
+    return output_dir, results
+
+
+def test_three_string_labels_train_with_macro_f1_and_per_class_figures(three_class_run):
+    output_dir, results = three_class_run
+    config = json.loads((output_dir / "config.json").read_text())
+    assert config["id2label"] == {"0": "comedy", "1": "drama", "2": "horror"}
+    saved = json.loads((output_dir / "eval_results.json").read_text())
+    for prefix in ("eval", "test"):
+        for key in ("accuracy", "macro_f1", *(f"{name}_{genre}" for name in ("recall", "precision", "f1")
+                                              for genre in PLANTED)):
+            assert 0 <= saved[f"{prefix}_{key}"] <= 1, key
+        assert f"{prefix}_tpr" not in saved
+    assert np.sum(saved["test_confusion_matrix"]) == 30
+    # The planted words are learnable within a few steps: well above the 1/3 of guessing.
+    assert saved["test_macro_f1"] > 0.6, saved
+    rows = [json.loads(line) for line in (output_dir / "test_predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 30 and set(rows[0]["probabilities"]) == set(PLANTED)
+    assert (output_dir / "confusion_matrix.png").exists()
+
+
+def test_three_class_model_reloads_and_runs_through_the_pipeline(three_class_run):
+    output_dir, results = three_class_run
+    classify = pipeline("text-classification", model=str(output_dir), tokenizer=str(output_dir), top_k=None)
+    answers = classify(["tearful, truly tearful: a tearful story", "hilarious and hilarious again"])
+    assert all(len(answer) == 3 and {a["label"] for a in answer} == set(PLANTED) for answer in answers)
+    assert all(sum(a["score"] for a in answer) == pytest.approx(1, abs=1e-4) for answer in answers)
+
+
+def test_the_imdb_model_card_refuses_a_three_class_model_clearly(three_class_run):
+    from imdb_lstm.cards import render_model_card
+
+    output_dir, _ = three_class_run
+    with pytest.raises(ValueError, match="more than two labels .*cannot be rendered"):
+        render_model_card(output_dir, "user/genres")
+
+
+def test_reheading_an_imdb_classifier_to_five_labels_keeps_its_encoder(sample_model_dir, tmp_path):
+    rng = np.random.default_rng(1)
+    sample = load_imdb("sample")
+    for split, count in (("train", 80), ("test", 20)):
+        Dataset.from_dict({"text": sample[split]["text"][:count],
+                           "stars": rng.integers(0, 5, count).tolist()}).to_csv(str(tmp_path / f"{split}.csv"))
+    output_dir = tmp_path / "stars"
+    train_command.main(["--dataset", "csv", "--data_files", f"train={tmp_path / 'train.csv'}",
+                        f"test={tmp_path / 'test.csv'}", "--label_column", "stars", "--num_labels", "5",
+                        "--model_name_or_path", str(sample_model_dir), "--max_length", "64",
+                        "--num_train_epochs", "1", "--learning_rate", "1e-3", "--encoder_learning_rate_factor", "1e-9",
+                        "--per_device_train_batch_size", "16", "--disable_tqdm", "true", "--report_to", "none",
+                        "--save_strategy", "no", "--load_best_model_at_end", "false", "--weight_decay", "0",
+                        "--warmup_steps", "0", "--output_dir", str(output_dir)])
+    imdb = AutoModelForSequenceClassification.from_pretrained(sample_model_dir)
+    stars = AutoModelForSequenceClassification.from_pretrained(output_dir)
+    assert stars.config.num_labels == 5 and imdb.config.num_labels == 2
+    assert stars.classifier.weight.shape[0] == 5
+    # The encoder (trained at a vanishing learning rate here) is the IMDB classifier's own, not a fresh one.
+    for (name, before), after in zip(imdb.base_model.named_parameters(), stars.base_model.parameters()):
+        assert torch.allclose(before, after, atol=1e-5), name
+    assert AutoTokenizer.from_pretrained(output_dir).get_vocab() == AutoTokenizer.from_pretrained(sample_model_dir).get_vocab()
+
+
+def test_reheading_keeps_the_encoder_weights_exactly(sample_model_dir):
+    from imdb_lstm.training.finetune import choose_labels, load_pretrained_for_classification, parse_args
+
+    model_args, data_args, _ = parse_args(["--model_name_or_path", str(sample_model_dir), "--max_length", "64"])
+    model, _ = load_pretrained_for_classification(model_args, data_args, choose_labels(None, 5))
+    imdb = AutoModelForSequenceClassification.from_pretrained(sample_model_dir)
+    assert model.config.num_labels == 5 and model.config.id2label[4] == "LABEL_4"
+    for (name, before), after in zip(imdb.base_model.named_parameters(), model.base_model.parameters()):
+        assert torch.equal(before, after), name
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--ngram_order", "3"], r"--ngram_order 3 with 3 labels: the n-gram branch is binary by nature.*drop --ngram_order"),
+    (["--teacher_model", "ngram:2"], r"--teacher_model with 3 labels: distillation here is binary by nature"),
+])
+def test_binary_only_parts_refuse_three_labels(tmp_path, flags, message):
+    data = write_three_class_csvs(tmp_path, train_count=30, test_count=10)
+    with pytest.raises(DataError, match=message):
+        train_command.main(["--dataset", str(data), "--text_column", "review", "--label_column", "genre", *TINY,
+                            *flags, "--output_dir", str(tmp_path / "out")])
+    assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("columns, flags, message", [
+    ({"text": ["a", "b"], "label": [0, 2]}, [], r"labels \[2\] outside \{0, 1\}.*--num_labels N"),
+    ({"text": ["a", "b"], "label": [0, 2]}, ["--num_labels", "2"], r"labels \[2\] outside"),
+    ({"text": ["a", "b"], "label": ["x", "y"]}, ["--num_labels", "3"], r"--num_labels 3, but the label column has 2"),
+    ({"text": ["a", "b"], "label": [0.5, 1.5]}, [], r"float targets \(regression\) are not trained"),
+    ({"text": ["a", "b"], "genre": ["x", "y"]}, [], r"no 'label' column.*--label_column"),
+])
+def test_bad_label_columns_are_refused_clearly(tmp_path, columns, flags, message):
+    for split in ("train", "test"):
+        Dataset.from_dict(columns).to_csv(str(tmp_path / f"{split}.csv"))
+    with pytest.raises(DataError, match=message):
+        train_command.main(["--dataset", str(tmp_path), *TINY, *flags, "--output_dir", str(tmp_path / "out")])

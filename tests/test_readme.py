@@ -114,7 +114,10 @@ CHAIN_SIZES = {
 def test_the_semi_supervised_chain_runs_as_the_readme_writes_it(tmp_path):
     chain = [argv for _, argv in COMMANDS if Path(argv[0]).name in CHAIN_SIZES and argv[1].startswith("configs/")]
     names = [Path(argv[0]).name for argv in chain]
-    assert names[:4] == list(CHAIN_SIZES) and set(names[4:]) <= {"imdb-lstm-distill"}, chain  # more students after
+    assert names[:4] == list(CHAIN_SIZES) and set(names[4:]) <= {"imdb-lstm-distill"}, chain
+    # Further students (the several-teachers example) only parse here (test above): tests/test_teachers.py runs two
+    # teachers end to end, and the suite's 10 minutes have no room for a fifth process.
+    chain = chain[:4]
     # The configs write and read outputs/... relative to where the commands run: a scratch copy of the checkout's
     # configs/ keeps the real outputs/ untouched.
     shutil.copytree(ROOT / "configs", tmp_path / "configs")
@@ -128,6 +131,6 @@ def test_the_semi_supervised_chain_runs_as_the_readme_writes_it(tmp_path):
                                 capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, f"{shlex.join([name, *arguments])}:\n{result.stderr[-3000:]}"
     config = json.loads((tmp_path / "outputs/ssl/fast/config.json").read_text())
-    assert config["distilled_from"].startswith("outputs/ssl/classifier")  # the README's last student's teachers
+    assert config["distilled_from"] == "outputs/ssl/classifier"
     assert (tmp_path / "outputs/ssl/vectors/imdb-w2v-100.kv").is_file()
     assert json.loads((tmp_path / "outputs/ssl/classifier/config.json").read_text())["ngram_order"] == 3

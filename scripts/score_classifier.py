@@ -11,16 +11,8 @@ import time
 import numpy as np
 
 from imdb_lstm.data import load_imdb
+from imdb_lstm.metrics import binary_rates
 from imdb_lstm.predict import load_classifier, predict_logits
-
-
-def rates(predicted: np.ndarray, labels: np.ndarray, prefix: str) -> dict:
-    tp = int(((predicted == 1) & (labels == 1)).sum())
-    tn = int(((predicted == 0) & (labels == 0)).sum())
-    fp = int(((predicted == 1) & (labels == 0)).sum())
-    fn = int(((predicted == 0) & (labels == 1)).sum())
-    return {f"{prefix}accuracy": (tp + tn) / len(labels), f"{prefix}tpr": tp / (tp + fn), f"{prefix}tnr": tn / (tn + fp),
-            f"{prefix}fnr": fn / (tp + fn), f"{prefix}fpr": fp / (tn + fp)}
 
 
 def main() -> None:
@@ -34,7 +26,8 @@ def main() -> None:
     labels = np.asarray(test["label"])
     start = time.perf_counter()
     result = {"model": args.model, "test_reviews": len(labels)}
-    result.update(rates(predict_logits(model, tokenizer, test["text"]).argmax(-1).numpy(), labels, "test_"))
+    rates = binary_rates(predict_logits(model, tokenizer, test["text"]).argmax(-1).numpy(), labels)
+    result.update({f"test_{name}": rates[name] for name in ("accuracy", "tpr", "tnr", "fnr", "fpr")})
     if getattr(model, "ngram", None) is not None:
         model.config.ngram_weight = 0.0  # the head's logits alone
         recurrent = predict_logits(model, tokenizer, test["text"]).argmax(-1).numpy()

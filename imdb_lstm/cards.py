@@ -9,10 +9,20 @@ captum, the `explain` extra; without it the card has no picture).
     from imdb_lstm.cards import render_model_card
     render_model_card("outputs/imdb-bilstm", "you/imdb-bilstm").save("outputs/imdb-bilstm/README.md")
     render_model_card("outputs/imdb-bilstm", "you/imdb-bilstm", benchmarks_file="benchmarks/accuracy.json")
+
+The default model that ships inside the package (`imdb_lstm/default_model/`, written by `imdb-lstm-build-default`)
+gets its own card from the same template: the measured table of the build's final test scoring, the data, how it
+was built (stages and their seconds) and its limitations, all read from the folder's `eval_results.json` and
+`run_info.json` (the build's record, with its `stages`). `render_model_card` renders it for such a folder (so
+`imdb-lstm-push` publishes it with that card); the build calls `render_default_model_card` directly:
+
+    render_default_model_card("imdb_lstm/default_model").save("imdb_lstm/default_model/README.md")
 """
 
 import json
 import logging
+import math
+import shlex
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -42,6 +52,20 @@ TEST_METRICS = (
     ("fpr", "fpr", "False positive rate"),
 )
 IMDB_TEST_SIZE = 25000
+IMDB_TRAIN_SIZE = 25000
+IMDB_UNSUPERVISED_SIZE = 50000
+
+# The default model's card (render_default_model_card): its name where no repo id is given, the build's stages in
+# the order they run (run_info.json's "stages"), and the compression steps it knows.
+DEFAULT_MODEL_NAME = "imdb-lstm-default"
+BUILD_STAGES = ("word_vectors", "classifier", "compression", "test")
+COMPRESSION_STEPS = {
+    "full": "the chosen classifier as trained (float32, its whole n-gram table)",
+    "ngram_pruning": "n-gram table pruned to the n-grams of largest weight",
+    "embedding_bfloat16": "word embedding stored in bfloat16 (computed in float32)",
+}
+# Reported on the default card when eval_results.json has them: (key without "test_", name shown on the card).
+EXTRA_TEST_METRICS = (("precision", "Precision (of POSITIVE)"), ("f1", "F1 (of POSITIVE)"))
 
 # The run_info.json arguments the card lists as the training recipe, by argument group.
 RECIPE_ARGUMENTS = {
@@ -197,6 +221,25 @@ def explain_study_example(model_dir: Path, top: int = 5) -> dict | None:
     }
 
 
+def model_fields(config: dict, tokenizer_config: dict, max_length) -> dict:
+    """What every classifier card says of the model itself, from its config.json and tokenizer_config.json."""
+    coverage = config.get("embedding_coverage")
+    return {
+        "model_type": config["model_type"],
+        "architecture": describe_architecture(config),
+        "embedding_source": config.get("embedding_source") or "unrecorded",
+        "embedding_coverage": f"{100 * coverage:.1f}%" if coverage is not None else "An unrecorded share",
+        "embedding_dim": config["embedding_dim"],
+        "freeze_embedding": config.get("freeze_embedding", False),
+        "vocab_size": config["vocab_size"],
+        "id2label": config["id2label"],
+        "distilled_from": config.get("distilled_from"),
+        "inference_dtype": config.get("inference_dtype", "float32"),
+        "max_length": max_length,
+        "truncation_side": tokenizer_config.get("truncation_side", "right"),
+    }
+
+
 def render_model_card(model_dir, repo_id: str, benchmarks_file: Path | None = None,
                       template_path: Path = CARD_TEMPLATE, explain_example: bool = True) -> ModelCard:
     """The model card of the output folder `model_dir`, rendered from the `model_card.md` template. With
@@ -205,11 +248,18 @@ def render_model_card(model_dir, repo_id: str, benchmarks_file: Path | None = No
     explained is drawn into `model_dir/example_explained.png` and shown on the card (see `explain_study_example`)."""
     model_dir = Path(model_dir)
     check_model_dir(model_dir)
+    if is_default_model_dir(model_dir):
+        if benchmarks_file is not None:
+            logger.info("%s is a default-model build: its card has its own measured table; %s is not shown.",
+                        model_dir, benchmarks_file)
+        return render_default_model_card(model_dir, repo_id, explain_example=explain_example,
+                                         template_path=template_path)
     config = read_json(model_dir / "config.json")
     eval_results = read_json(model_dir / "eval_results.json")
     metrics = read_test_metrics(eval_results, model_dir / "eval_results.json")
     run_info = read_json_if_present(model_dir / "run_info.json")
-    max_length = read_json(model_dir / "tokenizer_config.json").get("model_max_length")
+    tokenizer_config = read_json(model_dir / "tokenizer_config.json")
+    max_length = tokenizer_config.get("model_max_length")
 
     test_size = sum(int(eval_results.get(f"test_{cell}", 0)) for cell in ("tp", "tn", "fp", "fn")) or None
     protocol = run_info.get("arguments", {}).get("data", {}).get("split_protocol", "canonical")
@@ -233,25 +283,232 @@ def render_model_card(model_dir, repo_id: str, benchmarks_file: Path | None = No
             for metric in metrics
         ],
     )
-    coverage = config.get("embedding_coverage")
     return render_card(
         model_dir, repo_id, template_path, card_data, run_info,
-        model_type=config["model_type"],
-        architecture=describe_architecture(config),
-        embedding_source=config.get("embedding_source") or "unrecorded",
-        embedding_coverage=f"{100 * coverage:.1f}%" if coverage is not None else "An unrecorded share",
-        embedding_dim=config["embedding_dim"],
-        freeze_embedding=config.get("freeze_embedding", False),
-        vocab_size=config["vocab_size"],
-        id2label=config["id2label"],
-        distilled_from=config.get("distilled_from"),
-        inference_dtype=config.get("inference_dtype", "float32"),
-        max_length=max_length,
+        default=None,
+        title=repo_id,
+        **model_fields(config, tokenizer_config, max_length),
         test_results=metrics,
         test_description=test_description,
         validation_accuracy=eval_results.get("eval_accuracy"),
         confusion_matrix=(model_dir / "confusion_matrix.png").is_file(),
         benchmark=recipe_benchmark(benchmarks_file),
+        example=explain_study_example(model_dir) if explain_example else None,
+    )
+
+
+def is_default_model_dir(model_dir) -> bool:
+    """Whether `model_dir` is a default-model build (`imdb-lstm-build-default`'s folder): its run_info.json is the
+    build's record, with the `stages` it ran, rather than one training run's."""
+    run_info = read_json_if_present(Path(model_dir) / "run_info.json")
+    return isinstance(run_info.get("stages"), dict)
+
+
+def read_build_test_metrics(eval_results: dict, source: Path) -> list[dict]:
+    """The default card's test metrics (`TEST_METRICS`, then precision and F1 where present) from the build's
+    eval_results.json; a clear error when one of `TEST_METRICS` is missing."""
+    missing = [f"test_{key}" for key, _, _ in TEST_METRICS if f"test_{key}" not in eval_results]
+    if missing:
+        raise ValueError(f"{source} has no {', '.join(missing)}: the default model's card reports the build's final "
+                         "scoring of IMDB's test split, which imdb-lstm-build-default writes in its last stage "
+                         "(`test`); run the build to its end before rendering the card.")
+    metrics = [{"key": key, "type": metric_type, "name": name, "value": float(eval_results[f"test_{key}"])}
+               for key, metric_type, name in TEST_METRICS]
+    metrics += [{"key": key, "type": key, "name": name, "value": float(eval_results[f"test_{key}"])}
+                for key, name in EXTRA_TEST_METRICS if eval_results.get(f"test_{key}") is not None]
+    return metrics
+
+
+def format_seconds(seconds) -> str:
+    """'95 s', '1,234 s (21 min)', '12,345 s (3.4 h)'; 'unrecorded' for None."""
+    if seconds is None:
+        return "unrecorded"
+    seconds = float(seconds)
+    text = f"{seconds:,.0f} s"
+    if seconds >= 2 * 3600:
+        return f"{text} ({seconds / 3600:.1f} h)"
+    if seconds >= 120:
+        return f"{text} ({seconds / 60:.0f} min)"
+    return text
+
+
+def describe_machine(machine: dict | None) -> str:
+    """'AMD EPYC 7B13 (2 torch threads; Linux-...)' from run_info.json's `machine`."""
+    if not machine:
+        return "an unrecorded machine"
+    name = machine.get("cpu") or machine.get("processor") or "an unrecorded CPU"
+    details = []
+    if machine.get("torch_threads"):
+        details.append(f"{machine['torch_threads']} torch threads")
+    if machine.get("platform"):
+        details.append(str(machine["platform"]))
+    return f"{name} ({'; '.join(details)})" if details else str(name)
+
+
+def describe_word_vectors(stage: dict, settings: dict) -> dict:
+    """What the word-vector stage learnt and from what, from its record (`stage`, the report of
+    `imdb_lstm.word_vectors.learn_word_vectors` with its seconds) and the build config's `settings` for it."""
+    settings = {**settings, **(stage.get("arguments") or {})}
+    method = {"word2vec": "Word2Vec", "fasttext": "FastText"}.get(str(settings.get("method", "word2vec")).lower(),
+                                                                  str(settings.get("method")))
+    details = []
+    if settings.get("skip_gram") is not None:
+        details.append("skip-gram" if settings["skip_gram"] else "CBOW")
+    if settings.get("dimension"):
+        details.append(f"{settings['dimension']} dimensions")
+    if settings.get("epochs"):
+        details.append(f"{settings['epochs']} epochs")
+    splits = [name.strip() for name in str(settings.get("dataset_splits") or "train,unsupervised").split(",")
+              if name.strip()]
+    named = {"train": "the training reviews", "unsupervised": f"the {IMDB_UNSUPERVISED_SIZE:,} unlabelled reviews"}
+    return {
+        "method": f"{method} ({', '.join(details)})" if details else method,
+        "tag": method.lower(),
+        "splits": " and ".join(f"`{name}`" for name in splits) + (" splits" if len(splits) > 1 else " split"),
+        "what": " and ".join(named.get(name, f"`{name}`") for name in splits),
+        "texts": stage.get("texts"),
+        "excluded": stage.get("excluded_texts"),
+        "vocabulary": stage.get("vocabulary"),
+    }
+
+
+def classifier_split_sizes(stage: dict, data_arguments: dict) -> tuple[int, int]:
+    """(training, validation) review counts of the chosen classifier: recorded by the build, else what
+    `imdb_lstm.data.make_splits` makes of IMDB's 25,000 training reviews with the run's validation_fraction."""
+    if stage.get("train_samples") is not None and stage.get("validation_samples") is not None:
+        return int(stage["train_samples"]), int(stage["validation_samples"])
+    fraction = float(data_arguments.get("validation_fraction", 0.1) or 0)
+    train = math.floor((1 - fraction) * IMDB_TRAIN_SIZE)  # sklearn's train_test_split with a float train_size
+    return train, IMDB_TRAIN_SIZE - train
+
+
+def describe_build(run_info: dict, test_samples: int) -> dict:
+    """The default card's account of the build, from run_info.json: the command, each stage with its seconds and
+    what it did, the classifier candidates, the compression steps, the data and the test pass's speed."""
+    stages = run_info["stages"]
+    build_config = run_info.get("build_config") or {}
+    data_arguments = (run_info.get("arguments") or {}).get("data") or {}
+    word_vectors = describe_word_vectors(stages.get("word_vectors") or {}, build_config.get("word_vectors") or {})
+    classifier = stages.get("classifier") or {}
+    compression = stages.get("compression") or {}
+    test = stages.get("test") or {}
+    chosen = classifier.get("chosen")
+    candidates = [{"name": name, "chosen": name == chosen, "accuracy": scores.get("eval_accuracy"),
+                   "recurrent_accuracy": scores.get("eval_recurrent_accuracy")}
+                  for name, scores in (classifier.get("candidates") or {}).items()]
+    steps = [{"step": step.get("step", "?"), "what": COMPRESSION_STEPS.get(step.get("step"), step.get("step", "?")),
+              "size_mb": step.get("size_mb"), "accuracy": step.get("eval_accuracy"), "detail": step.get("detail")}
+             for step in compression.get("steps") or []]
+    train_count, validation_count = classifier_split_sizes(classifier, data_arguments)
+
+    what = {
+        "word_vectors": (f"{word_vectors['method']} on {word_vectors['what']}"
+                         + (f": {word_vectors['texts']:,} texts" if word_vectors["texts"] is not None else "")
+                         + (f", the {word_vectors['excluded']:,} validation and test texts left out"
+                            if word_vectors["excluded"] is not None else "")),
+        "classifier": (f"{len(candidates)} candidate{'s' if len(candidates) != 1 else ''} trained on "
+                       f"{train_count:,} reviews; `{chosen}` chosen on validation accuracy" if chosen
+                       else "trained on the training reviews"),
+        "compression": ("; ".join(f"`{step['step']}`" for step in steps) + ", each measured on validation"
+                        if steps else "no steps recorded"),
+        "test": (f"{test_samples:,} test reviews through a plain `pipeline`, batch {test.get('batch_size', 64)}"
+                 + (f" ({test['reviews_per_s']:,.0f} reviews/s)" if test.get("reviews_per_s") else "")),
+    }
+    order = [name for name in BUILD_STAGES if name in stages] + [name for name in stages if name not in BUILD_STAGES]
+    stage_rows = [{"name": name, "what": what.get(name, ""),
+                   "time": format_seconds((stages[name] or {}).get("seconds"))} for name in order]
+    recorded = [float(stages[name]["seconds"]) for name in order if (stages[name] or {}).get("seconds") is not None]
+    argv = [str(part) for part in run_info.get("command") or []]
+    command = shlex.join([Path(argv[0]).name, *argv[1:]]) if argv else None
+    return {
+        "command": command,
+        "stages": stage_rows,
+        "total_time": format_seconds(sum(recorded)) if recorded else None,
+        "candidates": candidates,
+        "chosen": chosen,
+        "compression_steps": steps,
+        "word_vectors": word_vectors,
+        "train_count": train_count,
+        "validation_count": validation_count,
+        "split_seed": data_arguments.get("split_seed"),
+        "test_speed": {"reviews_per_s": test.get("reviews_per_s"), "batch_size": test.get("batch_size", 64)},
+        "machine": describe_machine(run_info.get("machine")),
+    }
+
+
+def render_default_model_card(model_dir, repo_id: str | None = None, explain_example: bool = False,
+                              template_path: Path = CARD_TEMPLATE) -> ModelCard:
+    """The model card of the default model's folder (`imdb_lstm/default_model/`, written by
+    `imdb-lstm-build-default`), rendered from the `model_card.md` template: the measured table of the build's final
+    scoring of IMDB's test split (accuracy, TPR, TNR, FNR, FPR, the recurrent part alone, size, speed and machine),
+    the validation accuracy after each compression step, the data, how it was built (command, stages and their
+    seconds), intended use and limitations, and `model-index` metadata so the Hub shows the test results. Read from
+    the folder's `eval_results.json` and `run_info.json` (the build's record, with its `stages`); a clear error
+    when the test metrics or the build's record are missing. `repo_id`: the Hub repo the card is for (its usage
+    examples load that repo); None (the package's own copy) shows `imdb_lstm.DEFAULT_MODEL`. `explain_example`: see
+    `render_model_card` (off by default, so the shipped folder gains no picture)."""
+    model_dir = Path(model_dir)
+    check_model_dir(model_dir)
+    run_info_path = model_dir / "run_info.json"
+    run_info = read_json_if_present(run_info_path)
+    if not isinstance(run_info.get("stages"), dict):
+        raise ValueError(f"{run_info_path} is missing or has no `stages`: the default model's card is rendered from "
+                         "the record imdb-lstm-build-default writes there. For the output folder of imdb-lstm-train, "
+                         "use render_model_card.")
+    config = read_json(model_dir / "config.json")
+    eval_path = model_dir / "eval_results.json"
+    eval_results = read_json(eval_path)
+    metrics = read_build_test_metrics(eval_results, eval_path)
+    tokenizer_config = read_json(model_dir / "tokenizer_config.json")
+
+    confusion = {cell: eval_results.get(f"test_{cell}") for cell in ("tn", "fp", "fn", "tp")}
+    counted = sum(int(value) for value in confusion.values() if value is not None)
+    test_samples = int(eval_results.get("test_samples") or counted)
+    full_imdb_test = test_samples == IMDB_TEST_SIZE
+    test_description = (
+        f"IMDB's test split ({IMDB_TEST_SIZE:,} reviews)" if full_imdb_test
+        else f"{test_samples:,} reviews of a test split (not the full {IMDB_TEST_SIZE:,}-review IMDB test split, so "
+        "compare with care)"
+    )
+    build = describe_build(run_info, test_samples)
+    serving = run_info.get("serving") or None
+    ngram = bool(config.get("ngram_order"))
+    cnn = config.get("encoder") == "cnn"
+    network = "CNN" if cnn else ("Bi" if config.get("bidirectional") else "") + config.get("cell", "lstm").upper()
+    card_data = dict(
+        pipeline_tag="text-classification",
+        datasets=["stanfordnlp/imdb"],
+        metrics=["accuracy"],
+        tags=["sentiment-analysis", "imdb", "movie-reviews", "cnn" if cnn else config.get("cell", "lstm"),
+              *(["n-grams"] if ngram else []), build["word_vectors"]["tag"], "imdb-lstm", "custom_code"],
+        eval_results=[
+            EvalResult(task_type="text-classification", task_name="Sentiment analysis",
+                       dataset_type="stanfordnlp/imdb", dataset_name="IMDB", dataset_split="test",
+                       metric_type=metric["type"], metric_name=metric["name"], metric_value=metric["value"])
+            for metric in metrics[:len(TEST_METRICS)]  # the five rates; precision and F1 only in the card's table
+        ],
+    )
+    return render_card(
+        model_dir, repo_id, template_path, card_data, run_info,
+        default={
+            **build,
+            "test_samples": test_samples,
+            "full_test": full_imdb_test,
+            "test_description": test_description,
+            "recurrent_accuracy": eval_results.get("test_recurrent_accuracy"),
+            "validation_accuracy": eval_results.get("eval_accuracy"),
+            "validation_recurrent_accuracy": eval_results.get("eval_recurrent_accuracy"),
+            "confusion": confusion if counted else None,
+            "serving": serving,
+            "design": ("bag-of-n-grams + " if ngram else "") + network,
+        },
+        title=repo_id or DEFAULT_MODEL_NAME,
+        **model_fields(config, tokenizer_config, tokenizer_config.get("model_max_length")),
+        test_results=metrics,
+        test_description=test_description,
+        validation_accuracy=eval_results.get("eval_accuracy"),
+        confusion_matrix=(model_dir / "confusion_matrix.png").is_file(),
+        benchmark=None,
         example=explain_study_example(model_dir) if explain_example else None,
     )
 
@@ -301,7 +558,7 @@ def render_language_model_card(model_dir, repo_id: str, template_path: Path = LA
     )
 
 
-def render_card(model_dir: Path, repo_id: str, template_path: Path, card_data: dict, run_info: dict,
+def render_card(model_dir: Path, repo_id: str | None, template_path: Path, card_data: dict, run_info: dict,
                 **values) -> ModelCard:
     """What both cards share: the metadata (English, Apache-2.0, transformers, `repo_id`; `card_data` adds the
     card's own) and the values both templates show (parameter count, weight size, training-curve plot, recipe
@@ -310,14 +567,14 @@ def render_card(model_dir: Path, repo_id: str, template_path: Path, card_data: d
     if not Path(template_path).is_file():
         raise FileNotFoundError(f"Model card template {template_path} not found: it ships inside the imdb_lstm "
                                 "package; reinstall imdb-lstm or pass template_path.")
-    metadata = ModelCardData(language="en", license="apache-2.0", library_name="transformers", model_name=repo_id,
-                             **card_data)
+    metadata = ModelCardData(language="en", license="apache-2.0", library_name="transformers",
+                             model_name=repo_id or DEFAULT_MODEL_NAME, **card_data)
     return ModelCard.from_template(
         metadata,
         template_path=str(template_path),
         repo_id=repo_id,
         num_parameters=count_parameters(model_dir),
-        model_mb=sum(path.stat().st_size for path in model_dir.glob("*.safetensors")) / 2**20,
+        model_mb=sum(path.stat().st_size for path in model_dir.glob("*.safetensors")) / 1e6,
         training_curves=(model_dir / "training_curves.png").is_file(),
         recipe=training_recipe(run_info),
         versions=run_info.get("versions"),

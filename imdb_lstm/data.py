@@ -23,6 +23,8 @@ Split protocols (`make_splits(dataset, protocol)`):
   train/validation/test in those percentages, stratified and seeded (scikit-learn).
 """
 
+import re
+import unicodedata
 from pathlib import Path
 from typing import NamedTuple
 
@@ -307,6 +309,14 @@ def make_splits(
     return DatasetDict({name: result[name] for name in order})
 
 
+def held_out_texts(source: str = HUB_DATASET, protocol: str = "canonical", validation_fraction: float = 0.1,
+                   seed: int = 42) -> list[str]:
+    """The texts a classifier run on labelled IMDB-like `source` holds out (its validation and test reviews under
+    `protocol`), for unlabelled stages to leave out: IMDB repeats some test reviews in `train` and `unsupervised`."""
+    splits = make_splits(load_labelled(source)[0], protocol, validation_fraction, seed)
+    return [text for name in ("validation", "test") if name in splits for text in splits[name]["text"]]
+
+
 def subsample(dataset: Dataset, count: int | None, seed: int) -> Dataset:
     """`count` rows of `dataset` drawn at random with `seed` (shuffled, then the first ones), or all of it when
     `count` is None: what `--max_train_samples`, `--max_eval_samples` and `--max_train_texts` take."""
@@ -315,21 +325,35 @@ def subsample(dataset: Dataset, count: int | None, seed: int) -> Dataset:
     return dataset.shuffle(seed=seed).select(range(min(count, len(dataset))))
 
 
+def split_names(expression: str) -> list[str]:
+    """The splits a `datasets` split expression reads: "train+unsupervised[:50%]" -> ["train", "unsupervised"]."""
+    return [re.sub(r"\[[^\]]*\]", "", part).strip() for part in expression.split("+")]
+
+
 def check_unlabelled_splits(splits: list[str], use: str = "pretraining") -> None:
-    """Refuse an empty list of splits, and `test` (any case), for `use` (a key of `UNLABELLED_USES`)."""
+    """Refuse an empty list of splits, and any split expression that reads `test` (any case, sliced as `test[:1]`
+    or joined as `train+test`), for `use` (a key of `UNLABELLED_USES`)."""
     flags = UNLABELLED_USES[use]
-    if not splits or any(name.lower() in FORBIDDEN_SPLITS for name in splits):
+    if not splits or any(name.lower() in FORBIDDEN_SPLITS for split in splits for name in split_names(split)):
         raise DataError(f"{flags.splits_flag} {','.join(splits) or '(empty)'}: {flags.why_not_test}; give e.g. "
                         f"{flags.splits_flag} {flags.example_splits}.")
 
 
+def normalised_text(text: str) -> str:
+    """A review's text as compared for exclusion: NFKC, lower case, line-break markup and runs of white space
+    reduced to one space, so that a copy that differs only in those still counts as the same review."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return " ".join(re.sub(r"<br\s*/?>", " ", text).split())
+
+
 def without_texts(texts: Dataset, excluded_texts=()) -> Dataset:
-    """The rows of `texts` (a `text` column) that hold a non-empty string not in `excluded_texts` (e.g. a run's
-    validation and test reviews, so that model selection and the score stay clean when a source overlaps them)."""
-    excluded = set(excluded_texts)
+    """The rows of `texts` (a `text` column) that hold a non-empty string whose normalised form (`normalised_text`)
+    is not that of one of `excluded_texts` (e.g. a run's validation and test reviews, so that model selection and
+    the score stay clean when a source repeats them)."""
+    excluded = {normalised_text(text) for text in excluded_texts}
     # Chosen by index rather than with Dataset.filter, which would hash the excluded texts into its fingerprint.
     return texts.select([row for row, text in enumerate(texts["text"])
-                         if isinstance(text, str) and text.strip() and text not in excluded])
+                         if isinstance(text, str) and text.strip() and normalised_text(text) not in excluded])
 
 
 def load_unlabelled_texts(

@@ -1,6 +1,7 @@
 """Try a model in a browser: a Gradio app, and the folder of a Hugging Face Space that runs it.
 
-    imdb-lstm-demo --model outputs/demo                   # http://127.0.0.1:7860: type a review, see why
+    imdb-lstm-demo                                        # the shipped model (DEFAULT_MODEL), http://127.0.0.1:7860
+    imdb-lstm-demo --model outputs/demo                   # a model you trained: type a review, see why
     imdb-lstm-demo --model you/imdb-bilstm --port 8000    # a Hub repo id works too
     imdb-lstm-demo --model you/imdb-bilstm --write-space space/   # app.py + requirements.txt (+ README.md) for a Space
 
@@ -8,6 +9,10 @@ The app has a text box, a button, the verdict with both probabilities (a `gr.Lab
 coloured by Integrated Gradients (`imdb_lstm.explain.render_html`: green toward POSITIVE, red toward NEGATIVE),
 and three examples: the original study's review and two others. It listens on 127.0.0.1 only. gradio is
 imported here and nowhere else in the package: `pip install "imdb-lstm[demo]"`.
+
+Its API: the button's event is the endpoint `/classify` (`API_NAME`), what `gradio_client` and
+`scripts/load_test.py` call; it always explains, so one request costs a classification and an Integrated Gradients
+run, and requests are served one at a time (attributions hook the embedding, see `imdb_lstm.explain`).
 """
 
 import argparse
@@ -19,6 +24,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from . import predict as inference
 from .explain import DEFAULT_STEPS, explain, render_html, require_captum
 from .hub import files_to_push
 from .predict import load_classifier, load_classifier_or_report, quiet_progress_bars
@@ -39,6 +45,9 @@ EXAMPLES = (
 SPACE_REQUIREMENT = "imdb-lstm[demo]"
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 MODEL_FOLDER = "model"  # where --write-space copies a local model inside the Space
+# The button's endpoint name for API clients (gradio_client: `client.predict(review, api_name="/classify")`); the
+# text box's Enter runs the same function, unlisted, so the API shows one endpoint.
+API_NAME = "classify"
 
 
 def require_gradio():
@@ -54,9 +63,10 @@ def require_gradio():
     return gradio
 
 
-def load_demo_model(model: str, trust_remote_code: bool = False):
-    """(model, tokenizer) of an imdb-lstm classifier from a folder or Hub repo id; a clear OSError/ValueError for
-    anything else (see `imdb_lstm.predict.load_classifier`)."""
+def load_demo_model(model: str | None = None, trust_remote_code: bool = False):
+    """(model, tokenizer) of an imdb-lstm classifier from a folder or Hub repo id, or None: the shipped model
+    (`imdb_lstm.DEFAULT_MODEL`); a clear OSError/ValueError for anything else (see
+    `imdb_lstm.predict.load_classifier`)."""
     return load_classifier(model, trust_remote_code=trust_remote_code)
 
 
@@ -71,7 +81,8 @@ def classify_and_explain(model, tokenizer, text: str, n_steps: int | None = None
 
 def build_app(model, tokenizer, examples=EXAMPLES, title: str = TITLE, n_steps: int | None = None):
     """The Gradio app (a `gr.Blocks`) around a loaded classifier. Element ids, for scripts and tests: `review`
-    (text box), `classify` (button), `verdict` (label), `explanation` (highlighted review)."""
+    (text box), `classify` (button), `verdict` (label), `explanation` (highlighted review); API endpoint
+    `/classify` (`API_NAME`): a review in, (the label's {label, confidences}, the explanation's HTML) out."""
     gr = require_gradio()
 
     def on_click(text):
@@ -93,8 +104,12 @@ def build_app(model, tokenizer, examples=EXAMPLES, title: str = TITLE, n_steps: 
                 verdict = gr.Label(label="Verdict", num_top_classes=2, elem_id="verdict")
         explained = gr.HTML(label="Why", elem_id="explanation")
         gr.Examples(examples=[[example] for example in examples], inputs=review, label="Examples")
-        button.click(on_click, inputs=review, outputs=[verdict, explained], concurrency_limit=1)
-        review.submit(on_click, inputs=review, outputs=[verdict, explained], concurrency_limit=1)
+        # One queue for both events (concurrency_id): explanations run one at a time anyway (explain's hook lock),
+        # so a second worker would only wait inside the handler instead of in Gradio's queue.
+        button.click(on_click, inputs=review, outputs=[verdict, explained], api_name=API_NAME,
+                     concurrency_limit=1, concurrency_id=API_NAME)
+        review.submit(on_click, inputs=review, outputs=[verdict, explained], api_visibility="undocumented",
+                      concurrency_limit=1, concurrency_id=API_NAME)
     return app
 
 
@@ -162,16 +177,19 @@ its part in the verdict (Integrated Gradients on the word embedding). Written by
 '''
 
 
-def write_space(directory, model: str, requirement: str = SPACE_REQUIREMENT, overwrite: bool = False) -> list[Path]:
+def write_space(directory, model: str | None, requirement: str = SPACE_REQUIREMENT,
+                overwrite: bool = False) -> list[Path]:
     """Write a Hugging Face Space into `directory`: `app.py` (the app around `model`), `requirements.txt` and the
     Space's `README.md` (its settings: sdk gradio, app_file app.py). `model` is a Hub repo id, or a local model
-    folder, which is then copied into the Space's `model/` folder (only the files a model repo holds). The model is
-    loaded first, so a folder or repo that is not an imdb-lstm classifier is refused before anything is written.
+    folder (None: the shipped one), which is then copied into the Space's `model/` folder (only the files a model
+    repo holds). The model is loaded first, so a folder or repo that is not an imdb-lstm classifier is refused
+    before anything is written.
     `requirement`: how the Space installs this package (the default names the PyPI package, with the demo extra;
     before it is published there, give a URL, e.g. "imdb-lstm[demo] @ git+https://github.com/you/imdb-lstm").
     Files that exist are not replaced unless `overwrite`. Returns the paths written."""
     directory = Path(directory)
-    load_demo_model(model)  # refuses anything that is not an imdb-lstm classifier
+    load_demo_model(model)  # refuses anything that is not an imdb-lstm classifier (or a broken install's model)
+    model = inference.DEFAULT_MODEL if model is None else model  # read now: tests point it elsewhere
     local = Path(model).expanduser()
     app_model = MODEL_FOLDER if local.is_dir() else model
     targets = [directory / name for name in ("app.py", "requirements.txt", "README.md")]
@@ -211,7 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Try an imdb-lstm classifier in a browser (a Gradio app on 127.0.0.1), or write a Hugging Face "
                     "Space that runs it.")
-    parser.add_argument("--model", required=True, help="model folder (output of imdb-lstm-train) or Hub repo id")
+    parser.add_argument("--model", default=None,
+                        help="model folder (output of imdb-lstm-train) or Hub repo id (default: the model shipped "
+                             "with the package, imdb_lstm.DEFAULT_MODEL)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"port on {HOST} (default {DEFAULT_PORT}; 0: any free port)")
     parser.add_argument("--write-space", "--write_space", dest="write_space", metavar="DIR",
@@ -262,7 +282,8 @@ def main(argv=None) -> int:
         return 2
     model, tokenizer = loaded
     app = build_app(model, tokenizer, n_steps=args.n_steps)
-    print(f"Serving {args.model} on http://{HOST}:{port} (Ctrl+C to stop)", flush=True)
+    which = "the shipped model" if args.model is None else args.model
+    print(f"Serving {which} on http://{HOST}:{port} (Ctrl+C to stop)", flush=True)
     try:
         launch(app, port=port)
     except OSError as error:  # lost a race for the port

@@ -2,13 +2,18 @@
 layer; the `imdb-lstm-predict` command, which can also explain, is `imdb_lstm.commands.predict`).
 
     from imdb_lstm.predict import load_classifier, predict
-    model, tokenizer = load_classifier("outputs/demo")
+    model, tokenizer = load_classifier()                        # the model shipped in the package (DEFAULT_MODEL)
+    model, tokenizer = load_classifier("outputs/demo")          # or a folder / Hub repo id of your own
     predict(model, tokenizer, ["A wonderful, moving film."])   # [{"label": "POSITIVE", "p_negative": ..., ...}]
+
+Inference needs torch, transformers, tokenizers and safetensors only: nothing here (or in what it imports) may
+import a training dependency (datasets, scikit-learn, gensim, evaluate, matplotlib, accelerate), so that
+`pip install imdb-lstm` without the `[train]` extra classifies.
 """
 
 import contextlib
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
@@ -19,6 +24,19 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 
 from .configuration_imdb_lstm import INFERENCE_DTYPES
 from .modeling_imdb_lstm import ImdbLstmForCausalLM, ImdbLstmForSequenceClassification, bfloat16_is_native
+
+# The trained classifier the package ships (`imdb-lstm-build-default` writes it; package data in the wheel): what
+# `load_classifier()` and `imdb-lstm-predict` use when no model is named. Read at call time, so a test can point
+# it elsewhere.
+DEFAULT_MODEL = str(Path(__file__).resolve().with_name("default_model"))
+DEFAULT_MODEL_WEIGHTS = "model.safetensors"
+REINSTALL_ADVICE = ("Reinstall imdb-lstm (pip install --force-reinstall --no-deps, from the wheel, checkout or index "
+                    "you installed it from), or give a model folder of your own (--model FOLDER; in Python "
+                    "load_classifier(FOLDER)).")
+
+
+class DefaultModelMissingError(OSError):
+    """The model shipped in the package is absent or unreadable: the install lacks its model files."""
 
 
 def check_texts(texts) -> list[str]:
@@ -73,9 +91,41 @@ def exact_float32(model):
     return switch() if switch is not None else contextlib.nullcontext()
 
 
-def load_classifier(model_dir: str, trust_remote_code: bool = False):
-    """(model, tokenizer) from a folder or Hub repo id; the model in eval mode and checked against the tokenizer.
-    No remote code is needed: importing this module ran the package's `__init__`, which registers the Auto classes."""
+def check_default_model(model_dir: str) -> None:
+    """A `DefaultModelMissingError` unless the shipped model's folder holds a config and weights: an install made
+    without the package data (a wheel built before the model existed, files deleted) should say so and what to do,
+    not that a folder is "not a Hub repo id"."""
+    folder = Path(model_dir)
+    missing = [name for name in ("config.json", DEFAULT_MODEL_WEIGHTS) if not (folder / name).is_file()]
+    if not folder.is_dir():
+        what = f"The default model is not installed: there is no folder {model_dir}."
+    elif missing:
+        what = f"The default model is incomplete: {model_dir} has no {' and no '.join(missing)}."
+    else:
+        return
+    raise DefaultModelMissingError(f"{what} This copy of imdb-lstm was installed without its model files. "
+                                   f"{REINSTALL_ADVICE}")
+
+
+def load_default_model(trust_remote_code: bool = False):
+    """`load_classifier(DEFAULT_MODEL)`, with errors that blame the install (and say to reinstall), not the user:
+    a missing folder or file, or weights cut short (safetensors: "incomplete metadata")."""
+    check_default_model(DEFAULT_MODEL)
+    try:
+        return load_classifier(DEFAULT_MODEL, trust_remote_code)
+    except (OSError, ValueError) as error:
+        cause = error.__cause__ if isinstance(error.__cause__, SafetensorError) else error
+        what = (f"its weights ({Path(DEFAULT_MODEL) / DEFAULT_MODEL_WEIGHTS}) cannot be read ({cause}): the installed "
+                "file is truncated or corrupt" if isinstance(cause, SafetensorError) else str(error).rstrip("."))
+        raise DefaultModelMissingError(f"The default model cannot be loaded: {what}. {REINSTALL_ADVICE}") from error
+
+
+def load_classifier(model_dir: str | None = None, trust_remote_code: bool = False):
+    """(model, tokenizer) from a folder or Hub repo id, or with none the model shipped in the package
+    (`DEFAULT_MODEL`); the model in eval mode and checked against the tokenizer. No remote code is needed:
+    importing this module ran the package's `__init__`, which registers the Auto classes."""
+    if model_dir is None:
+        return load_default_model(trust_remote_code)
     model_dir = str(model_dir)
     if not Path(model_dir).expanduser().exists():
         try:
@@ -114,10 +164,14 @@ def load_classifier(model_dir: str, trust_remote_code: bool = False):
     return model.eval(), tokenizer
 
 
-def load_classifier_or_report(model_dir: str, trust_remote_code: bool = False):
-    """`load_classifier` for a command: (model, tokenizer), or None with the reason printed to stderr."""
+def load_classifier_or_report(model_dir: str | None, trust_remote_code: bool = False):
+    """`load_classifier` for a command: (model, tokenizer), or None with the reason printed to stderr. None is the
+    shipped model (`DEFAULT_MODEL`), whose errors already say what is wrong and what to do."""
     try:
         return load_classifier(model_dir, trust_remote_code)
+    except DefaultModelMissingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None
     except (OSError, ValueError) as error:
         print(f"error: cannot load a model from {model_dir!r}: {error}", file=sys.stderr)
         return None
@@ -152,30 +206,38 @@ def length_sorted_batches(tokenizer, input_ids: list[list[int]], batch_size: int
 
 
 @torch.inference_mode()
-def predict_logits(model, tokenizer, texts, batch_size: int = 64, dtype: str | None = None) -> torch.Tensor:
-    """(n, 2) float32 logits in input order. Reviews are batched by length (sorted), so little padding is computed;
-    long reviews are cut at the tokenizer's `model_max_length`. `dtype`: None (the model's `inference_dtype`:
-    bfloat16 where the device computes it natively), "float32" (exact), "bfloat16" (autocast: matmuls and
-    recurrences in bfloat16, about 1.5× faster on CPUs with AVX512_BF16/AMX, a probability differs by ~1e-2) or
-    "auto" (bfloat16 where native)."""
+def predict_logits(model, tokenizer, texts, batch_size: int = 64, dtype: str | None = None,
+                   progress: Callable[[int], object] | None = None) -> torch.Tensor:
+    """(n, num_labels) float32 logits in input order. Reviews are batched by length (sorted), so little padding is
+    computed; long reviews are cut at the tokenizer's `model_max_length`. `dtype`: None (the model's
+    `inference_dtype`: bfloat16 where the device computes it natively), "float32" (exact), "bfloat16" (autocast:
+    matmuls and recurrences in bfloat16, about 1.5× faster on CPUs with AVX512_BF16/AMX, a probability differs by
+    ~1e-2) or "auto" (bfloat16 where native). `progress`, if given, is called with the number of reviews of each
+    finished batch (a tqdm bar's `update`: batches run in length order, so only the count means anything)."""
     texts = check_texts(texts)
     if not texts:
         return torch.empty(0, model.config.num_labels)
     logits = torch.empty(len(texts), model.config.num_labels)
+    input_ids = tokenizer(texts, truncation=True)["input_ids"]
     with compute_context(model, dtype):
-        for rows, batch in length_sorted_batches(tokenizer, tokenizer(texts, truncation=True)["input_ids"], batch_size):
+        for rows, batch in length_sorted_batches(tokenizer, input_ids, batch_size):
             logits[rows] = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float().cpu()
+            if progress is not None:
+                progress(len(rows))
     return logits
 
 
-def predict_proba(model, tokenizer, texts, batch_size: int = 64, dtype: str | None = None) -> torch.Tensor:
-    """(n, 2) probabilities [p(NEGATIVE), p(POSITIVE)] in input order (see `predict_logits`)."""
-    return predict_logits(model, tokenizer, texts, batch_size, dtype).softmax(dim=-1)
+def predict_proba(model, tokenizer, texts, batch_size: int = 64, dtype: str | None = None,
+                  progress: Callable[[int], object] | None = None) -> torch.Tensor:
+    """(n, num_labels) probabilities in input order, [p(NEGATIVE), p(POSITIVE)] for IMDB (see `predict_logits`)."""
+    return predict_logits(model, tokenizer, texts, batch_size, dtype, progress).softmax(dim=-1)
 
 
-def predict(model, tokenizer, texts, batch_size: int = 64, dtype: str | None = None) -> list[dict]:
-    """One dict per review: `label` and the probability of each label (`dtype`: see `predict_proba`)."""
-    probabilities = predict_proba(model, tokenizer, texts, batch_size, dtype)
+def predict(model, tokenizer, texts, batch_size: int = 64, dtype: str | None = None,
+            progress: Callable[[int], object] | None = None) -> list[dict]:
+    """One dict per review: `label` and `p_<label>` (lower case) for each of the model's `id2label` names, in label
+    order (`dtype`, `progress`: see `predict_logits`)."""
+    probabilities = predict_proba(model, tokenizer, texts, batch_size, dtype, progress)
     id2label = model.config.id2label
     results = []
     for row in probabilities.tolist():

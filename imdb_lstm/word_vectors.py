@@ -90,14 +90,16 @@ def write_corpus(texts, path: Path, max_texts: int | None = None) -> tuple[int, 
     return written, words
 
 
-def learn_word_vectors(args: WordVectorArguments) -> dict:
+def learn_word_vectors(args: WordVectorArguments, excluded_texts=None) -> dict:
     """Learn the vectors `args` describes and write them to `args.output`; returns what was done (also written
-    next to the vectors as `<output>.json`)."""
+    next to the vectors as `<output>.json`). `excluded_texts` (e.g. a classifier run's validation and test reviews,
+    see `imdb_lstm.data.held_out_texts`) are left out of the texts read, wherever the source repeats them."""
     from gensim.models import FastText, Word2Vec
 
     splits = [name.strip() for name in args.dataset_splits.split(",") if name.strip()]
     texts = load_unlabelled_texts(args.dataset, splits, text_column=args.text_column,
-                                  config_name=args.dataset_config_name, data_files=args.data_files, use="word vectors")
+                                  config_name=args.dataset_config_name, data_files=args.data_files, use="word vectors",
+                                  excluded_texts=excluded_texts)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -121,7 +123,8 @@ def learn_word_vectors(args: WordVectorArguments) -> dict:
         model.wv.save_word2vec_format(str(output), binary=False)
     seconds = time.perf_counter() - started
     report = {"output": str(output), "texts": text_count, "words": word_count, "vocabulary": len(model.wv),
-              "seconds": round(seconds, 1), "arguments": asdict(args)}
+              "seconds": round(seconds, 1), "arguments": asdict(args),
+              "excluded_texts": None if excluded_texts is None else len(set(excluded_texts))}
     Path(f"{output}.json").write_text(json.dumps(report, indent=2))
     logger.info("Wrote %d vectors of %d dimensions to %s in %.0f s", len(model.wv), args.dimension, output, seconds)
     return report

@@ -131,3 +131,31 @@ def test_training_script_offline_with_the_default_hub_dataset_ends_in_one_line(t
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "Hub unreachable" in lines[0] and "--dataset sample" in lines[0], result.stderr[-2000:]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("splits", [["test"], ["TEST"], ["test[:1]"], ["train+test"], ["unsupervised", "test[10%:]"],
+                                    ["train[:5]+Test"]])
+def test_every_split_expression_that_reads_test_is_refused_for_unlabelled_use(splits):
+    from imdb_lstm.data import check_unlabelled_splits
+
+    with pytest.raises(DataError, match="--dataset_splits"):
+        check_unlabelled_splits(splits, "word vectors")
+
+
+def test_split_expressions_without_test_pass_the_guard():
+    from imdb_lstm.data import check_unlabelled_splits, split_names
+
+    assert split_names("train[:50%]+unsupervised") == ["train", "unsupervised"]
+    check_unlabelled_splits(["train[:10]+unsupervised", "contest"], "VAT")  # "contest" is no test split
+
+
+def test_excluded_texts_are_matched_after_normalisation():
+    from datasets import Dataset
+
+    from imdb_lstm.data import without_texts
+
+    held_out = ["A great film.<br /><br />Truly  great!", "Dull."]
+    texts = Dataset.from_dict({"text": ["a GREAT film. truly great!", "A great film. Truly great, really!", "dull.",
+                                        "   ", "Something else"]})
+    kept = without_texts(texts, held_out)
+    assert kept["text"] == ["A great film. Truly great, really!", "Something else"]

@@ -141,6 +141,33 @@ def test_the_app_and_its_handler_without_a_browser():
     assert len(EXAMPLES) == 3
 
 
+def test_without_model_the_demo_serves_the_shipped_model(sample_model_dir, tmp_path, monkeypatch, capsys):
+    """`imdb-lstm-demo` alone serves `imdb_lstm.DEFAULT_MODEL` (pointed here at the sample model: the shipped
+    folder is built by `make model`), with the button's endpoint `/classify` for API clients; a Space written
+    without --model carries that folder; an install without it says so, without a traceback."""
+    from imdb_lstm import demo
+    from imdb_lstm import predict as inference
+
+    monkeypatch.setattr(inference, "DEFAULT_MODEL", str(sample_model_dir))
+    served = []
+    monkeypatch.setattr(demo, "launch", lambda app, port=None, **options: served.append((app, port)))
+    assert main(["--port", "0"]) == 0
+    assert "Serving the shipped model on http://127.0.0.1:" in capsys.readouterr().out
+    (app, port), = served
+    endpoints = {dependency.get("api_name"): dependency.get("api_visibility")
+                 for dependency in app.get_config_file()["dependencies"]}
+    assert endpoints["classify"] == "public" and port > 0
+    assert main(["--write-space", str(tmp_path / "space")]) == 0
+    assert (tmp_path / "space" / "model" / "model.safetensors").is_file()
+    assert "MODEL = 'model'" in (tmp_path / "space" / "app.py").read_text()
+
+    monkeypatch.setattr(inference, "DEFAULT_MODEL", str(tmp_path / "absent"))
+    assert main(["--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "default model" in err.lower() and "Traceback" not in err, err
+    assert len(served) == 1
+
+
 def test_a_port_in_use_is_a_clear_error(sample_model_dir, capsys):
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))

@@ -370,6 +370,33 @@ def test_card_renders_without_run_info_and_refuses_a_run_without_test_metrics(tr
         render_model_card(model_dir, "tester/x", benchmarks_file=None)
 
 
+def test_the_default_model_folder_is_pushed_with_its_card_and_loads_back_by_repo_id(hub, trained_dir, tmp_path):
+    """A folder of imdb-lstm-build-default (faked from the tiny model, tests/test_cards.py) through imdb-lstm-push:
+    its own card and records go up, and `pipeline("text-classification", model=repo_id)` predicts as the folder."""
+    from test_cards import DEFAULT_EVAL_RESULTS, make_default_model_dir
+
+    model_dir = make_default_model_dir(trained_dir, tmp_path / "default_model")
+    result = run_push(hub, tmp_path, "--model_dir", str(model_dir), "--repo_id", "tester/imdb-lstm-default")
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    files = hub.repos["tester/imdb-lstm-default"].files("main")
+    assert REPO_FILES | {"run_info.json"} <= set(files)
+    assert json.loads(files["run_info.json"])["stages"]["classifier"]["chosen"] == "bilstm128_normalised"
+    (tmp_path / "README.md").write_bytes(files["README.md"])
+    card = ModelCard.load(tmp_path / "README.md")
+    assert card.content == (model_dir / "README.md").read_text()
+    assert {result.metric_type: result.metric_value for result in card.data.eval_results}["accuracy"] == \
+        DEFAULT_EVAL_RESULTS["test_accuracy"]
+    assert "## How it was built" in card.text and "| Accuracy | 0.9234 |" in card.text
+    assert 'model="tester/imdb-lstm-default", trust_remote_code=True' in card.text
+
+    model, tokenizer = load_classifier(str(model_dir))
+    expected = predict_proba(model, tokenizer, TEXTS)
+    loaded = run_loader(hub, tmp_path, "installed", "tester/imdb-lstm-default")  # pipeline(..., model=repo_id)
+    pipeline_probabilities = torch.tensor([[row["NEGATIVE"], row["POSITIVE"]] for row in loaded["pipeline"]])
+    torch.testing.assert_close(pipeline_probabilities, expected, rtol=0, atol=1e-5)
+
+
 # -- A pretrained language model and a classifier fine-tuned from it, both through the Hub.
 
 LANGUAGE_MODEL_LOADER = r'''

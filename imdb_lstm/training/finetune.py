@@ -126,7 +126,7 @@ class DataArguments:
                   "id2label) or ids (integers 0..num_labels-1)"},
     )
     split_protocol: str = field(
-        default="canonical", metadata={"help": "'canonical' (IMDB train/test) or train/validation/test %, e.g. 50/25/25"}
+        default="canonical", metadata={"help": "'canonical' (IMDB train/test) or train/validation/test %%, e.g. 50/25/25"}
     )
     validation_fraction: float = field(default=0.1, metadata={"help": "canonical protocol: share of train held out"})
     split_seed: int = field(default=42)

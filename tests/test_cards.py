@@ -1,0 +1,213 @@
+"""Model cards (`imdb_lstm.cards`): the default model's card, rendered from a fake default-model folder (a trained
+sample model plus the `eval_results.json` and `run_info.json` that `imdb-lstm-build-default` writes, with distinct
+numbers), and what the ordinary card says about long reviews.
+
+Pushing such a folder and loading it back by repo id is tested in tests/test_hub.py against the local Hub.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from huggingface_hub import ModelCard
+
+from imdb_lstm.cards import (DEFAULT_MODEL_NAME, is_default_model_dir, render_default_model_card,
+                             render_model_card)
+
+# The build's final scoring (distinct, mutually consistent numbers: 12,500 reviews of each label).
+DEFAULT_EVAL_RESULTS = {
+    "eval_accuracy": 0.9313, "eval_recurrent_accuracy": 0.9105,
+    "test_accuracy": 0.9234, "test_tpr": 0.9187, "test_tnr": 0.9281, "test_fnr": 0.0813, "test_fpr": 0.0719,
+    "test_precision": 0.9274, "test_f1": 0.9230, "test_tn": 11601, "test_fp": 899, "test_fn": 1016, "test_tp": 11484,
+    "test_recurrent_accuracy": 0.9076, "test_samples": 25000,
+}
+MACHINE = {"platform": "Linux-6.1.0-x86_64-with-glibc2.36", "processor": "x86_64", "cpu": "AMD EPYC 7B13",
+           "torch_threads": 2}
+SERVING = {"reviews_per_s": 412.4, "latency_p50_ms": 151.2, "batch_size": 64, "machine": "Intel Xeon 8481C, 4 threads"}
+
+
+def default_run_info(arguments: dict, versions: dict) -> dict:
+    """A run_info.json of the shape imdb-lstm-build-default writes; `arguments` and `versions` are the chosen
+    classifier's own (a training run's run_info.json)."""
+    return {
+        "command": ["/home/me/imdb-lstm/.venv/bin/imdb-lstm-build-default", "configs/default_model.json",
+                    "--dataset", "../shared/data/imdb"],
+        "build_config": {"word_vectors": {"dataset_splits": "train,unsupervised", "method": "word2vec",
+                                          "dimension": 100, "epochs": 5, "skip_gram": True},
+                         "compression": {"ngram_tolerance": 0.001, "embedding_dtype": "bfloat16"}},
+        "stages": {
+            "word_vectors": {"seconds": 611.4, "texts": 47321, "excluded_texts": 27345, "words": 11234567,
+                             "vocabulary": 61234},
+            "classifier": {"seconds": 3702.6, "chosen": "bilstm128_normalised", "candidates": {
+                "bilstm128_normalised": {"eval_accuracy": 0.9316, "eval_recurrent_accuracy": 0.9108},
+                "bigru96": {"eval_accuracy": 0.9288, "eval_recurrent_accuracy": 0.9051}}},
+            "compression": {"seconds": 95.2, "steps": [
+                {"step": "full", "size_mb": 41.7, "eval_accuracy": 0.9316, "detail": "1,204,311 n-grams"},
+                {"step": "ngram_pruning", "size_mb": 22.3, "eval_accuracy": 0.9308, "detail": "200,000 n-grams kept"},
+                {"step": "embedding_bfloat16", "size_mb": 18.4, "eval_accuracy": 0.9313, "detail": "20,000 x 100"},
+            ]},
+            "test": {"seconds": 87.9, "reviews_per_s": 284.4, "batch_size": 64},
+        },
+        "arguments": arguments,
+        "versions": versions,
+        "machine": MACHINE,
+        "serving": SERVING,
+    }
+
+
+def make_default_model_dir(trained_dir: Path, destination: Path, **run_info_changes) -> Path:
+    """A fake default-model folder: a copy of the trained folder `trained_dir` (no checkpoints) with the build's
+    eval_results.json and run_info.json; `run_info_changes` replace top-level keys of the run_info (None removes)."""
+    model_dir = Path(shutil.copytree(trained_dir, destination, ignore=shutil.ignore_patterns("checkpoint-*")))
+    trained_run_info = json.loads((trained_dir / "run_info.json").read_text())
+    run_info = default_run_info(trained_run_info["arguments"], trained_run_info["versions"])
+    for key, value in run_info_changes.items():
+        if value is None:
+            run_info.pop(key, None)
+        else:
+            run_info[key] = value
+    (model_dir / "eval_results.json").write_text(json.dumps(DEFAULT_EVAL_RESULTS, indent=2))
+    (model_dir / "run_info.json").write_text(json.dumps(run_info, indent=2))
+    (model_dir / "README.md").unlink(missing_ok=True)
+    return model_dir
+
+
+@pytest.fixture
+def default_dir(sample_model_dir, tmp_path) -> Path:
+    return make_default_model_dir(sample_model_dir, tmp_path / "default_model")
+
+
+def row(text: str, first_cell: str) -> str:
+    """The card's table row whose first cell is `first_cell` (an assertion error if there is none or several)."""
+    rows = [line for line in text.splitlines() if line.startswith(f"| {first_cell} |")]
+    assert len(rows) == 1, (first_cell, rows)
+    return rows[0]
+
+
+def test_default_card_reports_the_builds_measured_numbers_in_their_rows(default_dir):
+    text = render_default_model_card(default_dir).text
+    max_length = json.loads((default_dir / "tokenizer_config.json").read_text())["model_max_length"]
+
+    assert row(text, "Accuracy") == "| Accuracy | 0.9234 |"
+    assert row(text, "True positive rate (recall of POSITIVE)").endswith("| 0.9187 |")
+    assert row(text, "True negative rate (recall of NEGATIVE)").endswith("| 0.9281 |")
+    assert row(text, "False negative rate") == "| False negative rate | 0.0813 |"
+    assert row(text, "False positive rate") == "| False positive rate | 0.0719 |"
+    assert row(text, "Precision (of POSITIVE)").endswith("| 0.9274 |")
+    assert row(text, "F1 (of POSITIVE)").endswith("| 0.9230 |")
+    assert row(text, "Accuracy of the recurrent part alone (n-gram branch left out)").endswith("| 0.9076 |")
+    assert row(text, "Confusion counts").endswith("| TN 11,601, FP 899, FN 1,016, TP 11,484 |")
+    validation = row(text, "Validation accuracy (2,500 held-out training reviews, float32, after compression)")
+    assert validation.endswith("| 0.9313 (recurrent part alone: 0.9105) |")
+    model_mb = (default_dir / "model.safetensors").stat().st_size / 1e6  # MB as the build and the benchmarks count them
+    assert row(text, "Size").startswith(f"| Size | {model_mb:.1f} MB (`model.safetensors`), ")
+    assert row(text, "Speed") == ("| Speed | 284 reviews/s through a plain `pipeline`, batch 64, on AMD EPYC 7B13 "
+                                  f"(2 torch threads; {MACHINE['platform']}), during the test pass |")
+    assert row(text, "Speed, serving") == ("| Speed, serving | 412 reviews/s, median latency 151.2 ms, batch 64, on "
+                                           "Intel Xeon 8481C, 4 threads |")
+    assert "over IMDB's test split (25,000 reviews)" in text
+
+    # Validation accuracy at each compression step, in the build's order.
+    steps = [row(text, f"`{step}`") for step in ("full", "ngram_pruning", "embedding_bfloat16")]
+    assert "| 41.7 MB | 0.9316 | 1,204,311 n-grams |" in steps[0]
+    assert "| 22.3 MB | 0.9308 | 200,000 n-grams kept |" in steps[1]
+    assert "| 18.4 MB | 0.9313 | 20,000 x 100 |" in steps[2]
+    assert text.index(steps[0]) < text.index(steps[1]) < text.index(steps[2])
+    assert row(text, "`bilstm128_normalised` (chosen)") == "| `bilstm128_normalised` (chosen) | 0.9316 | 0.9108 |"
+    assert row(text, "`bigru96`") == "| `bigru96` | 0.9288 | 0.9051 |"
+
+    # The data, and the held-out texts kept out of the unlabelled stages.
+    assert row(text, "Training the classifier").endswith("| 22,500 reviews of IMDB's `train` split |")
+    assert "| Validation | 2,500 reviews of IMDB's `train` split, held out" in text
+    assert row(text, "Learning the word vectors") == (
+        "| Learning the word vectors | The training reviews and the 50,000 unlabelled reviews (IMDB's `train` and "
+        "`unsupervised` splits, no labels): 47,321 texts |")
+    assert "The 27,345 validation and test review texts" in text and "never read by any stage before" in text
+
+    # How it was built: the command (its program's name, not the builder's path) and each stage with its seconds.
+    assert "imdb-lstm-build-default configs/default_model.json --dataset ../shared/data/imdb" in text
+    assert "/home/me" not in text
+    assert row(text, "`word_vectors`").endswith("| 611 s (10 min) |")
+    assert "47,321 texts, the 27,345 validation and test texts left out" in row(text, "`word_vectors`")
+    assert row(text, "`classifier`").endswith("| 3,703 s (62 min) |")
+    assert "2 candidates trained on 22,500 reviews; `bilstm128_normalised` chosen" in row(text, "`classifier`")
+    assert row(text, "`compression`").endswith("| 95 s |")
+    assert row(text, "`test`") == ("| `test` | 25,000 test reviews through a plain `pipeline`, batch 64 "
+                                   "(284 reviews/s) | 88 s |")
+    assert row(text, "Total") == "| Total | | 4,497 s (75 min) |"
+    assert "| `hidden_size` | `64` |" in text  # the chosen classifier's arguments
+
+    # Use and limitations.
+    assert 'pipeline("text-classification", model=imdb_lstm.DEFAULT_MODEL)' in text
+    assert 'imdb-lstm-predict "A wonderful' in text
+    assert f"Reviews longer than {max_length} tokens are cut from the front" in text
+    for words in ("tweets", "product reviews", "sarcasm", "2017-era design", "fine-tuned transformers"):
+        assert words.lower() in text.lower(), words
+
+
+def test_default_card_metadata_is_a_model_index_the_hub_reads(default_dir, tmp_path):
+    render_default_model_card(default_dir).save(tmp_path / "README.md")
+    card = ModelCard.load(tmp_path / "README.md")
+
+    assert card.data.license == "apache-2.0" and card.data.language == "en"
+    assert card.data.pipeline_tag == "text-classification" and card.data.library_name == "transformers"
+    assert card.data.datasets == ["stanfordnlp/imdb"]
+    assert {"sentiment-analysis", "imdb", "custom_code"} <= set(card.data.tags)
+    assert card.data.model_name == DEFAULT_MODEL_NAME
+    reported = {result.metric_type: result.metric_value for result in card.data.eval_results}
+    assert reported == {key: DEFAULT_EVAL_RESULTS[f"test_{key}"] for key in ("accuracy", "tpr", "tnr", "fnr", "fpr")}
+    assert {(r.dataset_type, r.dataset_split, r.task_type) for r in card.data.eval_results} == {
+        ("stanfordnlp/imdb", "test", "text-classification")}
+    assert "model-index" in (tmp_path / "README.md").read_text()
+
+
+def test_default_card_for_a_hub_repo_and_through_render_model_card(default_dir):
+    assert is_default_model_dir(default_dir)
+    card = render_model_card(default_dir, "tester/imdb-lstm-default", explain_example=False)
+
+    assert card.text.startswith("\n<!-- Rendered by imdb_lstm.cards.render_default_model_card")
+    assert "# tester/imdb-lstm-default" in card.text and "## How it was built" in card.text
+    assert 'pipeline("text-classification", model="tester/imdb-lstm-default", trust_remote_code=True)' in card.text
+    assert "imdb_lstm.DEFAULT_MODEL" in card.text  # and the package's own copy
+    assert card.data.model_name == "tester/imdb-lstm-default"
+    assert "## Evaluation" not in card.text  # not the ordinary card
+
+
+def test_default_card_without_optional_records(sample_model_dir, tmp_path):
+    """No serving measurement, a test set that is not IMDB's full one: the card says what it has, nothing more."""
+    model_dir = make_default_model_dir(sample_model_dir, tmp_path / "default_model", serving=None)
+    eval_results = {**DEFAULT_EVAL_RESULTS, "test_samples": 1000}
+    del eval_results["test_recurrent_accuracy"], eval_results["test_precision"], eval_results["test_f1"]
+    (model_dir / "eval_results.json").write_text(json.dumps(eval_results))
+    text = render_default_model_card(model_dir).text
+
+    assert "Speed, serving" not in text and "recurrent part alone (n-gram" not in text and "Precision" not in text
+    assert "1,000 reviews of a test split (not the full 25,000-review IMDB test split" in text
+    assert row(text, "Accuracy") == "| Accuracy | 0.9234 |"
+
+
+def test_default_card_refuses_a_folder_without_test_metrics_or_build_record(sample_model_dir, default_dir):
+    eval_results = {key: value for key, value in DEFAULT_EVAL_RESULTS.items()
+                    if key not in ("test_tpr", "test_fpr")}
+    (default_dir / "eval_results.json").write_text(json.dumps(eval_results))
+    with pytest.raises(ValueError, match=r"eval_results.json has no test_tpr, test_fpr: .*imdb-lstm-build-default"):
+        render_default_model_card(default_dir)
+    with pytest.raises(ValueError, match=r"has no test_tpr, test_fpr"):
+        render_model_card(default_dir, "tester/x")  # the same folder through the ordinary entry point
+
+    # An ordinary training folder is not a build: a clear refusal, and render_model_card still renders it.
+    assert not is_default_model_dir(sample_model_dir)
+    with pytest.raises(ValueError, match=r"run_info.json is missing or has no `stages`.*render_model_card"):
+        render_default_model_card(sample_model_dir)
+
+
+def test_ordinary_card_says_which_end_of_a_long_review_is_cut(sample_model_dir):
+    tokenizer_config = json.loads((sample_model_dir / "tokenizer_config.json").read_text())
+    text = render_model_card(sample_model_dir, "tester/x", explain_example=False).text
+
+    assert tokenizer_config["truncation_side"] == "left"  # the shipped recipe keeps the ending
+    assert f"{tokenizer_config['model_max_length']} tokens (`tokenizer.model_max_length`); longer reviews are cut " \
+           "from the front (their ending is kept)" in text
+    assert "cut at the end" not in text
+    assert "## Evaluation" in text and "## How it was built" not in text

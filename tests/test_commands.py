@@ -17,11 +17,9 @@ from imdb_lstm.commands import INSTALL_TRAIN_EXTRA, TRAINING_PACKAGES, missing_t
 ROOT = Path(__file__).resolve().parents[1]
 CONSOLE_SCRIPTS = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
 BIN = Path(sys.executable).parent
-# One process each; all but the first are slow-marked (the same hook answers for all).
-TRAINING_COMMANDS = ["imdb-lstm-train"] + [
-    pytest.param(name, marks=pytest.mark.slow)
-    for name in ("imdb-lstm-distill", "imdb-lstm-pretrain", "imdb-lstm-word-vectors", "imdb-lstm-build-default")
-]
+# One process each, started together.
+TRAINING_COMMANDS = ["imdb-lstm-train", "imdb-lstm-distill", "imdb-lstm-pretrain", "imdb-lstm-word-vectors",
+                     "imdb-lstm-build-default"]
 # Makes the [train] extra's packages look uninstalled to the process it starts in (on PYTHONPATH as
 # sitecustomize): `import datasets` raises ModuleNotFoundError, and `importlib.util.find_spec` answers None, which
 # is how transformers decides whether an optional package (accelerate) is there.
@@ -76,10 +74,29 @@ def model_dir(tmp_path_factory) -> Path:
     return folder
 
 
+def run_all(commands: dict, env=None, timeout=240) -> dict:
+    """`run` for several commands at once (each is mostly Python start-up and imports: two cores do two at a
+    time), {name: CompletedProcess}."""
+    processes = {name: subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        stdin=subprocess.DEVNULL, text=True,
+                                        env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
+                 for name, argv in commands.items()}
+    results = {}
+    for name, process in processes.items():
+        stdout, stderr = process.communicate(timeout=timeout)
+        results[name] = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    return results
+
+
+@pytest.fixture(scope="module")
+def help_outputs() -> dict:
+    return run_all({name: [script(name), "--help"] for name in CONSOLE_SCRIPTS})
+
+
 @pytest.mark.parametrize("name", sorted(CONSOLE_SCRIPTS))
-def test_every_console_script_answers_help(name):
+def test_every_console_script_answers_help(name, help_outputs):
     """`--help` builds the whole parser and formats every help string (a bare `%` in one crashes argparse)."""
-    result = run([script(name), "--help"])
+    result = help_outputs[name]
     assert result.returncode == 0, result.stderr[-3000:]
     assert "usage" in result.stdout.lower(), result.stdout[:500]
 
@@ -101,9 +118,14 @@ def test_classifying_needs_no_training_package(model_dir, without_training_packa
     assert command.stdout.split()[0] == answer["api"]["label"]
 
 
+@pytest.fixture(scope="module")
+def outputs_without_training_packages(without_training_packages) -> dict:
+    return run_all({name: [script(name), "--help"] for name in TRAINING_COMMANDS}, env=without_training_packages)
+
+
 @pytest.mark.parametrize("name", TRAINING_COMMANDS)
-def test_training_command_without_the_train_extra_says_what_to_install(name, without_training_packages):
-    result = run([script(name), "--help"], env=without_training_packages)
+def test_training_command_without_the_train_extra_says_what_to_install(name, outputs_without_training_packages):
+    result = outputs_without_training_packages[name]
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]

@@ -40,7 +40,7 @@ from .. import __version__
 from ..cards import render_default_model_card
 from ..compression import (choose_ngram_table, ngram_table_size, round_embedding, save_compact, saved_size_mb,
                            validation_accuracy)
-from ..data import DataError, held_out_texts, load_labelled, make_splits, subsample
+from ..data import DataError, held_out_texts, load_labelled, load_unlabelled_texts, make_splits, subsample
 from ..metrics import binary_rates
 from ..predict import load_classifier, predict_logits
 from ..training.common import is_complete_checkpoint, redact_secrets
@@ -118,8 +118,6 @@ def check_output_dir(output_dir: Path, config: dict, overwrite: bool) -> None:
 def check_splits(dataset: str) -> None:
     """Fail before any work when the source lacks what the stages read: labelled train and test, and unlabelled
     `unsupervised` reviews for the word vectors."""
-    from ..data import load_unlabelled_texts
-
     try:
         load_unlabelled_texts(dataset, ["unsupervised"], use="word vectors")
     except DataError as error:

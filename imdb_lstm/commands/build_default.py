@@ -22,7 +22,6 @@ it stopped when run again with the same config.
 """
 
 import argparse
-import filecmp
 import hashlib
 import json
 import logging
@@ -116,8 +115,8 @@ def check_output_dir(output_dir: Path, config: dict, overwrite: bool) -> None:
 
 
 def check_splits(dataset: str) -> None:
-    """Fail before any work when the source lacks what the stages read: labelled train and test, and unlabelled
-    `unsupervised` reviews for the word vectors."""
+    """Fail before any work when the source has no `unsupervised` reviews for the word vectors (its labelled
+    splits are checked as the first stage reads them)."""
     try:
         load_unlabelled_texts(dataset, ["unsupervised"], use="word vectors")
     except DataError as error:
@@ -297,13 +296,10 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def install(staging: Path, output_dir: Path, overwrite: bool, config: dict) -> None:
-    """Copy the model files into the shipped folder, replacing what was there (checked before the build)."""
-    if output_dir.exists() and any(output_dir.iterdir()):
-        same = (output_dir / "model.safetensors").is_file() and filecmp.cmp(
-            staging / "model.safetensors", output_dir / "model.safetensors", shallow=False)
-        if not (overwrite or same):
-            check_output_dir(output_dir, config, overwrite)
+def install(staging: Path, output_dir: Path) -> None:
+    """Copy the model files into the shipped folder, replacing what was there (`check_output_dir` allowed it before
+    the build started)."""
+    if output_dir.exists():
         shutil.rmtree(output_dir)
     shutil.copytree(staging, output_dir)
 
@@ -320,7 +316,7 @@ def build(args: argparse.Namespace, argv: list[str]) -> dict:
     staging = work_dir / "shipped"
     compression = compression_stage(config, classifier["output_dir"], staging, records)
     test = test_stage(config, staging, records)
-    install(staging, output_dir, args.overwrite, config)
+    install(staging, output_dir)
 
     classifier_info = json.loads((Path(classifier["output_dir"]) / "run_info.json").read_text())
     validation_texts, _ = validation_split(config["dataset"], classifier_info["arguments"]["data"])

@@ -26,7 +26,8 @@ sys.modules["imdb_lstm"] = None  # only the folder's own code may run
 from transformers import AutoModelForSequenceClassification, pipeline
 model = AutoModelForSequenceClassification.from_pretrained(sys.argv[1], trust_remote_code=True)
 assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
-classify = pipeline("text-classification", model=sys.argv[1], trust_remote_code=True)
+classify = pipeline("text-classification", model=sys.argv[1], trust_remote_code=True,
+                    model_kwargs={"inference_dtype": "float32"})
 print(json.dumps([answer["label"] for answer in classify(json.loads(sys.argv[2]))]))
 """
 
@@ -54,11 +55,13 @@ def test_it_loads_with_no_argument_and_scores_the_sample_test_reviews(sample_tes
 
 
 def test_a_plain_pipeline_gives_the_predict_api_verdicts(sample_test):
+    # Both in float32: batched differently, bfloat16 could flip a review that sits at 0.5 on another CPU.
     texts = sample_test[0][:64]
-    classify = pipeline("text-classification", model=imdb_lstm.DEFAULT_MODEL)
+    classify = pipeline("text-classification", model=imdb_lstm.DEFAULT_MODEL,
+                        model_kwargs={"inference_dtype": "float32"})
     model, tokenizer = load_classifier()
     assert [answer["label"] for answer in classify(texts, batch_size=16)] == \
-        [answer["label"] for answer in predict(model, tokenizer, texts)]
+        [answer["label"] for answer in predict(model, tokenizer, texts, dtype="float32")]
 
 
 def test_a_copy_loads_through_remote_code_without_the_package(tmp_path, sample_test):
@@ -71,7 +74,7 @@ def test_a_copy_loads_through_remote_code_without_the_package(tmp_path, sample_t
     assert result.returncode == 0, result.stderr[-3000:]
     remote = json.loads(result.stdout.strip().splitlines()[-1])
     model, tokenizer = load_classifier()
-    assert remote == [answer["label"] for answer in predict(model, tokenizer, texts)]
+    assert remote == [answer["label"] for answer in predict(model, tokenizer, texts, dtype="float32")]
 
 
 def test_its_folder_records_the_build_and_a_test_score_read_once():

@@ -36,6 +36,7 @@ import torch
 from transformers import HfArgumentParser, pipeline
 
 from .. import __version__
+from ..benchmarking import machine_description
 from ..cards import render_default_model_card
 from ..compression import (choose_ngram_table, ngram_table_size, round_embedding, save_compact, saved_size_mb,
                            validation_accuracy)
@@ -286,16 +287,6 @@ def test_stage(config: dict, staging: Path, records: StageRecords) -> dict:
                         reviews_per_s=round(len(texts) / pipeline_seconds, 1), batch_size=TEST_BATCH_SIZE)
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def install(staging: Path, output_dir: Path) -> None:
     """Copy the model files into the shipped folder, replacing what was there (`check_output_dir` allowed it before
     the build started)."""
@@ -334,9 +325,9 @@ def build(args: argparse.Namespace, argv: list[str]) -> dict:
         "wall_seconds_this_run": round(time.perf_counter() - started, 1),
         "arguments": classifier_info["arguments"],
         "versions": {**classifier_info.get("versions", {}), "imdb_lstm": __version__},
-        "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpu": cpu_name(),
+        "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpu": machine_description(),
                     "torch_threads": torch.get_num_threads()},
-        "serving": {"reviews_per_s": test["reviews_per_s"], "batch_size": TEST_BATCH_SIZE, "machine": cpu_name(),
+        "serving": {"reviews_per_s": test["reviews_per_s"], "batch_size": TEST_BATCH_SIZE, "machine": machine_description(),
                     "latency_p50_ms": single_review_latency_ms(output_dir, validation_texts[:LATENCY_REVIEWS]),
                     "how": "a plain pipeline('text-classification', top_k=None) over the whole test split in input "
                            "order; the latency: one validation review a call"},

@@ -35,6 +35,7 @@ MODEL_REPO_FILES = (
     "model.safetensors.index.json",
     "configuration_imdb_lstm.py",
     "modeling_imdb_lstm.py",
+    "tokenization_imdb_lstm.py",
     "tokenizer.json",
     "tokenizer_config.json",
     "special_tokens_map.json",

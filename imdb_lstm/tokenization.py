@@ -1,5 +1,5 @@
-"""The word-level tokenizer: built from training texts with `tokenizers`, saved as `tokenizer.json`, loaded by
-`AutoTokenizer` with no remote code.
+"""The word-level tokenizer: built from training texts with `tokenizers`, saved as `tokenizer.json` with the
+`ImdbLstmTokenizer` class (`tokenization_imdb_lstm.py`, which travels with the model like its modeling file).
 
 Normalisation and splitting follow the vocabulary of Stanford's GloVe (Wikipedia + Gigaword, lowercased, PTB-style
 tokens): IMDB's `<br />` tags and other markup are removed, text is NFKC-normalised and lowercased, punctuation marks
@@ -11,9 +11,8 @@ from collections.abc import Iterable
 from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import WordLevel
 from tokenizers.trainers import WordLevelTrainer
-from transformers import PreTrainedTokenizerFast
-
 from .configuration_imdb_lstm import TRUNCATION_SIDES
+from .tokenization_imdb_lstm import ImdbLstmTokenizer
 
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
@@ -52,7 +51,7 @@ def build_tokenizer(
     min_frequency: int = 2,
     model_max_length: int = DEFAULT_MAX_LENGTH,
     truncation_side: str = DEFAULT_TRUNCATION_SIDE,
-) -> PreTrainedTokenizerFast:
+) -> ImdbLstmTokenizer:
     """Learn a word vocabulary from `texts`: the `vocab_size` most frequent words seen at least `min_frequency`
     times (the two special tokens included), `[PAD]` = 0 and `[UNK]` = 1. Reviews longer than `model_max_length`
     tokens are cut on `truncation_side` when the tokenizer is called with `truncation=True` ("left": the
@@ -85,10 +84,10 @@ def check_truncation_side(truncation_side: str) -> None:
 
 def wrap_backend(
     backend: Tokenizer, model_max_length: int = DEFAULT_MAX_LENGTH, truncation_side: str = DEFAULT_TRUNCATION_SIDE
-) -> PreTrainedTokenizerFast:
+) -> ImdbLstmTokenizer:
     """The `transformers` face of a backend tokenizer: right padding with `[PAD]` (the model needs real tokens
     first), truncation on `truncation_side`, no token type ids."""
-    return PreTrainedTokenizerFast(
+    return ImdbLstmTokenizer(
         tokenizer_object=backend,
         pad_token=PAD_TOKEN,
         unk_token=UNK_TOKEN,

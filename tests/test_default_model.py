@@ -46,6 +46,14 @@ def test_the_default_model_is_inside_the_package_and_small():
         assert (MODEL / name).is_file(), name
 
 
+def test_its_code_files_are_the_packages_own():
+    # The folder's copies are what remote code runs where imdb_lstm is not installed: they must not fall behind.
+    package = Path(imdb_lstm.__file__).parent
+    for name in ("configuration_imdb_lstm.py", "modeling_imdb_lstm.py", "tokenization_imdb_lstm.py"):
+        assert (MODEL / name).read_bytes() == (package / name).read_bytes(), f"{name}: copy it into {MODEL}"
+    assert json.loads((MODEL / "tokenizer_config.json").read_text())["tokenizer_class"] == "ImdbLstmTokenizer"
+
+
 def test_it_loads_with_no_argument_and_scores_the_sample_test_reviews(sample_test):
     texts, labels = sample_test
     model, tokenizer = load_classifier()

@@ -159,7 +159,8 @@ REMOTE_CODE_CHECK = textwrap.dedent(
     model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True)
     assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
     tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
-    assert type(tokenizer).__name__ in ("TokenizersBackend", "PreTrainedTokenizerFast"), type(tokenizer)
+    assert type(tokenizer).__name__ == "ImdbLstmTokenizer", type(tokenizer)
+    assert type(tokenizer).__module__.startswith("transformers_modules."), type(tokenizer).__module__
     classify = pipeline("text-classification", model=folder, trust_remote_code=True, top_k=None, truncation=True)
     print(json.dumps(classify(texts)))
     """

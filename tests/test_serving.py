@@ -218,7 +218,7 @@ def test_distilled_student_records_its_teacher_and_loads_through_remote_code_and
         f"folder = {str(output_dir)!r}\n"
         "model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True)\n"
         "assert type(model).__module__.startswith('transformers_modules'), type(model).__module__\n"
-        "classifier = pipeline('text-classification', model=model, tokenizer=folder)\n"
+        "classifier = pipeline('text-classification', model=model, tokenizer=folder, trust_remote_code=True)\n"
         f"print('LABELS', json.dumps([row['label'] for row in classifier({texts[:8]!r})]))\n"
     )
     output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)

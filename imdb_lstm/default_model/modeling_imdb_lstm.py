@@ -109,7 +109,10 @@ def masked_pool(states: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch
     """Max and/or mean over time of `states` (batch, time, features) where `mask` (broadcastable) is true."""
     pooled = []
     if pooling in ("max", "max_mean"):
-        pooled.append(states.masked_fill(~mask, torch.finfo(states.dtype).min).amax(dim=1))
+        # Adding the dtype's lowest value at padding, rather than masked_fill: the same maximum (real positions get
+        # + 0), several times faster on CPU for a (batch, time, 1) mask broadcast over the features.
+        padding_floor = (~mask).to(states.dtype) * torch.finfo(states.dtype).min
+        pooled.append((states + padding_floor).amax(dim=1))
     if pooling in ("mean", "max_mean"):
         counts = mask.sum(dim=1).clamp(min=1).to(states.dtype)
         pooled.append((states * mask).sum(dim=1) / counts)
@@ -279,7 +282,7 @@ class ImdbLstmRecurrentEncoder(nn.Module):
         """Per-token states (batch, time, output_size) of the last layer; with `return_all_layers`, a tuple of
         every layer's states, first layer first; zero at positions at or after `lengths`."""
         steps = torch.arange(embedded.size(1), device=embedded.device).unsqueeze(0)
-        padding = (steps >= lengths.unsqueeze(1)).unsqueeze(-1)
+        real = (steps < lengths.unsqueeze(1)).unsqueeze(-1)
         states = embedded
         layer_states = []
         for layer, forward_rnn in enumerate(self.forward_layers):
@@ -292,7 +295,7 @@ class ImdbLstmRecurrentEncoder(nn.Module):
                 outputs = torch.cat([outputs, reverse_padded(backward_outputs, lengths)], dim=-1)
             else:
                 outputs = self._run(forward_rnn, states)
-            states = outputs.masked_fill(padding, 0)
+            states = outputs * real  # zero at padding (a product: several times faster than masked_fill on CPU)
             layer_states.append(states)
         return tuple(layer_states) if return_all_layers else states
 
@@ -491,18 +494,25 @@ class ImdbLstmNgramBranch(nn.Module):
         if count == 0:
             return scores
         steps = torch.arange(width, device=input_ids.device)
-        found_rows, found_features = [], []
+        queries = []
         for n, key in self.ngram_keys(input_ids):
-            # Only the n-grams inside each review are looked up, and only the known ones go on.
+            # Only the n-grams inside each review are looked up.
             rows, starts = torch.nonzero(steps[: width - n + 1].unsqueeze(0) + n <= lengths.unsqueeze(1), as_tuple=True)
-            queries = key[rows, starts]
-            index = torch.searchsorted(self.keys, queries).clamp(max=count - 1)
-            known = self.keys[index] == queries
-            found_rows.append(rows[known])
-            found_features.append(index[known])
-        # Each known n-gram counts once per review: the distinct (row, n-gram) pairs, in row then n-gram order.
-        pairs = torch.unique(torch.cat(found_rows) * count + torch.cat(found_features))
-        return scores.index_add(0, pairs // count, self.weights[pairs % count])
+            queries.append((key[rows, starts], rows))
+        if self.base ** self.order * batch < 2**62:
+            # Each distinct (n-gram, row) pair once, as one int64 (n-gram key * batch + row), sorted by n-gram: the
+            # lookups then walk the key table in order (about twice as fast as searching in text order). Keys of
+            # different orders never collide (every digit is at least 1).
+            pairs = torch.unique(torch.cat([key * batch + rows for key, rows in queries]))
+            keys, rows = pairs // batch, pairs % batch
+        else:  # the pairs would not fit in int64: distinct (row, key) pairs, looked up in row order
+            pairs = torch.unique(torch.stack([torch.cat([rows for _, rows in queries]),
+                                              torch.cat([key for key, _ in queries])]), dim=1)
+            rows, keys = pairs[0], pairs[1]
+        index = torch.searchsorted(self.keys, keys).clamp(max=count - 1)
+        known = self.keys[index] == keys
+        # A row's n-grams are added in increasing key order either way, alone or in any batch: the same score.
+        return scores.index_add(0, rows[known], self.weights[index[known]])
 
     def exportable_forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """`forward` in operations ONNX has (used while exporting): every n-gram start of every row is looked up
@@ -689,7 +699,7 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
         embedded = self.embedding_dropout(embedded.transpose(1, 2)).transpose(1, 2)
         steps = torch.arange(embedded.size(1), device=embedded.device).unsqueeze(0)
         real = (steps < lengths.unsqueeze(1)).unsqueeze(-1)
-        embedded = embedded.masked_fill(~real, 0)
+        embedded = embedded * real  # zero at padding (a product: several times faster than masked_fill on CPU)
         if self.config.encoder == "rnn":
             layers, mask = self.encoder(embedded, lengths, return_all_layers=True), real
         else:

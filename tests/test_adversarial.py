@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,11 +15,16 @@ import torch
 from helpers import tiny_model, tiny_tokenizer
 from transformers import AutoModelForSequenceClassification
 
+from imdb_lstm.commands.build_default import classifier_arguments
 from imdb_lstm.training import finetune as train
-from imdb_lstm.training.adversarial import (EmbeddingPerturbation, UnlabelledBatches, adversarial_loss, kl_from_logits,
-                                   normalize_embeddings, real_token_mask, scale_per_review, token_frequencies,
-                                   virtual_adversarial_loss)
+from imdb_lstm.training.adversarial import (EmbeddingPerturbation, UnlabelledBatches, adversarial_loss,
+                                   bake_normalized_embeddings, kl_from_logits, normalize_embeddings, real_token_mask,
+                                   scale_per_review, token_frequencies, virtual_adversarial_loss)
 from imdb_lstm.data import DataError, load_imdb, load_unlabelled_texts, tokenize_unlabelled_texts
+from safetensors.torch import load_file
+from torch.nn.utils import parametrize
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def load_vat_texts(source, splits, text_column="text", excluded_texts=()):
@@ -109,8 +115,9 @@ def test_zero_epsilon_changes_nothing(tokenizer):
     # The trainer with both terms off computes exactly the plain loss, through the same code as without them.
     args = train.ImdbTrainingArguments(output_dir="unused", report_to="none", use_cpu=True,
                                       eval_strategy="no", save_strategy="no", load_best_model_at_end=False)
-    assert args.adversarial_epsilon == 0 and args.vat_epsilon == 0 and not args.normalize_embeddings
+    assert args.adversarial_epsilon == 0 and args.vat_epsilon == 0 and args.normalize_embeddings == "none"
     trainer = train.FineTuningTrainer(model=model, args=args, processing_class=tokenizer)
+    assert args.ema_decay == 0 and trainer.weight_average is None
     model.train()
     torch.manual_seed(3)
     loss = trainer.compute_loss(model, dict(batch))
@@ -159,28 +166,108 @@ def test_clean_vat_prediction_ignores_length_buckets(tokenizer):
             model(**long_and_short)
 
 
+def sample_frequencies(tokenizer, vocab_size):
+    ids = tokenizer(list(load_imdb("sample")["train"]["text"][:200]), truncation=True)["input_ids"]
+    counts = token_frequencies(ids, vocab_size)
+    assert counts.sum() == sum(len(row) for row in ids) and counts[tokenizer.pad_token_id] == 0
+    return counts
+
+
+def weighted_moments(weight, counts):
+    """Frequency-weighted (mean, variance) per dimension of an embedding matrix."""
+    weight = weight.detach().double()
+    weights = torch.as_tensor(counts / counts.sum()).unsqueeze(1)
+    mean = (weights * weight).sum(dim=0)
+    return mean, (weights * (weight - mean) ** 2).sum(dim=0)
+
+
+@pytest.mark.parametrize("every_step", [False, True], ids=["once", "every_step"])
 @pytest.mark.parametrize("config", [{"cell": "lstm"}, {"cell": "gru", "num_layers": 2},
                                     {"encoder": "cnn", "pooling": "max"}])
-def test_normalised_embeddings_have_weighted_mean_zero_and_variance_one(tokenizer, config):
+def test_normalised_embeddings_have_weighted_mean_zero_and_variance_one(tokenizer, config, every_step):
     model, _ = tiny_model(tokenizer, bidirectional=config.get("encoder") != "cnn", **config)
-    ids = tokenizer(list(load_imdb("sample")["train"]["text"][:200]), truncation=True)["input_ids"]
-    counts = token_frequencies(ids, model.config.vocab_size)
-    assert counts.sum() == sum(len(row) for row in ids) and counts[tokenizer.pad_token_id] == 0
+    counts = sample_frequencies(tokenizer, model.config.vocab_size)
     batch = batch_of(tokenizer, labels=False)
     batch = {name: value[:2] for name, value in batch.items()}  # reviews longer than the widest CNN filter
     with torch.no_grad():
         before = model(**batch).logits
-    normalize_embeddings(model, counts, fold_into_encoder=True)
-    weight = model.embedding.weight.detach().double()
-    weights = torch.as_tensor(counts / counts.sum()).unsqueeze(1)
-    mean = (weights * weight).sum(dim=0)
-    variance = (weights * (weight - mean) ** 2).sum(dim=0)
+    normalize_embeddings(model, counts, fold_into_encoder=True, every_step=every_step)
+    assert parametrize.is_parametrized(model.embedding, "weight") == every_step
+    mean, variance = weighted_moments(model.embedding.weight, counts)
     assert mean.abs().max() < 1e-5
     torch.testing.assert_close(variance, torch.ones_like(variance), atol=1e-4, rtol=0)
-    assert weight[tokenizer.pad_token_id].abs().sum() == 0
-    # Folded into the encoder's first layer, the normalisation leaves a trained encoder's answers as they were.
+    assert model.embedding.weight[tokenizer.pad_token_id].abs().sum() == 0
+    # Folded into the encoder's first layer, the normalisation leaves a trained encoder's answers as they were (the
+    # every-step normalisation starts from the normalised matrix, on which it changes nothing).
     with torch.no_grad():
         torch.testing.assert_close(model(**batch).logits, before, atol=1e-4, rtol=1e-4)
+
+
+def test_every_step_normalisation_holds_through_training_while_once_drifts(tokenizer):
+    counts = sample_frequencies(tokenizer, len(tokenizer))
+    batch = batch_of(tokenizer)
+    moments = {}
+    for every_step in (False, True):
+        torch.manual_seed(0)
+        model = training_model(tokenizer)
+        normalize_embeddings(model, counts, every_step=every_step)
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+        for _ in range(10):
+            optimizer.zero_grad()
+            model(**batch).loss.backward()
+            matrix = model.embedding.parametrizations.weight.original if every_step else model.embedding.weight
+            # Gradients reach the trainable matrix through the normalisation; none reaches the padding row.
+            assert matrix.grad.abs().sum() > 0 and matrix.grad[tokenizer.pad_token_id].abs().sum() == 0
+            optimizer.step()
+        moments[every_step] = weighted_moments(model.embedding.weight, counts)
+        assert model.embedding.weight[tokenizer.pad_token_id].abs().sum() == 0
+    mean, variance = moments[True]
+    assert mean.abs().max() < 1e-5
+    torch.testing.assert_close(variance, torch.ones_like(variance), atol=1e-4, rtol=0)
+    mean, variance = moments[False]
+    assert mean.abs().max() > 0.01 or (variance - 1).abs().max() > 0.01
+
+
+def test_every_step_model_saves_as_a_plain_classifier_with_the_same_logits(tmp_path, tokenizer):
+    model = training_model(tokenizer)
+    normalize_embeddings(model, sample_frequencies(tokenizer, len(tokenizer)), every_step=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    batch = batch_of(tokenizer)
+    for _ in range(3):
+        optimizer.zero_grad()
+        model(**batch).loss.backward()
+        optimizer.step()
+    batch.pop("labels")
+    with torch.no_grad():
+        expected = model.eval()(**batch).logits
+    # A checkpoint saved by the trainer while the embedding is still parametrised (training not ended).
+    args = train.ImdbTrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True,
+                                       eval_strategy="no", save_strategy="no", load_best_model_at_end=False)
+    train.FineTuningTrainer(model=model, args=args, processing_class=tokenizer).save_model(str(tmp_path / "saved"))
+    saved = load_file(tmp_path / "saved" / "model.safetensors")
+    assert "imdb_lstm.embedding.weight" in saved and not any("parametrizations" in name for name in saved)
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "saved").eval()
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(**batch).logits, expected, atol=0, rtol=0)
+    # At the end of training the normalisation is baked in: a plain embedding, the same parameter, the same logits.
+    matrix = model.embedding.parametrizations.weight.original
+    assert bake_normalized_embeddings(model) and not bake_normalized_embeddings(model)
+    assert model.embedding.weight is matrix and not parametrize.is_parametrized(model.embedding)
+    with torch.no_grad():
+        torch.testing.assert_close(model(**batch).logits, expected, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("given, mode", [("true", "once"), ("True", "once"), ("false", "none"), ("none", "none"),
+                                         ("once", "once"), ("every_step", "every_step")])
+def test_normalize_embeddings_takes_a_mode_or_the_old_booleans(given, mode):
+    assert train.parse_args(["--dataset", "sample", "--normalize_embeddings", given])[2].normalize_embeddings == mode
+
+
+def test_configs_with_normalize_embeddings_true_still_mean_once(tmp_path):
+    assert train.parse_args([str(CONFIGS / "issue30" / "vat_e5.json")])[2].normalize_embeddings == "once"
+    flags = json.loads((CONFIGS / "default_model.json").read_text())["classifiers"]["bilstm128_normalised"]
+    assert flags["normalize_embeddings"] is True
+    assert classifier_arguments(flags, "sample", "vectors.kv", tmp_path)[2].normalize_embeddings == "once"
 
 
 def test_unlabelled_batches_cycle_through_every_review_grouped_by_length(tokenizer):
@@ -208,6 +295,9 @@ TINY = [
 OPTIONS = {
     "adversarial": ["--adversarial_epsilon", "2.0"],
     "vat": ["--vat_epsilon", "5.0", "--normalize_embeddings", "true", "--vat_batch_size", "8", "--vat_max_length", "32"],
+    # As Miyato et al.: the embedding normalised at every step, the weights averaged (evaluated, saved).
+    "vat_every_step_ema": ["--vat_epsilon", "5.0", "--normalize_embeddings", "every_step", "--ema_decay", "0.9",
+                           "--vat_batch_size", "8", "--vat_max_length", "32"],
 }
 
 REMOTE_CODE_CHECK = textwrap.dedent(
@@ -231,11 +321,14 @@ def test_training_with_each_option_saves_reloads_and_loads_through_remote_code(t
     output_dir = tmp_path / option
     train.main([*TINY, *OPTIONS[option], "--output_dir", str(output_dir)])
     history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
-    term = "vat_loss" if option == "vat" else "adversarial_loss"
+    vat = option.startswith("vat")
+    term = "vat_loss" if vat else "adversarial_loss"
     logged = [entry for entry in history if "loss" in entry]
     assert logged and all(entry[term] > 0 and "supervised_loss" in entry for entry in logged)
     info = json.loads((output_dir / "run_info.json").read_text())["arguments"]["training"]
-    assert info["vat_epsilon" if option == "vat" else "adversarial_epsilon"] > 0
+    assert info["vat_epsilon" if vat else "adversarial_epsilon"] > 0
+    assert info["normalize_embeddings"] == {"adversarial": "none", "vat": "once"}.get(option, "every_step")
+    assert info["ema_decay"] == (0.9 if option == "vat_every_step_ema" else 0)
 
     # The model trained in memory scored the test reviews; the reloaded one gives the same probabilities.
     test = load_imdb("sample")["test"].shuffle(seed=42).select(range(32))
@@ -245,9 +338,10 @@ def test_training_with_each_option_saves_reloads_and_loads_through_remote_code(t
     model, tokenizer = load_classifier(str(output_dir))
     np.testing.assert_allclose(predict_proba(model, tokenizer, test["text"], dtype="float32").numpy()[:, 1],
                                [row["p_positive"] for row in rows], atol=1e-5)
-    if option == "vat":
+    if vat:
         weight = model.embedding.weight.detach().double()
         assert abs(weight.mean()) < 0.5 and "normalised" in model.config.embedding_source
+        assert ("at every training step" in model.config.embedding_source) == (option == "vat_every_step_ema")
 
     texts = list(test["text"][:3])
     batch = tokenizer(texts, padding=True, return_tensors="pt")
@@ -267,6 +361,7 @@ def test_training_with_each_option_saves_reloads_and_loads_through_remote_code(t
     ("--vat_weight", "-1", "must be a finite number >= 0"),
     ("--vat_xi", "0", "must be a positive finite number"),
     ("--vat_batch_size", "0", "must be at least 1"),
+    ("--normalize_embeddings", "sometimes", "choose one of none, once, every_step"),
 ])
 def test_bad_settings_are_refused(flag, value, message):
     with pytest.raises(ValueError, match=message):

@@ -1,7 +1,8 @@
 """The semi-supervised recipe's parts on small data: the adaptive-softmax language model (exact against its full
 distribution; the same alone or padded: tests/test_model_family.py), domain word vectors (test refused, full coverage through --glove), the
 n-gram branch (equal to its scikit-learn fit, exact under padding, saved and loaded, through remote code) and the
-whole chain word vectors → pretraining → fine-tuning with the n-gram branch."""
+whole chain word vectors → pretraining → fine-tuning with the n-gram branch (the embedding normalised at every step,
+the weights averaged)."""
 
 import json
 import os
@@ -254,13 +255,20 @@ def test_vectors_then_pretraining_then_fine_tuning_with_the_ngram_branch(tmp_pat
     results = training.main([
         "--dataset", "sample", "--model_name_or_path", str(lm_dir), "--output_dir", str(output_dir),
         "--ngram_order", "3", "--ngram_c", "0.3", "1.0", "--num_train_epochs", "1", "--max_train_samples", "300",
-        "--max_eval_samples", "100", "--max_length", "64", *QUIET,
+        "--max_eval_samples", "100", "--max_length", "64", "--normalize_embeddings", "every_step",
+        "--ema_decay", "0.99", *QUIET,
     ])
     assert 0 <= results["ngram_weight"] <= 1 and results["ngram_features"] > 0 and results["ngram_c"] in (0.3, 1.0)
     for key in ("eval_recurrent_accuracy", "eval_ngram_accuracy", "test_recurrent_accuracy", "test_accuracy"):
         assert 0 <= results[key] <= 1, key
+    # The n-gram branch joined the averaged model that was evaluated (and checkpointed) in training.
+    history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
+    evaluations = [entry for entry in history if "eval_accuracy" in entry]
+    assert results["eval_recurrent_accuracy"] == evaluations[-1]["eval_accuracy"]
     saved = json.loads((output_dir / "config.json").read_text())
     assert saved["ngram_order"] == 3 and saved["ngram_weight"] == results["ngram_weight"]
+    assert saved["embedding_source"].startswith(f"pretrained imdb-lstm model {lm_dir}")
+    assert "normalised at every training step" in saved["embedding_source"]
     model = AutoModelForSequenceClassification.from_pretrained(output_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(output_dir)
     with torch.no_grad():

@@ -23,9 +23,14 @@
   spread over a review is below bf16's resolution); the final perturbed pass runs in the ambient precision.
 - Embedding normalisation (`normalize_embeddings`): each dimension of the word vectors shifted and scaled to
   frequency-weighted mean 0 and variance 1 (the frequencies counted on the training token ids), so that ε means
-  the same for any vectors; applied once before training, the padding row kept zero. For an encoder that was
-  already trained on the vectors (a pretrained language model) the inverse transform is folded into the
-  encoder's first layer, so the model computes what it computed before.
+  the same for any vectors; the padding row kept zero. Applied once before training, and with `every_step` (as
+  Miyato's code) kept so: the trainable matrix is parametrised (`FrequencyWeightedNormalization`, through
+  `torch.nn.utils.parametrize`), the network reading its normalisation, recomputed at every forward pass, with
+  gradients through it; otherwise nothing could stop the embedding from growing until a fixed ε no longer
+  mattered. The saved model is a plain classifier holding the normalised vectors (`plain_state_dict` while
+  training, `bake_normalized_embeddings` at its end). For an encoder that was already trained on the vectors (a
+  pretrained language model) the inverse transform of the starting vectors is folded into the encoder's first
+  layer, so the model starts out computing what it computed before.
 
 Unlabelled reviews for VAT: `imdb_lstm.data.load_unlabelled_texts(..., use="VAT")` (any `datasets` text source;
 `test` refused), tokenised by `imdb_lstm.data.tokenize_unlabelled_texts`, and `UnlabelledBatches` (an endless,
@@ -37,12 +42,13 @@ import itertools
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
 __all__ = [
-    "EmbeddingPerturbation", "UnlabelledBatches",
-    "adversarial_loss", "kl_from_logits", "normalize_embeddings", "real_token_mask", "scale_per_review",
-    "token_frequencies", "virtual_adversarial_loss",
+    "EmbeddingPerturbation", "FrequencyWeightedNormalization", "UnlabelledBatches",
+    "adversarial_loss", "bake_normalized_embeddings", "kl_from_logits", "normalize_embeddings", "plain_state_dict",
+    "real_token_mask", "scale_per_review", "token_frequencies", "virtual_adversarial_loss",
 ]
 
 # Mega-batches of this many batches are sorted by length before they are cut (as Trainer's group_by_length).
@@ -249,39 +255,113 @@ def token_frequencies(sequences, vocab_size: int) -> np.ndarray:
     return np.bincount(ids, minlength=vocab_size)
 
 
-@torch.no_grad()
-def normalize_embeddings(model: nn.Module, frequencies, fold_into_encoder: bool = False,
-                         eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+def normalize_embeddings(model: nn.Module, frequencies, fold_into_encoder: bool = False, eps: float = 1e-6,
+                         every_step: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Shift and scale every dimension of `model`'s word vectors to frequency-weighted mean 0 and variance 1
     (weights: `frequencies`, one count per token id, e.g. `token_frequencies` of the training split), in place; the
-    padding row stays zero. With `fold_into_encoder`, the encoder's first layer (LSTM/GRU input weights of both
-    directions, or the convolutions) absorbs the inverse transform, so that a trained encoder computes exactly what
-    it did on the vectors before (up to dropout, which now drops a dimension to its mean rather than to zero).
-    Returns the (mean, standard deviation) per dimension that were removed."""
+    padding row stays zero. With `every_step`, the embedding's weight is then parametrised by
+    `FrequencyWeightedNormalization` with the same frequencies, so that the network reads it normalised after
+    every optimiser step too (a frozen embedding, which no step changes, is left plain). It starts from the
+    normalised matrix, so both modes begin alike and the learning rate means the same to the embedding in both.
+    With `fold_into_encoder`, the encoder's first layer (LSTM/GRU input weights of both directions, or the
+    convolutions) absorbs the inverse transform, so that a trained encoder computes exactly what it did on the
+    vectors before (up to dropout, which now drops a dimension to its mean rather than to zero). Returns the
+    (mean, standard deviation) per dimension that were removed."""
     embedding = model.get_input_embeddings()
+    if parametrize.is_parametrized(embedding, "weight"):
+        raise ValueError("The embedding is already normalised at every step; normalise it once only.")
     weight = embedding.weight
-    counts = torch.as_tensor(np.asarray(frequencies), dtype=torch.float64, device=weight.device)
-    if counts.shape != (weight.size(0),):
-        raise ValueError(f"frequencies has shape {tuple(counts.shape)}; the embedding has {weight.size(0)} rows.")
+    weights, padding = _frequency_weights(frequencies, weight.size(0), getattr(model.config, "pad_token_id", None),
+                                          weight.device)
+    with torch.no_grad():
+        normalised, mean, std = _normalised(weight.double(), weights, padding, eps)
+        weight.copy_(normalised.to(weight.dtype))
+        if fold_into_encoder:
+            _fold_into_first_layer(model.base_model.encoder, mean.float(), std.float())
+    if every_step and weight.requires_grad:
+        parametrize.register_parametrization(
+            embedding, "weight", FrequencyWeightedNormalization(weights.to(weight.dtype), padding, eps))
+    return mean.float(), std.float()
+
+
+class FrequencyWeightedNormalization(nn.Module):
+    """The parametrisation of an embedding normalised at every step (`torch.nn.utils.parametrize`, see
+    `normalize_embeddings(every_step=True)`): from the trainable matrix E it makes the matrix the network reads,
+    `(E - mean_f(E)) / sqrt(var_f(E) + eps)` per dimension, mean and variance weighted by the token frequencies
+    `weights` (rows, 1; summing to 1, padding weighted 0), the rows where `padding` (rows, 1, bool) is set zero.
+    Recomputed at every access of `embedding.weight`, i.e. every forward pass; gradients flow through it (to
+    every row, through the mean and variance). The frequencies are buffers left out of the state dict: a resumed
+    run counts them again."""
+
+    def __init__(self, weights: torch.Tensor, padding: torch.Tensor, eps: float = 1e-6):
+        super().__init__()
+        self.register_buffer("weights", weights, persistent=False)
+        self.register_buffer("padding", padding, persistent=False)
+        self.eps = eps
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return _normalised(weight, self.weights.to(weight.dtype), self.padding, self.eps)[0]
+
+
+def _frequency_weights(frequencies, rows: int, pad_token_id: int | None,
+                       device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weights, padding), both (rows, 1): `frequencies` (one count per token id) as float64 weights summing to 1,
+    padding weighted 0; padding a bool mask, set on the padding row only."""
+    counts = torch.tensor(np.asarray(frequencies), dtype=torch.float64, device=device)
+    if counts.shape != (rows,):
+        raise ValueError(f"frequencies has shape {tuple(counts.shape)}; the embedding has {rows} rows.")
     if not bool((counts >= 0).all()) or counts.sum() <= 0:
         raise ValueError("frequencies must be non-negative counts with a positive total (count them on the training "
                          "token ids, see token_frequencies).")
-    pad = getattr(model.config, "pad_token_id", None)
-    if pad is not None:
-        counts[pad] = 0
+    padding = torch.zeros(rows, 1, dtype=torch.bool, device=device)
+    if pad_token_id is not None:
+        counts[pad_token_id] = 0
+        padding[pad_token_id] = True
     if counts.sum() <= 0:
         raise ValueError("frequencies count only padding.")
-    weights = (counts / counts.sum()).unsqueeze(1)
-    vectors = weight.double()
+    return (counts / counts.sum()).unsqueeze(1), padding
+
+
+def _normalised(vectors: torch.Tensor, weights: torch.Tensor, padding: torch.Tensor,
+                eps: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(normalised vectors, mean, standard deviation): `vectors` (rows, dim) shifted and scaled per dimension to
+    mean 0 and variance 1 weighted by `weights` (rows, 1), the rows where `padding` (rows, 1) is set zeroed.
+    Elementwise operations and sums only (no matrix product), so that bf16 autocast leaves them in the vectors' own
+    precision."""
     mean = (weights * vectors).sum(dim=0)
-    std = ((weights * (vectors - mean) ** 2).sum(dim=0) + eps).sqrt()
-    normalised = (vectors - mean) / std
-    if pad is not None:
-        normalised[pad] = 0
-    weight.copy_(normalised.to(weight.dtype))
-    if fold_into_encoder:
-        _fold_into_first_layer(model.base_model.encoder, mean.float(), std.float())
-    return mean.float(), std.float()
+    centred = vectors - mean
+    std = ((weights * centred ** 2).sum(dim=0) + eps).sqrt()
+    return (centred / std).masked_fill(padding, 0.0), mean, std
+
+
+def bake_normalized_embeddings(model: nn.Module) -> bool:
+    """Remove the every-step normalisation from `model`'s embedding, leaving its current normalised matrix as the
+    plain (trainable) weight: a classifier like any other, computing what it computed. The parameter stays the same
+    object. Returns whether there was one to remove."""
+    embedding = model.get_input_embeddings()
+    if not parametrize.is_parametrized(embedding, "weight"):
+        return False
+    parametrize.remove_parametrizations(embedding, "weight", leave_parametrized=True)
+    return True
+
+
+def plain_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """`model.state_dict()` as that of the same model without parametrisations: each parametrised tensor (the
+    embedding normalised at every step) under its plain name (`...embedding.weight`) with the value the network
+    reads, its parametrisation's own entries left out. What a checkpoint saved during training holds, so that
+    `from_pretrained` loads it as a plain classifier."""
+    state = model.state_dict()
+    for module_name, module in model.named_modules():
+        if not parametrize.is_parametrized(module):
+            continue
+        prefix = f"{module_name}." if module_name else ""
+        for tensor_name in module.parametrizations:
+            inner = f"{prefix}parametrizations.{tensor_name}."
+            for key in [key for key in state if key.startswith(inner)]:
+                del state[key]
+            with torch.no_grad():
+                state[f"{prefix}{tensor_name}"] = getattr(module, tensor_name).detach()
+    return state
 
 
 def _fold_into_first_layer(encoder: nn.Module, mean: torch.Tensor, std: torch.Tensor) -> None:

@@ -7,13 +7,15 @@ model (`--model_name_or_path`, a folder or Hub repo) → Trainer (length-grouped
 every epoch, best validation checkpoint kept) → test split scored once → model, tokenizer, results JSON,
 predictions and plots in `output_dir`; the command then pushes to the Hub with a rendered model card if asked. Optional terms on the
 embeddings (`--adversarial_epsilon`, `--vat_epsilon` with unlabelled reviews, `--normalize_embeddings`): see
-`imdb_lstm.training.adversarial` and `FineTuningTrainer`.
+`imdb_lstm.training.adversarial` and `FineTuningTrainer`; a moving average of the weights (`--ema_decay`), evaluated
+and saved: `imdb_lstm.training.averaging`.
 
     imdb-lstm-train --dataset ../shared/data/imdb --output_dir outputs/imdb-bilstm   # the shipped recipe
     imdb-lstm-train configs/imdb_bilstm.json                                         # the same, from JSON
     imdb-lstm-train --dataset sample --output_dir outputs/demo --num_train_epochs 3  # offline, minutes
 """
 
+import contextlib
 import json
 import logging
 from dataclasses import asdict, dataclass, field
@@ -21,8 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
+from torch.nn.utils import parametrize
 from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
                           Trainer, TrainerCallback)
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from ..configuration_imdb_lstm import ImdbLstmConfig
 from ..data import (HUB_DATASET, DataError, check_unlabelled_splits, load_labelled, load_unlabelled_texts,
@@ -33,16 +38,17 @@ from ..ngrams import accuracy, attach_ngram_branch, choose_ngram_weight, fit_ngr
 from ..plots import plot_confusion_matrix
 from ..predict import compute_context
 from ..tokenization import DEFAULT_TRUNCATION_SIDE, build_tokenizer
-from .adversarial import (EmbeddingPerturbation, UnlabelledBatches, adversarial_loss, normalize_embeddings,
-                          token_frequencies, virtual_adversarial_loss)
+from .adversarial import (EmbeddingPerturbation, UnlabelledBatches, adversarial_loss, bake_normalized_embeddings,
+                          normalize_embeddings, plain_state_dict, token_frequencies, virtual_adversarial_loss)
+from .averaging import ExponentialMovingAverage
 from .common import CpuTrainingArguments, PreparedRun, parse_arguments, run_recipe
 from .distill import TEACHER_LOGITS, distillation_loss, prepare_transfer_set
 from .teachers import LABELLED_TARGETS
 
 __all__ = [
     "DataArguments", "EncoderUnfreezing", "FineTuningTrainer", "ImdbTrainingArguments", "ModelArguments",
-    "PretrainedModelError",
-    "load_pretrained_for_classification", "main", "parse_args", "predictions_in_dataset_order",
+    "PretrainedModelError", "WeightAveraging",
+    "load_pretrained_for_classification", "main", "normalization_mode", "parse_args", "predictions_in_dataset_order",
     "prepare_fine_tuning", "prepare_perturbation_training", "run", "tokenize_splits", "write_test_outputs",
 ]
 
@@ -52,6 +58,9 @@ logger = logging.getLogger(__name__)
 NOT_CONFIG_FIELDS = ("model_name_or_path", "num_labels", "glove", "oov_init", "ngram_order", "ngram_min_count", "ngram_c")
 # Config fields a fine-tuning run chooses even when the encoder comes from a pretrained model.
 FINE_TUNING_CONFIG_FIELDS = ("pooling", "embedding_dropout", "dropout", "freeze_embedding")
+# In a checkpoint folder, beside the model it saves (averaged, normalised: a plain classifier), what training goes on
+# from when that is another thing (--ema_decay, --normalize_embeddings every_step): see FineTuningTrainer.
+TRAINING_WEIGHTS_NAME = "training_weights.safetensors"
 
 
 class PretrainedModelError(ValueError):
@@ -140,6 +149,25 @@ class DataArguments:
     )
     max_train_samples: int | None = field(default=None, metadata={"help": "use only this many training reviews"})
     max_eval_samples: int | None = field(default=None, metadata={"help": "use only this many validation/test reviews"})
+
+
+# --normalize_embeddings: what each value does (see imdb_lstm.training.adversarial.normalize_embeddings), and the
+# booleans of configs written before there were three.
+NORMALIZATION_MODES = ("none", "once", "every_step")
+NORMALIZATION_ALIASES = {"false": "none", "true": "once"}
+
+
+def normalization_mode(value) -> str:
+    """`--normalize_embeddings` as one of NORMALIZATION_MODES: a mode by name, or true/false (JSON booleans or the
+    strings, any case) as 'once'/'none', the meanings they had when the option was a switch."""
+    if isinstance(value, bool):
+        return "once" if value else "none"
+    name = str(value).strip().lower()
+    name = NORMALIZATION_ALIASES.get(name, name)
+    if name not in NORMALIZATION_MODES:
+        raise ValueError(f"--normalize_embeddings={value!r}: choose one of {', '.join(NORMALIZATION_MODES)} (true "
+                         "means once, false none).")
+    return name
 
 
 @dataclass
@@ -235,14 +263,27 @@ class ImdbTrainingArguments(CpuTrainingArguments):
     distill_label_weight: float = field(
         default=0.0, metadata={"help": "distillation: weight of the cross-entropy with the true labels of the training "
                                "reviews, added to the KL term (0: soft labels only)"})
-    normalize_embeddings: bool = field(
-        default=False,
-        metadata={"help": "before training, shift and scale each embedding dimension to mean 0 and variance 1 "
-                  "weighted by the training token frequencies, so that the epsilons mean the same for any vectors "
-                  "(a pretrained encoder's first layer absorbs the inverse transform)"},
+    normalize_embeddings: str = field(
+        default="none",
+        metadata={"help": "shift and scale each embedding dimension to mean 0 and variance 1 weighted by the training "
+                  "token frequencies, so that the epsilons mean the same for any vectors: 'once' (before training; "
+                  "true), 'every_step' (as Miyato et al.: the network reads the trainable matrix normalised at every "
+                  "step, gradients through the normalisation; the saved model holds the normalised vectors) or "
+                  "'none' (false). A pretrained encoder's first layer absorbs the inverse transform of its vectors"},
+    )
+    ema_decay: float = field(
+        default=0.0,
+        metadata={"help": "keep an exponential moving average of the trainable weights with this decay, updated after "
+                  "every optimiser step (bias-corrected over the first steps), and evaluate, checkpoint and save the "
+                  "averaged model, training on from the raw weights (Miyato et al.: 0.999; 0: off)"},
     )
 
     def __post_init__(self):
+        self.normalize_embeddings = normalization_mode(self.normalize_embeddings)
+        if isinstance(self.ema_decay, bool) or not isinstance(self.ema_decay, (int, float)) \
+                or not 0 <= self.ema_decay < 1:
+            raise ValueError(f"--ema_decay={self.ema_decay} must be in [0, 1): the weight of the average at each "
+                             "step (Miyato et al. use 0.999; 0 switches averaging off).")
         for name in ("adversarial_epsilon", "vat_epsilon", "vat_weight"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
@@ -297,10 +338,23 @@ class FineTuningTrainer(Trainer):
     anew each step. VAT reads unlabelled batches only, as the reference implementation does: the training reviews
     are in them by default (--vat_splits train,unsupervised), and a VAT term on each labelled batch as well would
     add a third of the step's cost again. The terms are logged as `adversarial_loss` and `vat_loss`, the plain
-    cross-entropy as `supervised_loss`; `loss` is their sum."""
+    cross-entropy as `supervised_loss`; `loss` is their sum.
+
+    With `args.ema_decay` > 0, an exponential moving average of the trainable weights (`ExponentialMovingAverage`,
+    updated by the `WeightAveraging` callback after every optimiser step) is what every `evaluate` and `predict`
+    sees and what every checkpoint saves, training going on from the raw weights; so `load_best_model_at_end`
+    picks the best averaged checkpoint. An embedding normalised at every step (`--normalize_embeddings
+    every_step`) is saved as the plain classifier it computes. Where the saved model is not what training goes on
+    from, each checkpoint also holds the model's own state (raw weights, the normalisation's trainable matrix) and
+    the average in `training_weights.safetensors`, from which a resumed run restores both. When training ends,
+    the model becomes the one saved along the way: the average put into it, the normalisation baked in."""
 
     def __init__(self, *args, unlabelled_dataset=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.weight_average = None
+        if getattr(self.args, "ema_decay", 0) > 0:
+            self.weight_average = ExponentialMovingAverage(self.model, self.args.ema_decay)
+            self.add_callback(WeightAveraging(self.weight_average))
         self.unlabelled_batches = None
         if getattr(self.args, "vat_epsilon", 0) > 0:
             if unlabelled_dataset is None:
@@ -310,6 +364,13 @@ class FineTuningTrainer(Trainer):
                 seed=self.args.seed + self.args.process_index,
             )
         self._perturbation_logs = {}
+
+    def training_step(self, *args, **kwargs):
+        # The passes of one step (clean, adversarial, VAT's three) read an embedding normalised at every step
+        # (--normalize_embeddings every_step) computed once, and backward goes through the normalisation once: half
+        # the cost of a VAT step's normalisations for a 20,000-word embedding. Nothing changes for other models.
+        with parametrize.cached():
+            return super().training_step(*args, **kwargs)
 
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()
@@ -361,6 +422,100 @@ class FineTuningTrainer(Trainer):
         with compute_context(self.accelerator.unwrap_model(model), "float32"):
             return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
 
+    def evaluate(self, *args, **kwargs) -> dict:
+        with self._saved_weights():
+            return super().evaluate(*args, **kwargs)
+
+    def predict(self, *args, **kwargs):
+        with self._saved_weights():
+            return super().predict(*args, **kwargs)
+
+    def train(self, *args, **kwargs):
+        output = super().train(*args, **kwargs)
+        self._become_saved_model()
+        return output
+
+    def _load_best_model(self) -> None:
+        # The best checkpoint holds the plain averaged classifier: the model becomes one before it is loaded into it.
+        self._become_saved_model()
+        super()._load_best_model()
+
+    def _saved_weights(self):
+        """A context in which the model holds the weights that are evaluated and saved: the average while training
+        goes on from the raw weights (nothing to do otherwise)."""
+        if self.weight_average is None:
+            return contextlib.nullcontext()
+        return self.weight_average.averaged_weights()
+
+    def _become_saved_model(self) -> None:
+        """At the end of training (before the best checkpoint is loaded, if it is), the model becomes the classifier
+        evaluated and saved along the way: the average put into its weights for good, an every-step normalisation
+        baked into a plain embedding. So the n-gram branch, the test scores and the saved folder all see it."""
+        if self.weight_average is not None:
+            self.weight_average.copy_to_model()
+            self.pop_callback(WeightAveraging)
+            self.weight_average = None
+            logger.info("The model now holds the moving average of its weights (--ema_decay %s).", self.args.ema_decay)
+        if bake_normalized_embeddings(self.model):
+            logger.info("The embedding normalised at every step is now a plain one holding the normalised vectors.")
+
+    def _keeps_training_weights(self) -> bool:
+        """Whether the saved model differs from what training goes on from (averaged, or normalised every step)."""
+        return self.weight_average is not None or _is_parametrized(self.model)
+
+    def _save(self, output_dir=None, state_dict=None) -> None:
+        # Every save is a plain classifier: an embedding normalised at every step goes in as the matrix it reads.
+        if state_dict is None and _is_parametrized(self.model):
+            state_dict = plain_state_dict(self.model)
+        super()._save(output_dir, state_dict=state_dict)
+
+    def _save_checkpoint(self, model, trial) -> None:
+        if self._keeps_training_weights() and self.args.should_save:
+            # Written before Trainer's files: trainer_state.json, written last, still marks a complete checkpoint.
+            folder = Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+            folder.mkdir(parents=True, exist_ok=True)
+            tensors = {f"raw.{name}": value.detach().contiguous() for name, value in self.model.state_dict().items()}
+            if self.weight_average is not None:
+                tensors.update({f"average.{name}": shadow for name, shadow in self.weight_average.state_dict().items()})
+            save_file(tensors, str(folder / TRAINING_WEIGHTS_NAME), metadata={"format": "pt"})
+        with self._saved_weights():
+            super()._save_checkpoint(model, trial)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None) -> None:
+        path = Path(resume_from_checkpoint) / TRAINING_WEIGHTS_NAME
+        if not path.is_file():
+            if self._keeps_training_weights():
+                raise ValueError(
+                    f"--resume_from_checkpoint {resume_from_checkpoint} has no {TRAINING_WEIGHTS_NAME}: it was saved "
+                    "by a run without --ema_decay or --normalize_embeddings every_step, so it holds neither a weight "
+                    "average nor the matrix the normalisation is computed from. Resume it with the settings it was "
+                    "trained with, or start afresh."
+                )
+            super()._load_from_checkpoint(resume_from_checkpoint, model)
+            return
+        tensors = load_file(str(path))
+        raw = {name.removeprefix("raw."): value for name, value in tensors.items() if name.startswith("raw.")}
+        average = {name.removeprefix("average."): value for name, value in tensors.items()
+                   if name.startswith("average.")}
+        try:
+            (self.model if model is None else model).load_state_dict(raw, strict=True)
+        except RuntimeError as error:
+            raise ValueError(
+                f"--resume_from_checkpoint {resume_from_checkpoint}: its training weights do not fit this run's model "
+                "(was it trained with another --normalize_embeddings or architecture? Resume with its own settings): "
+                f"{error}"
+            ) from error
+        if self.weight_average is not None:
+            if not average:
+                raise ValueError(f"--resume_from_checkpoint {resume_from_checkpoint} holds no weight average: it was "
+                                 "trained without --ema_decay. Resume it without --ema_decay, or start afresh.")
+            self.weight_average.load_state_dict(average)
+        elif average:
+            logger.warning("%s holds a weight average, but this run has no --ema_decay: training goes on from the raw "
+                           "weights, without the average.", resume_from_checkpoint)
+        restored = " and their average" if average and self.weight_average is not None else ""
+        logger.info("Training weights%s restored from %s.", restored, path)
+
     def log(self, logs: dict, *args, **kwargs) -> None:
         if "loss" in logs and self._perturbation_logs:
             for name, (total, count) in self._perturbation_logs.items():
@@ -385,6 +540,22 @@ class FineTuningTrainer(Trainer):
             optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
             self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
         return super().create_optimizer(model)
+
+
+class WeightAveraging(TrainerCallback):
+    """Folds the weights into `average` (an `ExponentialMovingAverage`) after every optimiser step, the step
+    number (Trainer's `global_step`, restored on resume) setting the bias-corrected decay."""
+
+    def __init__(self, average: ExponentialMovingAverage):
+        self.average = average
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.average.update(state.global_step)
+
+
+def _is_parametrized(model) -> bool:
+    """Whether any module of `model` has a parametrised tensor (the embedding normalised at every step)."""
+    return any(parametrize.is_parametrized(module) for module in model.modules())
 
 
 class EncoderUnfreezing(TrainerCallback):
@@ -616,15 +787,22 @@ def add_ngram_branch(trainer: Trainer, tokenized, model_args: ModelArguments) ->
 def prepare_perturbation_training(model, tokenizer, splits, tokenized, model_args: ModelArguments,
                                   data_args: DataArguments, training_args: ImdbTrainingArguments):
     """What `--normalize_embeddings` and `--vat_epsilon` need before training: the embedding normalised on the
-    training token frequencies (folded into the encoder when it comes from `--model_name_or_path`), and the
-    tokenised unlabelled reviews for VAT (None without VAT), the run's validation and test reviews left out."""
-    if training_args.normalize_embeddings:
+    training token frequencies (folded into the encoder when it comes from `--model_name_or_path`), with
+    `every_step` parametrised to stay so, and the tokenised unlabelled reviews for VAT (None without VAT), the
+    run's validation and test reviews left out."""
+    if training_args.normalize_embeddings != "none":
         pretrained = bool(model_args.model_name_or_path)
         normalize_embeddings(model, token_frequencies(tokenized["train"]["input_ids"], model.config.vocab_size),
-                             fold_into_encoder=pretrained)
-        model.config.embedding_source = f"{model.config.embedding_source}, normalised (frequency-weighted mean 0, " \
-                                        "variance 1 per dimension)"
-        logger.info("Embedding normalised on the training token frequencies%s.",
+                             fold_into_encoder=pretrained,
+                             every_step=training_args.normalize_embeddings == "every_step")
+        every_step = parametrize.is_parametrized(model.get_input_embeddings(), "weight")
+        if training_args.normalize_embeddings == "every_step" and not every_step:
+            logger.info("--normalize_embeddings every_step: the embedding is frozen, so once is the same.")
+        model.config.embedding_source = f"{model.config.embedding_source}, normalised" \
+                                        f"{' at every training step' if every_step else ''} (frequency-weighted mean " \
+                                        "0, variance 1 per dimension)"
+        logger.info("Embedding normalised on the training token frequencies%s%s.",
+                    ", and at every step" if every_step else "",
                     " (inverse folded into the pretrained encoder's first layer)" if pretrained else "")
     if not training_args.vat_epsilon > 0:
         return None

@@ -26,6 +26,7 @@ import shlex
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from transformers.dynamic_module_utils import get_relative_imports
 
 from .explain import explain, render_png, require_captum
 from .predict import LANGUAGE_MODEL_CLASS, load_classifier
@@ -39,9 +40,14 @@ LANGUAGE_MODEL_CARD_TEMPLATE = PACKAGE_DIR / "lm_model_card.md"
 
 # The study's example review explained (imdb_lstm.explain), drawn by render_model_card next to the card.
 EXAMPLE_PICTURE = "example_explained.png"
-# What a finished output folder holds (besides its safetensors weights), for a card or a push.
-REQUIRED_FILES = ("config.json", "configuration_imdb_lstm.py", "modeling_imdb_lstm.py", "tokenizer.json",
-                  "tokenizer_config.json", "eval_results.json")
+# The files every saved model folder holds besides its safetensors weights: config, model code, tokenizer. The one
+# list (check_model_dir requires them, hub.MODEL_REPO_FILES pushes them, the tests check both). The model file imports
+# serving_imdb_lstm.py relatively, so save_pretrained writes it next to it; a folder saved before it existed has a
+# model file that holds everything and no such import (see `missing_model_files`).
+MODEL_FOLDER_FILES = ("config.json", "configuration_imdb_lstm.py", "modeling_imdb_lstm.py", "serving_imdb_lstm.py",
+                      "tokenizer.json", "tokenizer_config.json")
+# Model code a folder may also hold: the tokenizer's class, which newer tokenizers save (older folders lack it).
+OPTIONAL_MODEL_FOLDER_FILES = ("tokenization_imdb_lstm.py",)
 
 # (metric key in eval_results.json without "test_", model-index metric type, name shown on the card)
 TEST_METRICS = (
@@ -97,11 +103,23 @@ def is_language_model_dir(model_dir: Path) -> bool:
     return config.is_file() and LANGUAGE_MODEL_CLASS in (read_json(config).get("architectures") or [])
 
 
+def missing_model_files(model_dir: Path) -> list[str]:
+    """The files of MODEL_FOLDER_FILES that `model_dir` lacks; a sibling of the model file (serving_imdb_lstm.py)
+    only when its model file imports it (transformers' `get_relative_imports`, as remote code reads it)."""
+    modeling = model_dir / "modeling_imdb_lstm.py"
+    imported = {f"{name}.py" for name in get_relative_imports(modeling)} if modeling.is_file() else set()
+    code = {"modeling_imdb_lstm.py", "configuration_imdb_lstm.py"}
+    return [name for name in MODEL_FOLDER_FILES if not (model_dir / name).is_file()
+            and (not name.endswith(".py") or name in code or name in imported)]
+
+
 def check_model_dir(model_dir: Path) -> None:
     """Raise a clear error when `model_dir` is not a complete output folder of imdb-lstm-train or -pretrain."""
     if not model_dir.is_dir():
         raise FileNotFoundError(f"Model folder {model_dir} does not exist: give the --output_dir of a training run.")
-    missing = [name for name in REQUIRED_FILES if not (model_dir / name).is_file()]
+    missing = missing_model_files(model_dir)
+    if not (model_dir / "eval_results.json").is_file():
+        missing.append("eval_results.json")
     if not any(model_dir.glob("*.safetensors")):
         missing.append("model.safetensors")
     if missing:

@@ -19,25 +19,22 @@ from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, HfApi, get_token
 
-from .cards import (EXAMPLE_PICTURE, check_model_dir, is_language_model_dir, render_language_model_card,
-                    render_model_card)
+from .cards import (EXAMPLE_PICTURE, MODEL_FOLDER_FILES, OPTIONAL_MODEL_FOLDER_FILES, check_model_dir,
+                    is_language_model_dir, render_language_model_card, render_model_card)
 from .onnx_export import ONNX_FILE, export_model_dir
 
 logger = logging.getLogger(__name__)
 
-# What a model repo holds; everything else in an output folder (checkpoint-*/, training_args.bin,
-# trainer_state.json, test_predictions.jsonl) stays local.
+# What a model repo holds (file names or patterns): the model folder's own files (cards.MODEL_FOLDER_FILES, the one
+# list of them), its weights, card and results; everything else in an output folder (checkpoint-*/,
+# training_args.bin, trainer_state.json, test_predictions.jsonl) stays local.
 MODEL_REPO_FILES = (
+    *MODEL_FOLDER_FILES,
+    *OPTIONAL_MODEL_FOLDER_FILES,
     "README.md",
-    "config.json",
     "model.safetensors",
     "model-*-of-*.safetensors",
     "model.safetensors.index.json",
-    "configuration_imdb_lstm.py",
-    "modeling_imdb_lstm.py",
-    "tokenization_imdb_lstm.py",
-    "tokenizer.json",
-    "tokenizer_config.json",
     "special_tokens_map.json",
     "confusion_matrix.png",
     "training_curves.png",

@@ -1,18 +1,11 @@
-"""The imdb-lstm model family. The base model, `ImdbLstmModel`: word embedding → recurrent (LSTM/GRU, uni- or
-bidirectional) or CNN encoder → per-token states. Its heads, each holding it as `imdb_lstm` (`base_model_prefix`):
-- `ImdbLstmForSequenceClassification`: pooling over the real tokens → dropout → linear head over
-  `config.num_labels` labels (NEGATIVE, POSITIVE by default); optionally an n-gram branch (`config.ngram_order`) whose log-odds join the recurrent ones;
-- `ImdbLstmForCausalLM`: the next word from the left-to-right states and, with a bidirectional encoder, the
-  previous word from the right-to-left states (a forward and a backward language model sharing the embedding),
-  through an output layer tied to the embedding or an adaptive softmax (`config.lm_output`).
-A language-model folder loads into the classifier with only the classification head new. Folders saved before
-the base model existed (weights `embedding.*`, `encoder.*`, `classifier.*`) load unchanged: transformers adds the
-`imdb_lstm.` prefix to each key that only exists with it.
-
-This file is copied to the Hugging Face Hub and loaded there on its own (`trust_remote_code=True`), so it imports
-only torch, transformers, the standard library and its configuration. It reads in transformers' order: output
-dataclasses, tensor helpers, the serving-only length buckets, encoders, the heads' building blocks, the
-`PreTrainedModel`, the base model, the heads.
+"""PyTorch imdb-lstm models: the base model [`ImdbLstmModel`] (word embedding → recurrent or CNN encoder →
+per-token states) and its heads, [`ImdbLstmForSequenceClassification`] and [`ImdbLstmForCausalLM`], which hold it as
+`imdb_lstm` (folders saved before it existed, with weights `embedding.*`, `encoder.*`, `classifier.*`, load
+unchanged: transformers adds the prefix). Loaded on its own from the Hub (`trust_remote_code=True`) with the files
+it imports relatively, its configuration and `serving_imdb_lstm.py` (inference dtype, length buckets, cutting
+over-long reviews), it imports only torch, transformers and the standard library besides. Export-only paths live in
+`imdb_lstm.onnx_export`, which sets them while exporting through two replaceable functions,
+`ImdbLstmRecurrentEncoder.run_direction` and `ImdbLstmNgramBranch.log_odds`.
 
 Why batches are never packed: `pack_padded_sequence` makes CPU training an order of magnitude slower. Instead each
 recurrent layer reads the padded batch as it is. Padding sits at the end of every row, so a left-to-right direction
@@ -20,20 +13,9 @@ computes the real positions exactly; the right-to-left direction is run on each 
 tokens first, padding still at the end) and its outputs are reversed back. Pooling then reads only real positions,
 so a review gets the same logits alone or in any padded batch. A left-padded batch is first rotated row by row so
 that its real tokens come first, and is then read exactly the same way.
-
-Inference in any order (e.g. `pipeline("text-classification")`, which pads each batch to its longest review): a
-batch whose rows differ much in length is split, inside `forward`, into sub-batches of similar length, each cut to
-its own longest review, and the logits are put back in row order (`plan_length_buckets`). Because the logits do not
-depend on padding this changes nothing but speed; it happens only without gradients, on CPU, and never while the
-model is traced, compiled or exported. Reviews longer than `config.model_max_length` are cut the way the tokenizer
-cuts them (`config.truncation_side`: "left" keeps the end, "right" the beginning), so callers that do not ask the
-tokenizer to truncate get what training saw.
 """
 
-import contextlib
-import contextvars
 import functools
-import os
 from dataclasses import dataclass
 
 import torch
@@ -42,8 +24,12 @@ from torch.utils.checkpoint import checkpoint
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput, ModelOutput, SequenceClassifierOutput
+from transformers.utils.import_utils import is_tracing
 
 from .configuration_imdb_lstm import ImdbLstmConfig
+from .serving_imdb_lstm import autocasts_inference, logits_in_length_buckets, truncated_to_max_length
+# Looked up on the model's own module (whichever copy runs): predict.exact_float32, scripts/bench_speed.py.
+from .serving_imdb_lstm import bfloat16_is_native, float32_inference  # noqa: F401
 
 # Added to the language model's score of [PAD] (see ImdbLstmLMHead).
 PAD_PENALTY = -1e4
@@ -52,17 +38,12 @@ PAD_PENALTY = -1e4
 CHECKPOINT_STEPS = 128
 
 
-# ---------------------------------------- Outputs
-
 @dataclass
 class EncodedBatch:
-    """What the base model computed for a batch, in its own layout: rows real tokens first (left padding rotated
-    away) and cut to `config.model_max_length`. `embedded` and `layers` are zero at padding and are the tensors the
-    model computes with (so that returned hidden states get gradients).
-
-    `layers`: per-token states of every recurrent layer (batch, time, features), first layer first; for the CNN
-    encoder one tensor, the feature maps of every filter width side by side, indexed by window start. `mask`
-    (broadcastable to the last of `layers`): where those states are real (tokens, or windows inside the review).
+    """What the base model computed for a batch, in its layout (real tokens first, cut to `model_max_length`).
+    `embedded` and `layers` (every recurrent layer's per-token states, first layer first; for the CNN encoder the
+    feature maps of every filter width side by side, by window start) are zero at padding and are the tensors the
+    model computes with. `mask` (broadcastable to the last of `layers`): where those states are real.
     `shifts_back`: the row rotation that puts per-token tensors back at the input's own positions, or None."""
 
     input_ids: torch.Tensor
@@ -85,8 +66,6 @@ class ImdbLstmCausalLMOutput(ModelOutput):
     backward_loss: torch.Tensor | None = None
     hidden_states: tuple[torch.Tensor, ...] | None = None
 
-
-# ---------------------------------------- Tensor helpers
 
 def reverse_padded(states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Reverse the first `lengths[b]` steps of each row of `states` (batch, time, ...), leaving padding in place."""
@@ -119,142 +98,18 @@ def masked_pool(states: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch
     return torch.cat(pooled, dim=-1)
 
 
-def bfloat16_is_native(device: torch.device) -> bool:
-    """Whether `device` computes bfloat16 natively: a CUDA GPU that supports it, or a CPU with AVX512_BF16 or AMX
-    (Intel Cooper Lake / Sapphire Rapids and later, AMD Zen 4 and later); elsewhere bfloat16 is emulated and slower."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        cpu = getattr(torch, "cpu", None)
-        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-        return _onednn_may_use_bfloat16() and any(getattr(cpu, check, lambda: False)() for check in checks)
-    return False
-
-
-# oneDNN instruction sets without bfloat16 arithmetic. With ONEDNN_MAX_CPU_ISA capped to one of them on a CPU that has
-# bfloat16, PyTorch (reading the CPU's own flags) still sends bfloat16 LSTMs to oneDNN, which then cannot build them.
-_ONEDNN_ISAS_WITHOUT_BFLOAT16 = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"}
-
-
-def _onednn_may_use_bfloat16() -> bool:
-    return os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").strip().upper() not in _ONEDNN_ISAS_WITHOUT_BFLOAT16
-
-
-# Set by `float32_inference()`: this thread's (or task's) inference calls compute in float32.
-_FLOAT32_INFERENCE = contextvars.ContextVar("imdb_lstm_float32_inference", default=False)
-
-
-@contextlib.contextmanager
-def float32_inference():
-    """Within this block, in this thread, classifiers of this family compute in float32 whatever their
-    `config.inference_dtype` says (exact logits: ONNX parity, attributions, scoring); other threads are untouched."""
-    token = _FLOAT32_INFERENCE.set(True)
-    try:
-        yield
-    finally:
-        _FLOAT32_INFERENCE.reset(token)
-
-
-def _is_exporting() -> bool:
-    """Whether the model is being traced (torch.jit, legacy ONNX export), compiled or exported (torch.export): then
-    `forward` takes no branch that reads tensor values (torch.export refuses them)."""
-    compiler = getattr(torch, "compiler", None)
-    return (
-        torch.jit.is_tracing()
-        or torch.onnx.is_in_onnx_export()
-        or bool(compiler and getattr(compiler, "is_compiling", lambda: False)())
-        or bool(compiler and getattr(compiler, "is_exporting", lambda: False)())
-    )
-
-
-# ---------------------------------------- Serving only: length buckets at inference (see the module docstring)
-
-# Length buckets at inference (CPU). A recurrent step over `rows` rows costs about rows + step_overhead_rows
-# row-steps, and each sub-batch a fixed call_overhead_row_steps more (embedding, gathers, pooling, the n-gram
-# branch, Python), measured for a BiLSTM-128 (bfloat16 autocast) per torch thread count: with more threads a row is
-# cheaper, so the fixed costs weigh more. Thread counts above the largest measured use its costs. A batch is split
-# only when that saves BUCKET_MIN_SAVING of its cost.
-BUCKET_COSTS = {  # torch threads: (step_overhead_rows, call_overhead_row_steps)
-    1: (2, 120),
-    2: (3, 250),
-}
-BUCKET_MIN_SAVING = 0.2
-BUCKET_MAX_CUTS = 32
-
-
-def plan_length_buckets(lengths: list[int], threads: int | None = None) -> list[list[int]] | None:
-    """Rows of a padded batch grouped into sub-batches of similar length (lists of row indices, shortest rows
-    first), or None when reading the batch as it is costs about as much. Each sub-batch is meant to be cut to its
-    longest row; the grouping minimises the estimated cost, the sum over sub-batches of
-    width · (rows + step_overhead_rows) + call_overhead_row_steps (`BUCKET_COSTS` for `threads`, by default the
-    torch thread count in use), by dynamic programming over the rows sorted by length (cutting between at most
-    BUCKET_MAX_CUTS + 1 evenly spaced places)."""
-    threads = torch.get_num_threads() if threads is None else threads
-    step_overhead, call_overhead = BUCKET_COSTS[min(max(threads, 1), max(BUCKET_COSTS))]
-    count = len(lengths)
-    if count < 2:
-        return None
-    order = sorted(range(count), key=lengths.__getitem__)
-    ordered = [lengths[row] for row in order]
-    as_is = ordered[-1] * (count + step_overhead) + call_overhead
-    budget = (1 - BUCKET_MIN_SAVING) * as_is
-    # No grouping costs less than the real tokens plus one sub-batch as wide as the longest row: skip cheaply.
-    if sum(ordered) + ordered[-1] * step_overhead + call_overhead > budget:
-        return None
-    stride = -(-count // BUCKET_MAX_CUTS)
-    cuts = [*range(0, count, stride), count]
-    best, previous = [0.0] + [float("inf")] * (len(cuts) - 1), [0] * len(cuts)
-    for end in range(1, len(cuts)):
-        width = ordered[cuts[end] - 1]
-        for start in range(end):
-            cost = best[start] + width * (cuts[end] - cuts[start] + step_overhead) + call_overhead
-            if cost < best[end]:
-                best[end], previous[end] = cost, start
-    if best[-1] > budget:
-        return None
-    buckets, end = [], len(cuts) - 1
-    while end > 0:
-        buckets.append(order[cuts[previous[end]] : cuts[end]])
-        end = previous[end]
-    return buckets[::-1]
-
-
-# ---------------------------------------- Encoders
-
-def scanned_rnn(rnn: nn.LSTM | nn.GRU, inputs: torch.Tensor) -> torch.Tensor:
-    """`rnn(inputs)[0]` for a one-layer, one-direction, batch-first LSTM or GRU, as a `scan` over time steps (the
-    same equations and weights): torch.export unrolls `nn.LSTM` / `nn.GRU` into as many steps as its example has,
-    so an exported graph would read one length only; a scan keeps the length dynamic."""
-    # A private torch module, imported only while exporting: a torch without it still runs everything else.
-    from torch._higher_order_ops.scan import scan
-
-    input_gates = nn.functional.linear(inputs, rnn.weight_ih_l0, rnn.bias_ih_l0).transpose(0, 1)
-    weight, bias = rnn.weight_hh_l0, rnn.bias_hh_l0
-
-    def lstm_step(carry, gates):
-        hidden, cell = carry
-        in_gate, forget_gate, candidate, out_gate = (gates + nn.functional.linear(hidden, weight, bias)).chunk(4, -1)
-        cell = torch.sigmoid(forget_gate) * cell + torch.sigmoid(in_gate) * torch.tanh(candidate)
-        hidden = torch.sigmoid(out_gate) * torch.tanh(cell)
-        return (hidden, cell), hidden.clone()
-
-    def gru_step(carry, gates):
-        (hidden,) = carry
-        reset_in, update_in, candidate_in = gates.chunk(3, -1)
-        reset_h, update_h, candidate_h = nn.functional.linear(hidden, weight, bias).chunk(3, -1)
-        reset, update = torch.sigmoid(reset_in + reset_h), torch.sigmoid(update_in + update_h)
-        hidden = (1 - update) * torch.tanh(candidate_in + reset * candidate_h) + update * hidden
-        return (hidden,), hidden.clone()
-
-    # One zero tensor per state: the exporter would take one tensor passed twice for one input (hidden = cell).
-    lstm = isinstance(rnn, nn.LSTM)
-    initial = tuple(inputs.new_zeros(inputs.size(0), rnn.hidden_size) for _ in range(2 if lstm else 1))
-    _, outputs = scan(lstm_step if lstm else gru_step, initial, input_gates)
-    return outputs.transpose(0, 1)
+def run_direction(rnn: nn.LSTM | nn.GRU, inputs: torch.Tensor) -> torch.Tensor:
+    """One direction of one recurrent layer: the per-token outputs of `rnn` (one layer, one direction, batch first)
+    over `inputs`, from zero states."""
+    return rnn(inputs)[0]
 
 
 class ImdbLstmRecurrentEncoder(nn.Module):
     """Stacked LSTM/GRU layers; a bidirectional layer is two single-direction modules (see the module docstring)."""
+
+    # Replaceable, as transformers marks Mamba's scan: looked up on the instance, so a function of the same signature
+    # set there runs instead (imdb_lstm.onnx_export sets a scan over time steps while exporting).
+    run_direction = staticmethod(run_direction)
 
     def __init__(self, config: ImdbLstmConfig):
         super().__init__()
@@ -301,10 +156,8 @@ class ImdbLstmRecurrentEncoder(nn.Module):
 
     def _run(self, rnn: nn.LSTM | nn.GRU, inputs: torch.Tensor) -> torch.Tensor:
         """One direction of one layer: its per-token outputs (with gradient checkpointing, chunk by chunk of time)."""
-        if getattr(torch.compiler, "is_exporting", lambda: False)():
-            return scanned_rnn(rnn, inputs)
         if not (self.gradient_checkpointing and self.training and torch.is_grad_enabled()):
-            return rnn(inputs)[0]
+            return self.run_direction(rnn, inputs)
         lstm = isinstance(rnn, nn.LSTM)
 
         def run_chunk(chunk, *state):  # the state as separate tensors: any checkpoint function passes them on
@@ -366,8 +219,6 @@ class ImdbLstmConvEncoder(nn.Module):
 def convolve(conv: nn.Conv1d, channels_first: torch.Tensor) -> torch.Tensor:
     return torch.relu(conv(channels_first))
 
-
-# ---------------------------------------- The heads' building blocks
 
 class ImdbLstmLMHead(nn.Module):
     """Word scores from per-token states, tied to the input embedding: dropout → a linear projection of each
@@ -458,12 +309,46 @@ class ImdbLstmAdaptiveLMHead(nn.Module):
         return self.output_layer(backward)(selected, targets[predicting]).loss
 
 
+def ngram_log_odds(branch: "ImdbLstmNgramBranch", input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """The n-gram branch's (batch,) log-odds for right-padded `input_ids` with `lengths` real tokens: `branch.bias`
+    plus the weight of each distinct known n-gram inside the review."""
+    batch, width = input_ids.shape
+    count = branch.keys.numel()
+    scores = branch.bias.expand(batch).clone()
+    if count == 0:
+        return scores
+    steps = torch.arange(width, device=input_ids.device)
+    queries = []
+    for n, key in branch.ngram_keys(input_ids):
+        # Only the n-grams inside each review are looked up.
+        rows, starts = torch.nonzero(steps[: width - n + 1].unsqueeze(0) + n <= lengths.unsqueeze(1), as_tuple=True)
+        queries.append((key[rows, starts], rows))
+    if branch.base ** branch.order * batch < 2**62:
+        # Each distinct (n-gram, row) pair once, as one int64 (n-gram key * batch + row), sorted by n-gram: the
+        # lookups then walk the key table in order (about twice as fast as searching in text order). Keys of
+        # different orders never collide (every digit is at least 1).
+        pairs = torch.unique(torch.cat([key * batch + rows for key, rows in queries]))
+        keys, rows = pairs // batch, pairs % batch
+    else:  # the pairs would not fit in int64: distinct (row, key) pairs, looked up in row order
+        pairs = torch.unique(torch.stack([torch.cat([rows for _, rows in queries]),
+                                          torch.cat([key for key, _ in queries])]), dim=1)
+        rows, keys = pairs[0], pairs[1]
+    index = torch.searchsorted(branch.keys, keys).clamp(max=count - 1)
+    known = branch.keys[index] == keys
+    # A row's n-grams are added in increasing key order either way, alone or in any batch: the same score.
+    return scores.index_add(0, rows[known], branch.weights[index[known]])
+
+
 class ImdbLstmNgramBranch(nn.Module):
     """The log-odds of POSITIVE from which n-grams of token ids (1..`ngram_order` words, inside the review) occur:
     `bias + sum of the weights of the distinct known n-grams present` (an NB-weighted logistic regression over
     binary n-gram features, fitted by `imdb_lstm.ngrams`). An n-gram (t1, ..., tn) is known by the integer key
     sum over k of (t_k + 1) * (vocab_size + 1) ** (n - k); the sorted keys and their weights are buffers, looked
     up with `torch.searchsorted`, so a review gets the same score alone or in any padded batch."""
+
+    # Replaceable (see `ImdbLstmRecurrentEncoder.run_direction`): `forward` computes through this function, called as
+    # log_odds(branch, input_ids, lengths); imdb_lstm.onnx_export sets one in operations ONNX has while exporting.
+    log_odds = staticmethod(ngram_log_odds)
 
     def __init__(self, config: ImdbLstmConfig):
         super().__init__()
@@ -488,58 +373,8 @@ class ImdbLstmNgramBranch(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(batch,) log-odds for right-padded `input_ids` with `lengths` real tokens."""
-        batch, width = input_ids.shape
-        count = self.keys.numel()
-        scores = self.bias.expand(batch).clone()
-        if count == 0:
-            return scores
-        steps = torch.arange(width, device=input_ids.device)
-        queries = []
-        for n, key in self.ngram_keys(input_ids):
-            # Only the n-grams inside each review are looked up.
-            rows, starts = torch.nonzero(steps[: width - n + 1].unsqueeze(0) + n <= lengths.unsqueeze(1), as_tuple=True)
-            queries.append((key[rows, starts], rows))
-        if self.base ** self.order * batch < 2**62:
-            # Each distinct (n-gram, row) pair once, as one int64 (n-gram key * batch + row), sorted by n-gram: the
-            # lookups then walk the key table in order (about twice as fast as searching in text order). Keys of
-            # different orders never collide (every digit is at least 1).
-            pairs = torch.unique(torch.cat([key * batch + rows for key, rows in queries]))
-            keys, rows = pairs // batch, pairs % batch
-        else:  # the pairs would not fit in int64: distinct (row, key) pairs, looked up in row order
-            pairs = torch.unique(torch.stack([torch.cat([rows for _, rows in queries]),
-                                              torch.cat([key for key, _ in queries])]), dim=1)
-            rows, keys = pairs[0], pairs[1]
-        index = torch.searchsorted(self.keys, keys).clamp(max=count - 1)
-        known = self.keys[index] == keys
-        # A row's n-grams are added in increasing key order either way, alone or in any batch: the same score.
-        return scores.index_add(0, rows[known], self.weights[index[known]])
+        return self.log_odds(self, input_ids, lengths)
 
-    def exportable_forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """`forward` in operations ONNX has (used while exporting): every n-gram start of every row is looked up
-        by a binary search of fixed depth, unknown ones and those past the review become a sentinel feature of
-        weight 0, and each row's features are sorted so that each distinct one is counted once."""
-        batch, width = input_ids.shape
-        count = int(self.keys.numel())  # a constant of the exported graph (the buffers are)
-        scores = self.bias.expand(batch)
-        if count == 0:
-            return scores
-        steps = torch.arange(width, device=input_ids.device).unsqueeze(0)
-        features = []
-        for n, key in self.ngram_keys(input_ids):
-            low, high = torch.zeros_like(key), torch.full_like(key, count - 1)
-            for _ in range(max(count - 1, 1).bit_length()):  # the first index whose key is >= the query
-                middle = (low + high) // 2
-                below = self.keys[middle] < key
-                low, high = torch.where(below, middle + 1, low), torch.where(below, high, middle)
-            known = (self.keys[low] == key) & (steps[:, : width - n + 1] + n <= lengths.unsqueeze(1))
-            features.append(torch.where(known, low, torch.full_like(low, count)))
-        ordered = torch.cat(features, dim=1).sort(dim=1).values
-        first = torch.cat([torch.ones_like(ordered[:, :1], dtype=torch.bool), ordered[:, 1:] != ordered[:, :-1]], dim=1)
-        weights = torch.cat([self.weights, self.weights.new_zeros(1)])[ordered]
-        return scores + torch.where(first, weights, torch.zeros_like(weights)).sum(dim=1)
-
-
-# ---------------------------------------- The model family
 
 class ImdbLstmPreTrainedModel(PreTrainedModel):
     config_class = ImdbLstmConfig
@@ -563,10 +398,8 @@ class ImdbLstmPreTrainedModel(PreTrainedModel):
                     init.xavier_uniform_(param)
                 else:
                     init.zeros_(param)
-            if isinstance(module, nn.LSTM):
-                # Forget-gate bias 1 (Jozefowicz et al. 2015): remember by default early in training.
-                for name, param in module.named_parameters():
-                    if name.startswith("bias_ih"):
+                    if isinstance(module, nn.LSTM) and name.startswith("bias_ih"):
+                        # Forget-gate bias 1 (Jozefowicz et al. 2015): remember by default early in training.
                         init.constant_(param[module.hidden_size : 2 * module.hidden_size], 1.0)
         elif isinstance(module, (nn.Linear, nn.Conv1d)):
             init.xavier_uniform_(module.weight)
@@ -587,9 +420,8 @@ class ImdbLstmPreTrainedModel(PreTrainedModel):
         return embedding
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """`PreTrainedModel.save_pretrained`, with every class of the family in `config.auto_map` (each registered
-        for its Auto class at the end of this file): whichever class saved a folder, each Auto class loads it with
-        trust_remote_code (a language-model folder into AutoModelForSequenceClassification, for instance)."""
+        """`PreTrainedModel.save_pretrained`, with every class of the family in `config.auto_map`: whichever class
+        saved a folder, each Auto class loads it with trust_remote_code (a language model into a classifier, say)."""
         family = (type(self.config), ImdbLstmModel, ImdbLstmForCausalLM, ImdbLstmForSequenceClassification)
         auto_map = {cls._auto_class: f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}" for cls in family}
         self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **auto_map}
@@ -630,10 +462,8 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
         r"""
         input_ids, attention_mask, inputs_embeds: as for [`ImdbLstmForSequenceClassification`].
 
-        Returns `last_hidden_state` `(batch, time, features)`, aligned with `input_ids` like `hidden_states`: the
-        last recurrent layer's per-token states (both directions side by side, left-to-right first), or for the CNN
-        encoder the feature maps indexed by window start; zero at padding. `hidden_states` (with
-        `output_hidden_states`): the embedding output, then every layer's states. `attentions` is always None.
+        Returns `last_hidden_state` `(batch, time, features)` and, with `output_hidden_states`, `hidden_states`, as
+        the classifier's (the last of them). `attentions` is always None.
         """
         if output_hidden_states is None:
             output_hidden_states = getattr(self.config, "output_hidden_states", False)
@@ -649,12 +479,10 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
         self, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None, labels: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """Checked inputs in the model's layout: (input_ids, lengths, shifts_back, labels). Rows are rotated so
-        their real tokens come first (left padding) and cut to `config.model_max_length` on
-        `config.truncation_side`; `labels` (batch, time), when given, are moved the same way. `shifts_back`
-        rotates per-token outputs back to the input's positions (None when nothing was rotated, or when rows
-        were cut: outputs then follow the kept tokens, real tokens first). Given `inputs_embeds` (batch, time,
-        embedding_dim) instead of `input_ids`, they are what is moved and returned first."""
+        """Checked inputs in the model's layout: (input_ids or inputs_embeds, lengths, shifts_back, labels). Rows
+        are rotated so their real tokens come first (left padding) and cut to `config.model_max_length`, `labels`
+        with them. `shifts_back` rotates per-token outputs back to the input's positions (None when nothing was
+        rotated, or when rows were cut: outputs then follow the kept tokens, real tokens first)."""
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Give input_ids (batch, time) or inputs_embeds (batch, time, embedding_dim), one of them.")
         if inputs_embeds is not None:
@@ -665,7 +493,7 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
         elif input_ids.dim() != 2:
             raise ValueError("input_ids must be a (batch, time) tensor of token ids.")
         # The check reads the ids' values, which a traced or exported graph cannot branch on: there it is left out.
-        elif not _is_exporting() and input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
+        elif not is_tracing() and input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
             raise ValueError(
                 f"input_ids hold ids outside [0, vocab_size={self.config.vocab_size}): the tokenizer does not match "
                 "this model's embedding. Load the tokenizer saved with the model."
@@ -688,7 +516,8 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
             input_ids = roll_rows(input_ids, shifts)
             labels = roll_rows(labels, shifts) if labels is not None else None
         lengths = lengths.clamp(min=1)
-        input_ids, labels, lengths = self._truncated_to_max_length(input_ids, labels, lengths)
+        input_ids, labels, lengths = truncated_to_max_length(
+            input_ids, labels, lengths, self.config.model_max_length, self.config.truncation_side)
         shifts_back = None if shifts is None or input_ids.size(1) != input_width else -shifts
         return input_ids, lengths, shifts_back, labels
 
@@ -708,9 +537,8 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
         return EncodedBatch(input_ids, lengths, embedded, tuple(layers), mask, shifts_back)
 
     def token_aligned_states(self, encoded: EncodedBatch) -> tuple[torch.Tensor, ...]:
-        """The embedding output and every layer's states (zero at padding), aligned with the input's positions;
-        for the CNN encoder the embedding output so aligned and the feature maps. Without left padding to rotate
-        back, these are the very tensors the model computed with; a left-padded batch gets rotated copies."""
+        """The embedding output and every layer's states (zero at padding) at the input's positions (the CNN's
+        feature maps as they are): the tensors the model computed with, or rotated copies for left padding."""
         tokens = (encoded.embedded, *encoded.layers)
         if encoded.shifts_back is None:
             return tokens
@@ -732,7 +560,7 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
         steps = torch.arange(input_ids.size(1), device=input_ids.device).unsqueeze(0)
         starts = input_ids.size(1) - lengths
         right_padded = (mask == (steps < lengths.unsqueeze(1))).all(dim=1)
-        if _is_exporting():
+        if is_tracing():
             # No branch on values in a traced or exported graph: every row is rotated (by 0 when right-padded).
             return lengths, torch.where(right_padded, torch.zeros_like(starts), starts)
         left_padded = (mask == (steps >= starts.unsqueeze(1))).all(dim=1)
@@ -744,25 +572,6 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
             )
         shifts = torch.where(right_padded, torch.zeros_like(starts), starts)
         return lengths, (shifts if bool(shifts.any()) else None)
-
-    def _truncated_to_max_length(
-        self, input_ids: torch.Tensor, labels: torch.Tensor | None, lengths: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """Right-padded `input_ids` (and `labels`) and `lengths` with every row cut to `config.model_max_length`
-        tokens, on `config.truncation_side` as the tokenizer cuts ("left": keep the end, "right": keep the
-        beginning). Unchanged when the config has no maximum, when no row is longer, or while exporting (an
-        exported graph reads what it is given: truncate with the tokenizer)."""
-        max_length = self.config.model_max_length
-        if not max_length or _is_exporting() or input_ids.size(1) <= max_length:
-            return input_ids, labels, lengths
-        if self.config.truncation_side == "left":
-            starts = (lengths - max_length).clamp(min=0)
-            input_ids = roll_rows(input_ids, starts)[:, :max_length]
-            labels = roll_rows(labels, starts)[:, :max_length] if labels is not None else None
-        else:
-            input_ids = input_ids[:, :max_length]
-            labels = labels[:, :max_length] if labels is not None else None
-        return input_ids, labels, lengths.clamp(max=max_length)
 
 
 class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
@@ -809,45 +618,37 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
     ) -> SequenceClassifierOutput:
         r"""
         input_ids (`torch.LongTensor` of shape `(batch, time)`): token ids, padded with `pad_token_id`.
-        attention_mask (`torch.Tensor` of shape `(batch, time)`, optional): 1 for real tokens, 0 for padding;
-            without it every position counts as real. Padding may follow the real tokens (right padding, what the
-            saved tokenizer does) or precede them (left padding): a left-padded row is rotated so that its real
-            tokens come first, and gets exactly the logits it gets right-padded.
-        labels (`torch.Tensor`, optional): gives `loss`, by `config.problem_type` as in transformers:
-            single-label, `(batch,)` label ids (0 = NEGATIVE, 1 = POSITIVE by default): cross-entropy;
-            multi-label, `(batch, num_labels)` 0/1 floats: binary cross-entropy on the logits; regression,
-            `(batch,)` or `(batch, num_labels)` floats: mean squared error. Without a problem type it is inferred:
-            regression with one label, multi-label for a floating `(batch, num_labels)` target, else single-label.
-        output_hidden_states (`bool`, optional): also return `hidden_states`, a tuple of `(batch, time, features)`
-            tensors aligned with `input_ids` (with the kept tokens, real ones first, when reviews longer than
-            `config.model_max_length` are cut): the embedding output, then the per-token states of each recurrent
-            layer (both directions side by side, left-to-right first). For the CNN encoder, the embedding output
-            and the feature maps of every filter width side by side, indexed by window start counted from the
-            first real token. Padding positions (and windows past the review) are zero.
-        output_attentions (`bool`, optional): accepted for compatibility; this model has no attention, so
-            `attentions` is always None.
+        attention_mask (`torch.Tensor` of shape `(batch, time)`, optional): 1 for real tokens, 0 for padding (all
+            real without it), after the real tokens (right padding) or before them (left padding: the same logits).
+        labels (`torch.Tensor`, optional): gives `loss` by `config.problem_type`, as in transformers: `(batch,)`
+            label ids, cross-entropy; multi-label `(batch, num_labels)` 0/1 floats, binary cross-entropy; regression
+            floats, mean squared error. Without a problem type: regression with one label, multi-label for a
+            floating `(batch, num_labels)` target, else single-label.
+        output_hidden_states (`bool`, optional): also return `hidden_states`, `(batch, time, features)` tensors at
+            the input's positions (the kept tokens, real ones first, when rows were cut): the embedding output,
+            then each recurrent layer's states (both directions side by side, left-to-right first), or for the CNN
+            the feature maps of every filter width side by side, by window start. Zero at padding.
+        output_attentions (`bool`, optional): accepted; this model has no attention, so `attentions` is None.
         inputs_embeds (`torch.FloatTensor` of shape `(batch, time, embedding_dim)`, optional): word vectors in
-            place of `input_ids` (what attribution and adversarial code perturb); the same logits as the ids
-            whose embeddings they are. The n-gram branch reads ids, so a model with one needs `input_ids`.
+            place of `input_ids` (what attributions perturb), the same logits; not with the n-gram branch.
         """
         if output_hidden_states is None:
             output_hidden_states = getattr(self.config, "output_hidden_states", False)
         if inputs_embeds is not None and self.ngram is not None:
             raise ValueError("This classifier's n-gram branch reads token ids: pass input_ids, not inputs_embeds.")
         sequence = input_ids if inputs_embeds is None else inputs_embeds
-        if labels is None and not output_hidden_states and self._autocasts_inference(sequence):
-            # config.inference_dtype: bfloat16 where it is free; the logits come back in float32.
+        if labels is None and not output_hidden_states and autocasts_inference(self, sequence):
+            # config.inference_dtype: bfloat16 where it is free (serving_imdb_lstm); the logits come back in float32.
             with torch.autocast(sequence.device.type, dtype=torch.bfloat16):
                 logits = self(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds).logits.float()
             return (logits,) if return_dict is False else SequenceClassifierOutput(logits=logits)
         input_ids, lengths, shifts_back, _ = self.imdb_lstm.prepare_inputs(input_ids, attention_mask, inputs_embeds=inputs_embeds)
-        buckets = None
-        if labels is None and not output_hidden_states and self._may_bucket_by_length(input_ids):
-            buckets = plan_length_buckets(lengths.tolist())
-        hidden_states = None
-        if buckets is not None:
-            logits = self._logits_in_length_buckets(input_ids, lengths, buckets)
-        else:
+        logits = hidden_states = None
+        if labels is None and not output_hidden_states:
+            # At inference on CPU, rows of similar length together (serving_imdb_lstm); None: the batch as it is.
+            logits = logits_in_length_buckets(input_ids, lengths, lambda ids, ids_lengths: self._recurrent_logits(
+                self.imdb_lstm.encode(ids, ids_lengths)))
+        if logits is None:
             encoded = self.imdb_lstm.encode(input_ids, lengths, shifts_back)
             logits = self._recurrent_logits(encoded)
             hidden_states = self.imdb_lstm.token_aligned_states(encoded) if output_hidden_states else None
@@ -855,8 +656,7 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
             # Log-odds joined: (1 - w) * recurrent + w * n-gram, the n-gram's split evenly between the two labels.
             # Once over the whole batch: it reads only each row's real tokens, so length buckets gain nothing there.
             weight = float(self.config.ngram_weight)
-            ngram = self.ngram.exportable_forward if _is_exporting() else self.ngram
-            half = ngram(input_ids, lengths).unsqueeze(1) / 2
+            half = self.ngram(input_ids, lengths).unsqueeze(1) / 2
             logits = (1 - weight) * logits + weight * torch.cat([-half, half], dim=1).to(logits.dtype)
 
         loss = self._loss(logits, labels) if labels is not None else None
@@ -886,30 +686,6 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
             )
         return nn.functional.cross_entropy(logits, labels)
 
-    def _autocasts_inference(self, input_ids: torch.Tensor | None) -> bool:
-        """Whether `forward` runs this call under bfloat16 autocast (`config.inference_dtype`): an inference call
-        (eval mode, no gradient) of a float32 model, not traced or exported, not already under autocast, on a
-        device that computes bfloat16 natively (or always, with "bfloat16")."""
-        choice = getattr(self.config, "inference_dtype", "float32")
-        if choice == "float32" or input_ids is None or self.training or torch.is_grad_enabled() or _is_exporting():
-            return False
-        if _FLOAT32_INFERENCE.get():
-            return False
-        device = input_ids.device
-        if torch.is_autocast_enabled(device.type) or self.classifier.weight.dtype != torch.float32:
-            return False
-        return choice == "bfloat16" or bfloat16_is_native(device)
-
-    @staticmethod
-    def _may_bucket_by_length(input_ids: torch.Tensor) -> bool:
-        """Whether `forward` may split this batch by length: inference on CPU, not traced, compiled or exported."""
-        return (
-            input_ids.size(0) > 1
-            and input_ids.device.type == "cpu"
-            and not torch.is_grad_enabled()
-            and not _is_exporting()
-        )
-
     def _recurrent_logits(self, encoded: EncodedBatch) -> torch.Tensor:
         """The head's logits from what the base model computed: pooling over the real tokens → dropout → linear."""
         states = encoded.layers[-1]
@@ -918,22 +694,6 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
         else:
             pooled = masked_pool(states, encoded.mask, self.config.pooling)
         return self.classifier(self.dropout(pooled))
-
-    def _logits_in_length_buckets(
-        self, input_ids: torch.Tensor, lengths: torch.Tensor, buckets: list[list[int]]
-    ) -> torch.Tensor:
-        """The recurrent logits of a batch in the model's layout (right-padded, cut) computed sub-batch by
-        sub-batch, each cut to its longest row, in row order."""
-        logits = None
-        for rows in buckets:
-            rows = torch.tensor(rows, device=input_ids.device)
-            bucket_lengths = lengths[rows]
-            width = int(bucket_lengths.max())
-            bucket_logits = self._recurrent_logits(self.imdb_lstm.encode(input_ids[rows, :width], bucket_lengths))
-            if logits is None:
-                logits = bucket_logits.new_empty(input_ids.size(0), bucket_logits.size(-1))
-            logits[rows] = bucket_logits
-        return logits
 
 
 class ImdbLstmForCausalLM(ImdbLstmPreTrainedModel):
@@ -986,47 +746,23 @@ class ImdbLstmForCausalLM(ImdbLstmPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
     ) -> ImdbLstmCausalLMOutput:
         r"""
-        input_ids, attention_mask, inputs_embeds: as for [`ImdbLstmForSequenceClassification`] (right or left
-            padding; with `inputs_embeds`, `labels` give the words to predict).
+        input_ids, attention_mask, inputs_embeds: as for [`ImdbLstmForSequenceClassification`].
         labels (`torch.LongTensor` of shape `(batch, time)`, optional): the words to predict, aligned with
-            `input_ids` (usually `input_ids` itself: the shift happens here, as in transformers' causal LMs);
-            -100 and padding positions are ignored.
+            `input_ids` (usually `input_ids` itself: the shift happens here); -100 and padding are ignored.
 
-        Returns an [`ImdbLstmCausalLMOutput`] with, in this order (fields that do not apply are None, and absent
-        from keys and tuples as in transformers' outputs; `output.backward_logits` is None for a unidirectional
-        model):
-        - `loss`: with `labels`, the mean cross-entropy of the next word (left-to-right) and, with a bidirectional
-          encoder, the average of that and the mean cross-entropy of the previous word (right-to-left);
-          `exp(loss)` is the perplexity (for a bidirectional model the geometric mean of the two directions');
-        - `logits`: `(batch, time, vocab_size)` scores of the word after each position (with
-          `lm_output="adaptive"`, log-probabilities, and only when no `labels` are given: training makes no
-          scores for every word);
-        - `backward_logits`: `(batch, time, vocab_size)` scores of the word before each position (bidirectional;
-          as `logits`);
-        - `forward_loss`, `backward_loss`: each direction's loss, with `labels`;
-        - `hidden_states`: as [`ImdbLstmModel`]'s, with `output_hidden_states`.
-        Scores are aligned with `input_ids`; their values at padding positions mean nothing.
+        Returns an [`ImdbLstmCausalLMOutput`] (fields that do not apply are None, and absent from keys and tuples):
+        - `loss`: with `labels`, the mean cross-entropy of the next word (left-to-right), averaged with the previous
+          word's (right-to-left) for a bidirectional encoder: `exp(loss)` is the (geometric mean) perplexity;
+        - `logits`, `backward_logits` (bidirectional): `(batch, time, vocab_size)` scores of the word after, before
+          each position, at the input's positions (with `lm_output="adaptive"`, log-probabilities, without labels);
+        - `forward_loss`, `backward_loss`: each direction's loss; `hidden_states`: as the classifier's.
         """
         if output_hidden_states is None:
             output_hidden_states = getattr(self.config, "output_hidden_states", False)
         inputs, lengths, shifts_back, labels = self.imdb_lstm.prepare_inputs(input_ids, attention_mask, labels, inputs_embeds)
         encoded = self.imdb_lstm.encode(inputs, lengths, shifts_back)
-        states = encoded.layers[-1]
-        hidden = self.config.hidden_size
-        adaptive = self.config.lm_output == "adaptive"
-        logits = backward_logits = None
-        if not adaptive:
-            word_vectors = self.imdb_lstm.embedding.weight
-            logits = self.lm_head(states[..., :hidden], word_vectors)
-            if self.config.bidirectional:
-                backward_logits = self.lm_head(states[..., hidden:], word_vectors, backward=True)
-        elif labels is None:
-            # The adaptive softmax scores every word only when asked for scores; with labels only the loss is made.
-            logits = self.lm_head.log_probabilities(states[..., :hidden])
-            if self.config.bidirectional:
-                backward_logits = self.lm_head.log_probabilities(states[..., hidden:], backward=True)
-
-        loss = forward_loss = backward_loss = None
+        states, hidden = encoded.layers[-1], self.config.hidden_size
+        forward_targets = backward_targets = None
         if labels is not None:
             labels = labels.to(states.device).long()
             steps = torch.arange(labels.size(1), device=labels.device).unsqueeze(0)
@@ -1035,19 +771,13 @@ class ImdbLstmForCausalLM(ImdbLstmPreTrainedModel):
             # Position t predicts word t + 1 left to right, word t - 1 right to left; only real positions predict
             # (position `length`, padding, must not predict the last word right to left).
             forward_targets = torch.cat([targets[:, 1:], ignored], dim=1)
-            if adaptive:
-                forward_loss = self.lm_head.loss(states[..., :hidden], forward_targets)
-            else:
-                forward_loss = self._mean_cross_entropy(logits, forward_targets)
-            loss = forward_loss
-            if self.config.bidirectional:
-                backward_targets = torch.cat([ignored, targets[:, :-1]], dim=1).masked_fill(
-                    steps >= lengths.unsqueeze(1), -100)
-                if adaptive:
-                    backward_loss = self.lm_head.loss(states[..., hidden:], backward_targets, backward=True)
-                else:
-                    backward_loss = self._mean_cross_entropy(backward_logits, backward_targets)
-                loss = (forward_loss + backward_loss) / 2
+            backward_targets = torch.cat([ignored, targets[:, :-1]], dim=1).masked_fill(
+                steps >= lengths.unsqueeze(1), -100)
+        logits, forward_loss = self._predict_words(states[..., :hidden], forward_targets)
+        backward_logits = backward_loss = None
+        if self.config.bidirectional:
+            backward_logits, backward_loss = self._predict_words(states[..., hidden:], backward_targets, backward=True)
+        loss = forward_loss if backward_loss is None else (forward_loss + backward_loss) / 2
 
         if shifts_back is not None and logits is not None:
             logits = roll_rows(logits, shifts_back)
@@ -1057,6 +787,19 @@ class ImdbLstmForCausalLM(ImdbLstmPreTrainedModel):
                                         forward_loss=forward_loss, backward_loss=backward_loss,
                                         hidden_states=hidden_states)
         return output.to_tuple() if return_dict is False else output
+
+    def _predict_words(
+        self, states: torch.Tensor, targets: torch.Tensor | None, backward: bool = False
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(scores, loss) of one direction's states: every word's score at every position (the adaptive softmax
+        makes them only when there are no `targets`: training scores no word it does not predict), and with
+        `targets` their mean cross-entropy."""
+        if self.config.lm_output == "adaptive":
+            if targets is None:
+                return self.lm_head.log_probabilities(states, backward=backward), None
+            return None, self.lm_head.loss(states, targets, backward=backward)
+        logits = self.lm_head(states, self.imdb_lstm.embedding.weight, backward=backward)
+        return logits, (self._mean_cross_entropy(logits, targets) if targets is not None else None)
 
     def _mean_cross_entropy(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy of `logits` (batch, time, vocab) over the `targets` (batch, time) that are not -100

@@ -10,12 +10,19 @@ place), so a review gets the same logits alone or in any batch. The graph does n
 `truncation=True` (tokenizer.json plus tokenizer_config.json's `model_max_length` and `truncation_side`).
 
 Needs the `onnx` extra (`pip install -e .[onnx]`: onnx, onnxruntime). The exporter is torch's TorchScript-based one
-(`dynamo=False`): it needs no onnxscript. The model itself exports with `torch.export` (dynamic batch and length;
-tests/test_modeling.py), which the dynamo exporter builds on; moving to it waits for onnxscript in the extra and
-an onnxruntime parity check of its graph (its recurrences are `scan`s).
+(`dynamo=False`): it needs no onnxscript. The model itself exports with `torch.export` through `export_program`
+(dynamic batch and length; tests/test_modeling.py), which the dynamo exporter builds on; moving to it waits for
+onnxscript in the extra and an onnxruntime parity check of its graph (its recurrences are `scan`s).
+
+The export-only paths live here, not in the model file: while exporting (`export_paths`), each recurrent direction
+runs as a `scan` over time steps (`scanned_rnn`; torch.export would unroll `nn.LSTM` into its example's length)
+and the n-gram branch looks its n-grams up in operations ONNX has (`exportable_ngram_log_odds`). They go in through
+the model's two replaceable functions, as transformers' kernels replace Mamba's scan: the recurrent encoder's
+`run_direction` and the n-gram branch's `log_odds`.
 """
 
 import argparse
+import contextlib
 import sys
 import warnings
 from pathlib import Path
@@ -29,6 +36,96 @@ ONNX_FILE = "model.onnx"
 OPSET = 17
 INPUT_NAMES = ["input_ids", "attention_mask"]
 OUTPUT_NAMES = ["logits"]
+
+
+def scanned_rnn(rnn: nn.LSTM | nn.GRU, inputs: torch.Tensor) -> torch.Tensor:
+    """`rnn(inputs)[0]` for a one-layer, one-direction, batch-first LSTM or GRU, as a `scan` over time steps (the
+    same equations and weights): torch.export unrolls `nn.LSTM` / `nn.GRU` into as many steps as its example has,
+    so an exported graph would read one length only; a scan keeps the length dynamic."""
+    # A private torch module, imported only while exporting: a torch without it still runs everything else.
+    from torch._higher_order_ops.scan import scan
+
+    input_gates = nn.functional.linear(inputs, rnn.weight_ih_l0, rnn.bias_ih_l0).transpose(0, 1)
+    weight, bias = rnn.weight_hh_l0, rnn.bias_hh_l0
+
+    def lstm_step(carry, gates):
+        hidden, cell = carry
+        in_gate, forget_gate, candidate, out_gate = (gates + nn.functional.linear(hidden, weight, bias)).chunk(4, -1)
+        cell = torch.sigmoid(forget_gate) * cell + torch.sigmoid(in_gate) * torch.tanh(candidate)
+        hidden = torch.sigmoid(out_gate) * torch.tanh(cell)
+        return (hidden, cell), hidden.clone()
+
+    def gru_step(carry, gates):
+        (hidden,) = carry
+        reset_in, update_in, candidate_in = gates.chunk(3, -1)
+        reset_h, update_h, candidate_h = nn.functional.linear(hidden, weight, bias).chunk(3, -1)
+        reset, update = torch.sigmoid(reset_in + reset_h), torch.sigmoid(update_in + update_h)
+        hidden = (1 - update) * torch.tanh(candidate_in + reset * candidate_h) + update * hidden
+        return (hidden,), hidden.clone()
+
+    # One zero tensor per state: the exporter would take one tensor passed twice for one input (hidden = cell).
+    lstm = isinstance(rnn, nn.LSTM)
+    initial = tuple(inputs.new_zeros(inputs.size(0), rnn.hidden_size) for _ in range(2 if lstm else 1))
+    _, outputs = scan(lstm_step if lstm else gru_step, initial, input_gates)
+    return outputs.transpose(0, 1)
+
+
+def exportable_ngram_log_odds(branch: nn.Module, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """The n-gram branch's (batch,) log-odds (its `log_odds`) in operations ONNX has: every n-gram start of every
+    row is looked up by a binary search of fixed depth, unknown ones and those past the review become a sentinel
+    feature of weight 0, and each row's features are sorted so that each distinct one is counted once."""
+    batch, width = input_ids.shape
+    count = int(branch.keys.numel())  # a constant of the exported graph (the buffers are)
+    scores = branch.bias.expand(batch)
+    if count == 0:
+        return scores
+    steps = torch.arange(width, device=input_ids.device).unsqueeze(0)
+    features = []
+    for n, key in branch.ngram_keys(input_ids):
+        low, high = torch.zeros_like(key), torch.full_like(key, count - 1)
+        for _ in range(max(count - 1, 1).bit_length()):  # the first index whose key is >= the query
+            middle = (low + high) // 2
+            below = branch.keys[middle] < key
+            low, high = torch.where(below, middle + 1, low), torch.where(below, high, middle)
+        low = low.clamp(max=count - 1)  # a query above every key, searched to the end, stops one past the table
+        known = (branch.keys[low] == key) & (steps[:, : width - n + 1] + n <= lengths.unsqueeze(1))
+        features.append(torch.where(known, low, torch.full_like(low, count)))
+    ordered = torch.cat(features, dim=1).sort(dim=1).values
+    first = torch.cat([torch.ones_like(ordered[:, :1], dtype=torch.bool), ordered[:, 1:] != ordered[:, :-1]], dim=1)
+    weights = torch.cat([branch.weights, branch.weights.new_zeros(1)])[ordered]
+    return scores + torch.where(first, weights, torch.zeros_like(weights)).sum(dim=1)
+
+
+@contextlib.contextmanager
+def export_paths(model: nn.Module, scan: bool = True):
+    """Within this block `model` computes as an exported graph must: the n-gram branch through
+    `exportable_ngram_log_odds` and, with `scan` (torch.export; the TorchScript ONNX exporter keeps `nn.LSTM`
+    whole), each recurrent direction through `scanned_rnn`. Set on the model's own modules (the instances'
+    `log_odds` and `run_direction`), found by name, so the same code serves the package's classes and the ones
+    loaded as remote code; a model whose code has neither (saved before they existed) chooses its export paths
+    itself."""
+    swaps = {"log_odds": exportable_ngram_log_odds, **({"run_direction": scanned_rnn} if scan else {})}
+    saved = []
+    for module in model.modules():
+        for name, function in swaps.items():
+            if hasattr(type(module), name):
+                saved.append((module, name, module.__dict__.get(name)))
+                setattr(module, name, function)
+    try:
+        yield model
+    finally:
+        for module, name, previous in reversed(saved):
+            if previous is None:
+                delattr(module, name)
+            else:
+                setattr(module, name, previous)
+
+
+def export_program(model: nn.Module, kwargs: dict, dynamic_shapes=None, **options) -> torch.export.ExportedProgram:
+    """`torch.export.export(model, (), kwargs, dynamic_shapes=...)` with the export paths in place (`export_paths`):
+    the graph reads any length its dynamic shapes allow, not only its example's."""
+    with export_paths(model, scan=True):
+        return torch.export.export(model, (), kwargs, dynamic_shapes=dynamic_shapes, **options)
 
 
 class OnnxClassifier(nn.Module):
@@ -79,7 +176,7 @@ def export_onnx(model, output_path, tokenizer=None) -> Path:
     axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
             "logits": {0: "batch"}}  # fmt: skip
     try:
-        with torch.no_grad(), warnings.catch_warnings():
+        with torch.no_grad(), warnings.catch_warnings(), export_paths(model, scan=False):
             # The TorchScript exporter warns that it is the legacy one and that traced branches (forward's input
             # checks) become constants; both are expected here (see the module docstring).
             warnings.simplefilter("ignore")

@@ -23,7 +23,8 @@ from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from .configuration_imdb_lstm import INFERENCE_DTYPES
-from .modeling_imdb_lstm import ImdbLstmForCausalLM, ImdbLstmForSequenceClassification, bfloat16_is_native
+from .modeling_imdb_lstm import ImdbLstmForCausalLM, ImdbLstmForSequenceClassification
+from .serving_imdb_lstm import bfloat16_is_native
 
 # The trained classifier the package ships (`imdb-lstm-build-default` writes it; package data in the wheel): what
 # `load_classifier()` and `imdb-lstm-predict` use when no model is named. Read at call time, so a test can point

@@ -14,6 +14,7 @@ import pytest
 from transformers import pipeline
 
 import imdb_lstm
+from imdb_lstm.cards import MODEL_FOLDER_FILES, OPTIONAL_MODEL_FOLDER_FILES
 from imdb_lstm.data import load_imdb
 from imdb_lstm.predict import load_classifier, predict
 
@@ -41,15 +42,14 @@ def sample_test():
 def test_the_default_model_is_inside_the_package_and_small():
     assert MODEL.parent == Path(imdb_lstm.__file__).parent
     assert (MODEL / "model.safetensors").stat().st_size <= MAX_MB * 1e6
-    for name in ("config.json", "tokenizer.json", "configuration_imdb_lstm.py", "modeling_imdb_lstm.py", "README.md",
-                 "run_info.json", "eval_results.json"):
+    for name in (*MODEL_FOLDER_FILES, "README.md", "run_info.json", "eval_results.json"):
         assert (MODEL / name).is_file(), name
 
 
 def test_its_code_files_are_the_packages_own():
     # The folder's copies are what remote code runs where imdb_lstm is not installed: they must not fall behind.
     package = Path(imdb_lstm.__file__).parent
-    for name in ("configuration_imdb_lstm.py", "modeling_imdb_lstm.py", "tokenization_imdb_lstm.py"):
+    for name in [name for name in (*MODEL_FOLDER_FILES, *OPTIONAL_MODEL_FOLDER_FILES) if name.endswith(".py")]:
         assert (MODEL / name).read_bytes() == (package / name).read_bytes(), f"{name}: copy it into {MODEL}"
     assert json.loads((MODEL / "tokenizer_config.json").read_text())["tokenizer_class"] == "ImdbLstmTokenizer"
 

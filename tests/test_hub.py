@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from hub_server import LocalHub
 from imdb_lstm.training import finetune as training
-from imdb_lstm.cards import render_model_card
+from imdb_lstm.cards import MODEL_FOLDER_FILES, render_model_card
 from imdb_lstm.hub import MODEL_REPO_FILES, push_trained_model
 from imdb_lstm.predict import load_classifier, predict_proba
 
@@ -36,8 +36,7 @@ TEXTS = [
     "This movie was a waste of time: wooden acting and a predictable plot.",
     "",
 ]
-REPO_FILES = {"README.md", "config.json", "model.safetensors", "configuration_imdb_lstm.py", "modeling_imdb_lstm.py",
-              "tokenizer.json", "tokenizer_config.json", "confusion_matrix.png", "eval_results.json"}
+REPO_FILES = {*MODEL_FOLDER_FILES, "README.md", "model.safetensors", "confusion_matrix.png", "eval_results.json"}
 
 # Runs in a fresh interpreter: loads the repo by id and prints what it got as JSON. Mode "remote" first makes
 # `imdb_lstm` unimportable (as for a user who never installed it), so only the repo's own code can be used.

@@ -604,13 +604,14 @@ def imported_modules(source: str) -> set[str]:
 
 def test_copied_model_code_imports_only_torch_transformers_its_config_and_the_standard_library(env):
     modeling = imported_modules((env.model_dir / "modeling_imdb_lstm.py").read_text())
+    serving = imported_modules((env.model_dir / "serving_imdb_lstm.py").read_text())
     configuration = imported_modules((env.model_dir / "configuration_imdb_lstm.py").read_text())
-    assert ".configuration_imdb_lstm" in modeling  # the parse really saw the imports
-    for module in modeling | configuration:
+    assert {".configuration_imdb_lstm", ".serving_imdb_lstm"} <= modeling  # the parse really saw the imports
+    for module in modeling | serving | configuration:
         top = module.split(".")[0]
         # The standard library travels with every Python (transformers' own model files use dataclasses).
         allowed = top in ("torch", "transformers") or top in sys.stdlib_module_names
-        assert allowed or module == ".configuration_imdb_lstm", module
+        assert allowed or module in (".configuration_imdb_lstm", ".serving_imdb_lstm"), module
     assert all(module.split(".")[0] == "transformers" for module in configuration), configuration
 
 

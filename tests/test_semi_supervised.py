@@ -186,7 +186,7 @@ def test_ngram_classifier_saves_reloads_and_loads_through_remote_code(tmp_path, 
 @pytest.mark.float_sensitive
 def test_ngram_classifier_exports_to_onnx_with_the_same_logits(tmp_path, tokenizer, fitted_ngrams):
     pytest.importorskip("onnxruntime")
-    from imdb_lstm.onnx_export import export_onnx, max_abs_difference, onnx_session
+    from imdb_lstm.onnx_export import export_onnx, exportable_ngram_log_odds, max_abs_difference, onnx_session
 
     model, _ = tiny_model(tokenizer, bidirectional=True, pooling="max_mean")
     ngrams.attach_ngram_branch(model, fitted_ngrams, weight=0.6)
@@ -194,7 +194,7 @@ def test_ngram_classifier_exports_to_onnx_with_the_same_logits(tmp_path, tokeniz
     batch = tokenizer(texts, padding=True, return_tensors="pt")
     lengths = batch["attention_mask"].sum(dim=1)
     with torch.no_grad():  # the formulation used while exporting (no searchsorted, no unique) gives the same scores
-        torch.testing.assert_close(model.ngram.exportable_forward(batch["input_ids"], lengths),
+        torch.testing.assert_close(exportable_ngram_log_odds(model.ngram, batch["input_ids"], lengths),
                                    model.ngram(batch["input_ids"], lengths), atol=1e-5, rtol=0)
     session = onnx_session(export_onnx(model, tmp_path / "model.onnx", tokenizer))
     assert max_abs_difference(model, session, tokenizer, texts) <= 1e-4

@@ -14,7 +14,7 @@ from helpers import sample_texts, tiny_model
 from transformers import AutoModelForSequenceClassification, pipeline
 
 from imdb_lstm import ImdbLstmConfig
-from imdb_lstm import modeling_imdb_lstm as modeling
+from imdb_lstm import serving_imdb_lstm as serving
 from imdb_lstm.data import DataError, load_imdb, load_unlabelled_texts
 from imdb_lstm.training.distill import distillation_loss
 from imdb_lstm.predict import load_classifier, predict_proba
@@ -31,10 +31,10 @@ def mixed_reviews(count: int = 24) -> list[str]:
 def test_bfloat16_is_not_native_where_onednn_is_capped_below_it(monkeypatch):
     # PyTorch reads the CPU's flags, oneDNN its cap: a capped oneDNN cannot build the bfloat16 LSTM autocast would ask for.
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx2")
-    assert not modeling.bfloat16_is_native(torch.device("cpu"))
+    assert not serving.bfloat16_is_native(torch.device("cpu"))
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "ALL")
     cpu_has_it = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    assert modeling.bfloat16_is_native(torch.device("cpu")) == cpu_has_it
+    assert serving.bfloat16_is_native(torch.device("cpu")) == cpu_has_it
 
 
 @pytest.mark.forces_bfloat16
@@ -46,9 +46,9 @@ def test_auto_inference_dtype_autocasts_only_inference_and_only_where_bfloat16_i
         model.config.inference_dtype = "float32"
         exact = model(**batch).logits
         model.config.inference_dtype = "auto"
-        monkeypatch.setattr(modeling, "bfloat16_is_native", lambda device: False)
+        monkeypatch.setattr(serving, "bfloat16_is_native", lambda device: False)
         assert torch.equal(model(**batch).logits, exact)  # a CPU without bfloat16: float32, bit for bit
-        monkeypatch.setattr(modeling, "bfloat16_is_native", lambda device: True)
+        monkeypatch.setattr(serving, "bfloat16_is_native", lambda device: True)
         half = model(**batch).logits
     assert half.dtype == torch.float32
     assert not torch.equal(half, exact)  # bfloat16 really computed
@@ -71,7 +71,7 @@ def test_auto_inference_dtype_autocasts_only_inference_and_only_where_bfloat16_i
     assert seen == [False, False]
     with torch.no_grad():
         model.config.inference_dtype = "bfloat16"  # always, whatever the CPU
-        monkeypatch.setattr(modeling, "bfloat16_is_native", lambda device: False)
+        monkeypatch.setattr(serving, "bfloat16_is_native", lambda device: False)
         torch.testing.assert_close(model(**batch).logits, half, rtol=0, atol=0)
     with pytest.raises(ValueError, match="inference_dtype='float16' is not allowed"):
         ImdbLstmConfig(inference_dtype="float16")
@@ -83,9 +83,9 @@ def test_trained_model_serves_in_bfloat16_by_default_and_flips_at_most_one_perce
                                                                                              monkeypatch):
     model, tokenizer = load_classifier(str(sample_model_dir))
     assert model.config.inference_dtype == "auto"  # what training saves
-    if not modeling.bfloat16_is_native(torch.device("cpu")):
+    if not serving.bfloat16_is_native(torch.device("cpu")):
         # Emulated bfloat16 computes the same numbers, only slower: the label check runs on any CPU.
-        monkeypatch.setattr(modeling, "bfloat16_is_native", lambda device: True)
+        monkeypatch.setattr(serving, "bfloat16_is_native", lambda device: True)
     texts = list(load_imdb("sample")["test"]["text"])
     default = predict_proba(model, tokenizer, texts)
     exact = predict_proba(model, tokenizer, texts, dtype="float32")

@@ -9,7 +9,7 @@ from helpers import sample_texts, tiny_model
 from transformers import pipeline
 
 from imdb_lstm import build_tokenizer
-from imdb_lstm import modeling_imdb_lstm as modeling
+from imdb_lstm import serving_imdb_lstm as serving
 from imdb_lstm.commands.predict import main as predict_main
 from imdb_lstm.predict import predict_proba, resolve_dtype
 
@@ -51,15 +51,15 @@ def count_encoded_batches(model, monkeypatch) -> list[int]:
 
 def test_plan_covers_every_row_once_shortest_first_and_skips_batches_without_waste():
     lengths = [900, 5, 7, 300, 6, 880, 8, 310, 4, 905] * 4
-    buckets = modeling.plan_length_buckets(lengths)
+    buckets = serving.plan_length_buckets(lengths)
     assert buckets is not None and len(buckets) > 1
     assert sorted(row for bucket in buckets for row in bucket) == list(range(len(lengths)))
     widths = [max(lengths[row] for row in bucket) for bucket in buckets]
     assert widths == sorted(widths)
     # Rows of (nearly) one length: nothing to save, nothing planned.
-    assert modeling.plan_length_buckets([100] * 64) is None
-    assert modeling.plan_length_buckets([100, 99, 98, 100] * 16) is None
-    assert modeling.plan_length_buckets([5]) is None
+    assert serving.plan_length_buckets([100] * 64) is None
+    assert serving.plan_length_buckets([100, 99, 98, 100] * 16) is None
+    assert serving.plan_length_buckets([5]) is None
 
 
 @pytest.mark.float_sensitive
@@ -68,7 +68,7 @@ def test_bucketed_logits_equal_the_padded_batch_and_only_at_inference(name, monk
     model, tokenizer = tiny_model(**CONFIGS[name])
     batch = tokenizer(mixed_reviews(), padding=True, truncation=True, return_tensors="pt")
     with torch.no_grad(), monkeypatch.context() as patch:
-        patch.setattr(modeling, "plan_length_buckets", lambda lengths: None)
+        patch.setattr(serving, "plan_length_buckets", lambda lengths: None)
         expected = model(**batch).logits
     sizes = count_encoded_batches(model, monkeypatch)
     with torch.no_grad():

@@ -531,7 +531,8 @@ class ImdbLstmNgramBranch(nn.Module):
                 middle = (low + high) // 2
                 below = self.keys[middle] < key
                 low, high = torch.where(below, middle + 1, low), torch.where(below, high, middle)
-            known = (self.keys[low] == key) & (steps[:, : width - n + 1] + n <= lengths.unsqueeze(1))
+            # low is `count` for a query above every key (the search keeps iterating after it converges): clamp.
+            known = (self.keys[low.clamp(max=count - 1)] == key) & (steps[:, : width - n + 1] + n <= lengths.unsqueeze(1))
             features.append(torch.where(known, low, torch.full_like(low, count)))
         ordered = torch.cat(features, dim=1).sort(dim=1).values
         first = torch.cat([torch.ones_like(ordered[:, :1], dtype=torch.bool), ordered[:, 1:] != ordered[:, :-1]], dim=1)

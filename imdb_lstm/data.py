@@ -15,7 +15,9 @@ are (0..N-1 with `--num_labels N`, 0/1 without). IMDB sources give exactly what 
 Unlabelled texts (`load_unlabelled_texts(source, splits, use=...)`) for every use that reads them: pretraining,
 word vectors, VAT and distillation. Any `datasets` source's splits (IMDB's `train` + `unsupervised` by default; a
 split named `test` is always refused, `check_unlabelled_splits`), or the shipped sample's train and 500 unlabelled
-reviews; streamed on request; tokenised for training by `tokenize_unlabelled_texts`.
+reviews; streamed on request; tokenised for training by `tokenize_unlabelled_texts`. Every such stage leaves out
+the validation and test reviews of the classifier run (by normalised text, `without_texts`): the word vectors and
+pretraining those of `--exclude_dataset` (`unlabelled_exclusion`), VAT and distillation those of their own run.
 
 Split protocols (`make_splits(dataset, protocol)`):
 - `"canonical"`: IMDB's own train/test; a stratified `validation_fraction` of train is held out for model selection;
@@ -23,6 +25,7 @@ Split protocols (`make_splits(dataset, protocol)`):
   train/validation/test in those percentages, stratified and seeded (scikit-learn).
 """
 
+import logging
 import re
 import unicodedata
 from pathlib import Path
@@ -42,6 +45,21 @@ FORBIDDEN_SPLITS = ("test",)
 # The shipped sample's unlabelled texts for pretraining (its test file is never read for it).
 SAMPLE_PRETRAINING_SPLITS = ("train", "unsupervised")
 FEATURES = Features({"text": Value("string"), "label": ClassLabel(names=list(LABELS))})
+# `--exclude_dataset`'s values besides a dataset: the unlabelled source itself when it is labelled, or nothing.
+EXCLUDE_AUTO, EXCLUDE_NONE = "auto", "none"
+# The help of the flags with which the word vectors and pretraining name the reviews they leave out.
+EXCLUDE_HELP = {
+    "exclude_dataset": "the labelled dataset whose validation and test reviews (split as imdb-lstm-train splits it, "
+                       "see --exclude_split_protocol, --exclude_validation_fraction, --exclude_split_seed) are left "
+                       "out of the texts read, matched by normalised text (case, <br />, white space); 'auto' "
+                       "(default): --dataset itself when it has labelled train and test splits (IMDB, 'sample'), "
+                       "otherwise nothing is left out and the log says so; 'none': nothing left out",
+    "exclude_split_protocol": "the fine-tuning run's --split_protocol ('canonical' or e.g. '50/25/25')",
+    "exclude_validation_fraction": "the fine-tuning run's --validation_fraction (canonical protocol)",
+    "exclude_split_seed": "the fine-tuning run's --split_seed",
+}
+
+logger = logging.getLogger(__name__)
 
 
 class DataError(ValueError):
@@ -317,6 +335,58 @@ def held_out_texts(source: str = HUB_DATASET, protocol: str = "canonical", valid
     return [text for name in ("validation", "test") if name in splits for text in splits[name]["text"]]
 
 
+class Exclusion(NamedTuple):
+    """What an unlabelled stage leaves out (`unlabelled_exclusion`): `texts`, or None for nothing, and the labelled
+    dataset they are the validation and test reviews of."""
+
+    texts: list[str] | None
+    source: str | None
+
+    @property
+    def count(self) -> int | None:
+        """The number of distinct texts left out (None: no exclusion), as run_info.json records it."""
+        return None if self.texts is None else len(set(self.texts))
+
+
+def unlabelled_exclusion(dataset: str, splits: list[str], exclude_dataset: str = EXCLUDE_AUTO,
+                         protocol: str = "canonical", validation_fraction: float = 0.1, seed: int = 42,
+                         use: str = "pretraining") -> Exclusion:
+    """The texts an unlabelled stage (`use`, reading `splits` of `dataset`) leaves out: the validation and test
+    reviews (`held_out_texts`) of `exclude_dataset` under the fine-tuning run's protocol, validation fraction and
+    seed. `"auto"`: `dataset` itself when it reads as labelled train and test splits, else nothing (logged, as is
+    `"none"`). The split expressions are checked first (`check_unlabelled_splits`), the protocol before any data
+    is read (so that a typo there never passes for an unlabelled source)."""
+    check_unlabelled_splits(splits, use)
+    if protocol == "canonical":
+        if not 0 <= validation_fraction < 1:
+            raise DataError(f"--exclude_validation_fraction {validation_fraction} must be in [0, 1).")
+    else:
+        try:
+            parse_split_spec(protocol)
+        except DataError as error:
+            raise DataError(f"--exclude_split_protocol: {error}") from error
+    if exclude_dataset.lower() == EXCLUDE_NONE:
+        logger.warning("--exclude_dataset none: no text is left out of the %s texts; reviews a classifier is "
+                       "validated or scored on may be read.", use)
+        return Exclusion(None, None)
+    source = dataset if exclude_dataset.lower() == EXCLUDE_AUTO else exclude_dataset
+    try:
+        texts = held_out_texts(source, protocol, validation_fraction, seed)
+    except (DataError, FileNotFoundError) as error:
+        if exclude_dataset.lower() != EXCLUDE_AUTO:
+            raise DataError(f"--exclude_dataset {exclude_dataset}: its validation and test reviews cannot be read "
+                            f"({error}); give the labelled dataset the classifier is trained on, or 'none'.") from error
+        logger.warning("--exclude_dataset auto: --dataset %s has no labelled train and test splits (%s), so no text "
+                       "is left out of the %s texts. If a classifier will be validated or scored on reviews these "
+                       "texts may hold, name its labelled dataset with --exclude_dataset.", dataset, error, use)
+        return Exclusion(None, None)
+    exclusion = Exclusion(texts, source)
+    logger.info("Leaving out of the %s texts the %d validation and test reviews of %s (split protocol %s, validation "
+                "fraction %s, seed %d), wherever %s repeats them.", use, exclusion.count, source, protocol,
+                validation_fraction, seed, dataset)
+    return exclusion
+
+
 def subsample(dataset: Dataset, count: int | None, seed: int) -> Dataset:
     """`count` rows of `dataset` drawn at random with `seed` (shuffled, then the first ones), or all of it when
     `count` is None: what `--max_train_samples`, `--max_eval_samples` and `--max_train_texts` take."""
@@ -370,9 +440,9 @@ def load_unlabelled_texts(
     `datasets` source (a Hub id, a local folder, a loader name such as "text" with `data_files`, or "sample": the
     shipped sample's train and unsupervised reviews) as one dataset with a single `text` column, an
     `IterableDataset` with `streaming`. Refuses a `test` split (see `check_unlabelled_splits`) and a source without
-    `text_column` or whose column holds no strings. With `excluded_texts` (VAT and distillation pass the run's
-    validation and test reviews, possibly none), empty texts and those texts are left out (`without_texts`) and a
-    source left with no text is refused; without it (pretraining, word vectors) every row is kept as read."""
+    `text_column` or whose column holds no strings. With `excluded_texts` (a run's validation and test reviews,
+    possibly none: `unlabelled_exclusion`), empty texts and those texts are left out (`without_texts`; a stream is
+    filtered as it is read) and a source left with no text is refused; without it every row is kept as read."""
     check_unlabelled_splits(splits, use)
     flags = UNLABELLED_USES[use]
     column_hint = (f"give the column that holds the texts with {flags.text_column_flag}" if flags.text_column_flag
@@ -408,13 +478,20 @@ def load_unlabelled_texts(
     if text_column != "text":
         parts = [part.rename_column(text_column, "text") for part in parts]
     if streaming:
-        return parts[0] if len(parts) == 1 else interleave_datasets(parts, stopping_strategy="all_exhausted")
+        stream = parts[0] if len(parts) == 1 else interleave_datasets(parts, stopping_strategy="all_exhausted")
+        if excluded_texts is None:
+            return stream
+        excluded = {normalised_text(text) for text in excluded_texts}
+        return stream.filter(lambda row: isinstance(row["text"], str) and bool(row["text"].strip())
+                             and normalised_text(row["text"]) not in excluded)
     texts = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
     if getattr(texts.features["text"], "dtype", None) not in ("string", "large_string"):
         raise DataError(f"Column {text_column!r} of {source!r} holds {texts.features['text']}, not text; {column_hint}.")
     if excluded_texts is None:
         return texts
     kept = without_texts(texts, excluded_texts)
+    logger.info("%s: %d of the %d texts read left out (empty, or the text of an excluded review).", use,
+                len(texts) - len(kept), len(texts))
     if len(kept) == 0:
         outside = " outside the run's validation and test reviews" if excluded_texts else ""
         raise DataError(f"{flags.dataset_flag} {source} ({flags.splits_flag} {','.join(splits)}) holds no non-empty "

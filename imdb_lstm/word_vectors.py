@@ -8,7 +8,10 @@
 (the command is `imdb_lstm.commands.word_vectors`; from Python: `learn_word_vectors(WordVectorArguments(...))`).
 
 Texts come from any `datasets` source through `imdb_lstm.data.load_unlabelled_texts` (IMDB's `train` +
-`unsupervised` by default; a `test` split is refused, so no review a classifier is scored on shapes its vectors).
+`unsupervised` by default; a split expression that reads `test` is refused), leaving out the validation and test
+reviews of `--exclude_dataset` (by default `--dataset` itself when it is labelled, split as `imdb-lstm-train` splits
+it; `imdb_lstm.data.unlabelled_exclusion`), so no review a classifier is selected or scored on shapes its vectors,
+even where the source repeats it (IMDB's `unsupervised` and `train` hold copies of test reviews).
 Each text is split into words by the package's own tokenizer rules (markup removed, NFKC, lowercase, GloVe-style
 tokens, see `imdb_lstm.tokenization`), so every word the tokenizer can produce has the spelling the vectors use.
 The tokens are written once to a plain corpus file, which gensim reads with all its worker threads
@@ -22,7 +25,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .data import HUB_DATASET, DataError, load_unlabelled_texts
+from .data import (EXCLUDE_AUTO, EXCLUDE_HELP, HUB_DATASET, DataError, Exclusion, load_unlabelled_texts,
+                   unlabelled_exclusion)
 from .tokenization import build_backend
 
 logger = logging.getLogger(__name__)
@@ -38,8 +42,16 @@ class WordVectorArguments:
     dataset: str = field(default=HUB_DATASET, metadata={"help": "a `datasets` source, a local folder, or 'sample'"})
     dataset_config_name: str | None = field(default=None, metadata={"help": "the source's configuration name"})
     data_files: list[str] | None = field(default=None, metadata={"help": "files for loaders such as 'text'"})
-    dataset_splits: str = field(default="train,unsupervised", metadata={"help": "comma-separated; 'test' is refused"})
+    dataset_splits: str = field(
+        default="train,unsupervised",
+        metadata={"help": "comma-separated split expressions; any that reads 'test' is refused"},
+    )
     text_column: str = field(default="text", metadata={"help": "the column holding the texts"})
+    exclude_dataset: str = field(default=EXCLUDE_AUTO, metadata={"help": EXCLUDE_HELP["exclude_dataset"]})
+    exclude_split_protocol: str = field(default="canonical", metadata={"help": EXCLUDE_HELP["exclude_split_protocol"]})
+    exclude_validation_fraction: float = field(default=0.1,
+                                               metadata={"help": EXCLUDE_HELP["exclude_validation_fraction"]})
+    exclude_split_seed: int = field(default=42, metadata={"help": EXCLUDE_HELP["exclude_split_seed"]})
     method: str = field(default="word2vec", metadata={"help": "'word2vec' or 'fasttext' (gensim)"})
     dimension: int = field(default=100, metadata={"help": "width of the vectors"})
     epochs: int = field(default=5, metadata={"help": "passes over the texts"})
@@ -92,14 +104,21 @@ def write_corpus(texts, path: Path, max_texts: int | None = None) -> tuple[int, 
 
 def learn_word_vectors(args: WordVectorArguments, excluded_texts=None) -> dict:
     """Learn the vectors `args` describes and write them to `args.output`; returns what was done (also written
-    next to the vectors as `<output>.json`). `excluded_texts` (e.g. a classifier run's validation and test reviews,
-    see `imdb_lstm.data.held_out_texts`) are left out of the texts read, wherever the source repeats them."""
+    next to the vectors as `<output>.json`, with `excluded_texts`: how many texts were left out, None for none).
+    The texts left out of those read, wherever the source repeats them: `excluded_texts` when given (the default
+    model's build passes its own run's validation and test reviews), else those `args.exclude_dataset` names
+    (`imdb_lstm.data.unlabelled_exclusion`)."""
     from gensim.models import FastText, Word2Vec
 
     splits = [name.strip() for name in args.dataset_splits.split(",") if name.strip()]
+    if excluded_texts is None:
+        exclusion = unlabelled_exclusion(args.dataset, splits, args.exclude_dataset, args.exclude_split_protocol,
+                                         args.exclude_validation_fraction, args.exclude_split_seed, use="word vectors")
+    else:
+        exclusion = Exclusion(list(excluded_texts), None)
     texts = load_unlabelled_texts(args.dataset, splits, text_column=args.text_column,
                                   config_name=args.dataset_config_name, data_files=args.data_files, use="word vectors",
-                                  excluded_texts=excluded_texts)
+                                  excluded_texts=exclusion.texts)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -124,7 +143,7 @@ def learn_word_vectors(args: WordVectorArguments, excluded_texts=None) -> dict:
     seconds = time.perf_counter() - started
     report = {"output": str(output), "texts": text_count, "words": word_count, "vocabulary": len(model.wv),
               "seconds": round(seconds, 1), "arguments": asdict(args),
-              "excluded_texts": None if excluded_texts is None else len(set(excluded_texts))}
+              "excluded_texts": exclusion.count, "excluded_from": exclusion.source}
     Path(f"{output}.json").write_text(json.dumps(report, indent=2))
     logger.info("Wrote %d vectors of %d dimensions to %s in %.0f s", len(model.wv), args.dimension, output, seconds)
     return report

@@ -356,8 +356,13 @@ def test_training_with_each_option_saves_reloads_and_loads_through_remote_code(t
 
 
 @pytest.mark.parametrize("flag, value, message", [
-    ("--adversarial_epsilon", "-1", "must be a finite number >= 0"),
-    ("--vat_epsilon", "-0.5", "must be a finite number >= 0"),
+    ("--adversarial_epsilon", "-1", "adversarial training needs a perturbation norm .* positive finite number.*give "
+                                    "0 to switch adversarial training off"),
+    ("--vat_epsilon", "-0.5", "VAT needs a perturbation norm .* positive finite number, e.g. 5 .*give 0 to switch "
+                              "VAT off"),
+    ("--vat_epsilon", "-1", "--vat_epsilon=-1.0: VAT needs a perturbation norm"),
+    ("--vat_epsilon", "nan", "--vat_epsilon=nan: VAT needs a perturbation norm"),
+    ("--vat_epsilon", "inf", "--vat_epsilon=inf: VAT needs a perturbation norm"),
     ("--vat_weight", "-1", "must be a finite number >= 0"),
     ("--vat_xi", "0", "must be a positive finite number"),
     ("--vat_batch_size", "0", "must be at least 1"),
@@ -368,7 +373,36 @@ def test_bad_settings_are_refused(flag, value, message):
         train.parse_args(["--dataset", "sample", flag, value])
 
 
-@pytest.mark.parametrize("splits", ["test", "train,test", "unsupervised,Test"])
+def test_a_vat_dataset_without_vat_is_refused():
+    with pytest.raises(ValueError, match="--vat_dataset sample is given, but --vat_epsilon is 0.0: VAT is off.*Give "
+                                         "--vat_epsilon > 0"):
+        train.parse_args(["--dataset", "sample", "--vat_dataset", "sample"])
+    args = train.parse_args(["--dataset", "sample", "--vat_dataset", "sample", "--vat_epsilon", "5"])[2]
+    assert args.vat_epsilon == 5 and args.vat_dataset == "sample"
+
+
+@pytest.mark.forces_bfloat16
+def test_vat_power_iteration_runs_in_float32_inside_trainers_bf16_autocast(tmp_path, tokenizer):
+    """Under --bf16 Accelerate wraps the model's forward in bf16 autocast, which a surrounding
+    autocast(enabled=False) cannot undo: VAT's clean pass and power iteration bypass it, its last pass keeps it."""
+    model = training_model(tokenizer)
+    args = train.ImdbTrainingArguments(output_dir=str(tmp_path), report_to="none", bf16=True, eval_strategy="no",
+                                       save_strategy="no", load_best_model_at_end=False)
+    trainer = train.FineTuningTrainer(model=model, args=args, processing_class=tokenizer)
+    trainer.accelerator.prepare_model(model)
+    passes = []
+    model.classifier.register_forward_hook(lambda module, inputs, output: passes.append(output.dtype))
+    batch = batch_of(tokenizer, labels=False)
+    with EmbeddingPerturbation(model) as perturbation:
+        virtual_adversarial_loss(model, batch, perturbation, 5.0)
+    assert passes == [torch.float32, torch.float32, torch.bfloat16]
+    passes.clear()
+    model(**batch)  # the wrapper is back
+    assert passes == [torch.bfloat16]
+
+
+@pytest.mark.parametrize("splits", ["test", "train,test", "unsupervised,Test", "test[:1]", "train+test",
+                                    "unsupervised[:50%]+TEST"])
 def test_vat_source_test_split_is_refused(splits):
     with pytest.raises(DataError, match="--vat_splits .*never reach training"):
         train.parse_args(["--dataset", "sample", "--vat_epsilon", "5", "--vat_splits", splits])

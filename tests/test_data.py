@@ -1,4 +1,7 @@
-"""IMDB sources, split protocols and data validation."""
+"""IMDB sources, split protocols and data validation; what unlabelled stages leave out (a test review planted in
+the unlabelled data: `planted_imdb_folder`, which tests/test_word_vectors.py and tests/test_pretraining.py use)."""
+
+import logging
 
 import numpy as np
 import pytest
@@ -159,3 +162,109 @@ def test_excluded_texts_are_matched_after_normalisation():
                                         "   ", "Something else"]})
     kept = without_texts(texts, held_out)
     assert kept["text"] == ["A great film. Truly great, really!", "Something else"]
+
+
+# ---------------------------------------------------------------- a test review planted in the unlabelled data
+
+# The Hub's IMDB layout: the split each file holds is named in the dataset card.
+PLANTED_LAYOUT_CARD = ("---\nconfigs:\n- config_name: plain_text\n  default: true\n  data_files:\n"
+                       + "".join(f"  - split: {split}\n    path: plain_text/{split}-*\n"
+                                 for split in ("train", "test", "unsupervised")) + "---\n")
+# A word only one test review holds; a disguised copy of that review is planted in the unlabelled split.
+PLANTED_WORD = "zzqplantedtestword"
+
+
+def marker(prefix: str, number: int) -> str:
+    """A word of letters only, unique to one review: marker("zqtrain", 27) = "zqtrainbb"."""
+    letters = ""
+    while True:
+        number, digit = divmod(number, 26)
+        letters = chr(ord("a") + digit) + letters
+        if number == 0:
+            return prefix + letters.rjust(2, "a")
+
+
+def disguised(text: str) -> str:
+    """The same review as `normalised_text` compares it, spelt otherwise: upper case, line-break markup, runs of
+    spaces and tabs (no newline, so that it is one line of a text file too)."""
+    words = text.upper().split()
+    return "  ".join(words[:3]) + " <br /><br />\t" + " ".join(words[3:]) + "   "
+
+
+def planted_imdb_folder(folder, monkeypatch, train_size: int = 40, test_size: int = 20, unlabelled_size: int = 20):
+    """A tiny IMDB in the Hub parquet layout, from the shipped sample's reviews cut to 50 words: balanced train
+    and test splits, each train review carrying its own `marker("zqtrain", i)`, each unlabelled review its own
+    `marker("zqunlabelled", i)`, test review 0 carrying PLANTED_WORD; the unlabelled split ends with a disguised copy
+    of that test review (IMDB's unsupervised and train splits repeat 392 test reviews). Returns (folder, the
+    unlabelled split's texts).
+
+    `datasets` gets a cache of its own in the folder's parent: offline (HF_HUB_OFFLINE), datasets 5.2 answers a
+    local folder from its cache of any earlier folder of the same name and dataset card, whatever the files hold
+    (tests/test_build_default.py's `planted_imdb` holds the whole sample)."""
+    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from imdb_lstm.data import SAMPLE_DIR
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", folder.parent / "datasets_cache")
+
+    def balanced_rows(split: str, count: int) -> tuple[list[str], list[int]]:
+        table = pq.read_table(SAMPLE_DIR / f"{split}.parquet").to_pydict()
+        rows = [[i for i, label in enumerate(table["label"]) if label == value][: count // 2] for value in (0, 1)]
+        chosen = sorted(rows[0] + rows[1])
+        return [" ".join(table["text"][i].split()[:50]) for i in chosen], [table["label"][i] for i in chosen]
+
+    train_texts, train_labels = balanced_rows("train", train_size)
+    train_texts = [f"{text} {marker('zqtrain', i)}" for i, text in enumerate(train_texts)]
+    test_texts, test_labels = balanced_rows("test", test_size)
+    test_texts[0] = f"{test_texts[0]} {PLANTED_WORD}"
+    unlabelled = pq.read_table(SAMPLE_DIR / "unsupervised.parquet")["text"].to_pylist()[:unlabelled_size]
+    unlabelled = [f"{' '.join(text.split()[:50])} {marker('zqunlabelled', i)}" for i, text in enumerate(unlabelled)]
+    unlabelled.append(disguised(test_texts[0]))
+    (folder / "plain_text").mkdir(parents=True)
+    (folder / "README.md").write_text(PLANTED_LAYOUT_CARD)
+    for split, texts, labels in (("train", train_texts, train_labels), ("test", test_texts, test_labels),
+                                 ("unsupervised", unlabelled, [-1] * len(unlabelled))):
+        pq.write_table(pa.table({"text": texts, "label": labels}),
+                       folder / "plain_text" / f"{split}-00000-of-00001.parquet")
+    return folder, unlabelled
+
+
+def test_unlabelled_stages_leave_out_the_held_out_reviews_of_a_labelled_source(tmp_path, monkeypatch, caplog):
+    from imdb_lstm.data import held_out_texts, load_unlabelled_texts, normalised_text, unlabelled_exclusion
+
+    caplog.set_level(logging.INFO, logger="imdb_lstm")
+    folder, unlabelled = planted_imdb_folder(tmp_path / "planted_imdb", monkeypatch)
+    planted = unlabelled[-1]
+    exclusion = unlabelled_exclusion(str(folder), ["train", "unsupervised"])  # "auto": the source itself
+    assert exclusion.texts == held_out_texts(str(folder)) and exclusion.source == str(folder)
+    assert exclusion.count == 4 + 20  # validation (10 % of 40 train reviews) and test
+    assert normalised_text(planted) in {normalised_text(text) for text in exclusion.texts}
+    assert "the 24 validation and test reviews of" in caplog.text
+    # Read as a stream, the planted copy is filtered out as well.
+    stream = load_unlabelled_texts(str(folder), ["unsupervised"], streaming=True, excluded_texts=exclusion.texts)
+    assert [row["text"] for row in stream] == unlabelled[:-1]
+    # A pooled protocol holds out other reviews: those of its own validation and test parts.
+    pooled = unlabelled_exclusion(str(folder), ["unsupervised"], protocol="50/25/25")
+    assert pooled.count == 30 and pooled.texts == held_out_texts(str(folder), "50/25/25")
+    # "none" leaves nothing out, and says so.
+    caplog.clear()
+    assert unlabelled_exclusion(str(folder), ["unsupervised"], "none") == (None, None)
+    assert "--exclude_dataset none: no text is left out" in caplog.text
+
+
+def test_a_source_without_labelled_splits_excludes_nothing_unless_told(tmp_path, caplog):
+    from imdb_lstm.data import unlabelled_exclusion
+
+    assert unlabelled_exclusion("text", ["train"]) == (None, None)
+    assert "--dataset text has no labelled train and test splits" in caplog.text and "--exclude_dataset" in caplog.text
+    # A typo in the protocol is an error even where nothing would be left out; so is an unreadable --exclude_dataset.
+    with pytest.raises(DataError, match="--exclude_split_protocol.*'60/40'"):
+        unlabelled_exclusion("text", ["train"], protocol="60/40")
+    with pytest.raises(DataError, match="--exclude_validation_fraction"):
+        unlabelled_exclusion("text", ["train"], validation_fraction=1.0)
+    with pytest.raises(DataError, match=f"--exclude_dataset {tmp_path / 'missing'}.*cannot be read"):
+        unlabelled_exclusion("text", ["train"], str(tmp_path / "missing"))
+    with pytest.raises(DataError, match="--dataset_splits train\\+test"):
+        unlabelled_exclusion("text", ["train+test"])

@@ -325,3 +325,33 @@ def test_tie_word_embeddings(tmp_path, tokenizer):
     with pytest.raises(ValueError, match="tie_word_embeddings=False"):
         ImdbLstmForCausalLM(ImdbLstmConfig(vocab_size=600, tie_word_embeddings=False))
     ImdbLstmForCausalLM(ImdbLstmConfig(vocab_size=600, tie_word_embeddings=True))
+
+
+@pytest.mark.parametrize("vocab_size", [50, 2**20])  # 2**20: n-gram keys * batch would overflow int64
+def test_ngram_branch_counts_each_known_ngram_once_per_review(vocab_size):
+    config = ImdbLstmConfig(vocab_size=vocab_size, ngram_order=3, ngram_features=40)
+    branch = modeling.ImdbLstmNgramBranch(config)
+    generator = torch.Generator().manual_seed(0)
+    input_ids = torch.randint(2, 7, (5, 12), generator=generator)  # few distinct ids: n-grams repeat in a review
+    lengths = torch.tensor([12, 9, 1, 5, 12])
+    base = vocab_size + 1
+    present = {}
+    for row, length in enumerate(lengths.tolist()):
+        ids = [token + 1 for token in input_ids[row, :length].tolist()]
+        for n in range(1, 4):
+            for start in range(length - n + 1):
+                key = 0
+                for digit in ids[start:start + n]:
+                    key = key * base + digit
+                present.setdefault(row, set()).add(key)
+    known = sorted({key for keys in present.values() for key in keys})[::3][:40]
+    branch.keys = torch.tensor(known, dtype=torch.long)
+    branch.weights = torch.randn(len(known), generator=generator)
+    branch.bias = torch.tensor([0.25])
+    weight_of = dict(zip(known, branch.weights.tolist()))
+    expected = torch.tensor([0.25 + sum(weight_of.get(key, 0.0) for key in present[row]) for row in range(5)])
+    torch.testing.assert_close(branch(input_ids, lengths), expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(branch.exportable_forward(input_ids, lengths), expected, atol=1e-5, rtol=0)
+    alone = torch.cat([branch(input_ids[row:row + 1, :length], lengths[row:row + 1])
+                       for row, length in enumerate(lengths.tolist())])
+    assert torch.equal(alone, branch(input_ids, lengths))  # the same score alone as in a padded batch

@@ -13,8 +13,11 @@ import torch
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer, BertConfig
 
+from test_data import PLANTED_WORD, marker, planted_imdb_folder
+
 from imdb_lstm import ImdbLstmForCausalLM, ImdbLstmForSequenceClassification
-from imdb_lstm.data import DataError, load_imdb
+from imdb_lstm.commands import pretrain as pretrain_command
+from imdb_lstm.data import DataError, held_out_texts, load_imdb, make_splits
 from imdb_lstm.training import finetune as training
 from imdb_lstm.training import pretrain as pretraining
 from imdb_lstm.training.finetune import PretrainedModelError
@@ -111,7 +114,8 @@ def write_imdb_like_folder(folder: Path, test_marker: str = LEAK_MARKER) -> Path
 def test_no_test_review_reaches_pretraining(tmp_path):
     folder = write_imdb_like_folder(tmp_path / "imdb")
     texts = pretraining.load_text_source(pretraining.PretrainingDataArguments(dataset=str(folder)))
-    assert len(texts) == 300 and not any(LEAK_MARKER in text for text in texts["text"])
+    # 200 train + 100 unlabelled reviews, less the 20 train reviews a fine-tuning run holds out for validation.
+    assert len(texts) == 280 and not any(LEAK_MARKER in text for text in texts["text"])
     # End to end: a word found only in test reviews never enters the vocabulary (every word is kept here).
     output_dir = tmp_path / "lm"
     pretrain(output_dir, "--dataset", str(folder), "--max_steps", "2", "--min_frequency", "1", "--vocab_size", "100000")
@@ -120,6 +124,55 @@ def test_no_test_review_reaches_pretraining(tmp_path):
     with pytest.raises(DataError, match="test reviews must never reach pretraining"):
         pretraining.load_text_source(pretraining.PretrainingDataArguments(dataset=str(folder),
                                                                           dataset_splits="train,test"))
+
+
+def vocabulary(output_dir: Path) -> set[str]:
+    return set(AutoTokenizer.from_pretrained(output_dir).get_vocab())
+
+
+def test_pretraining_never_reads_a_validation_or_test_review(tmp_path, monkeypatch):
+    """Through the command: a test review planted (disguised) in the unlabelled split, and the train reviews a
+    fine-tuning run holds out for validation, never reach the vocabulary learnt on every word read."""
+    folder, _ = planted_imdb_folder(tmp_path / "planted_imdb", monkeypatch)
+    output_dir = tmp_path / "lm"
+    results = pretrain_command.main([*TINY, "--output_dir", str(output_dir), "--dataset", str(folder),
+                                     "--max_steps", "1", "--min_frequency", "1", "--vocab_size", "100000"])
+    words = vocabulary(output_dir)
+    training_part = make_splits(load_imdb(str(folder)), "canonical", 0.1, 42)["train"]["text"]
+    kept = {text.split()[-1] for text in training_part} | {marker("zqunlabelled", i) for i in range(20)}
+    validation = {marker("zqtrain", i) for i in range(40)} - kept
+    assert len(validation) == 4 and not validation & words and PLANTED_WORD not in words
+    assert len(kept - words) <= 1  # all else was read (one text is the language model's own validation text)
+    run_info = json.loads((output_dir / "run_info.json").read_text())
+    assert run_info["excluded_texts"] == results["excluded_texts"] == len(set(held_out_texts(str(folder)))) == 24
+    assert run_info["excluded_from"] == str(folder) and run_info["pretraining_texts"] == 36 + 20
+    assert run_info["arguments"]["data"]["exclude_dataset"] == "auto"
+
+
+def test_a_streamed_text_file_leaves_out_the_reviews_of_the_dataset_named(tmp_path, monkeypatch):
+    folder, unlabelled = planted_imdb_folder(tmp_path / "planted_imdb", monkeypatch)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(unlabelled) + "\n")  # the planted copy last, among the training texts
+    source = [*TINY, "--dataset", "text", "--data_files", str(corpus), "--dataset_splits", "train", "--streaming",
+              "true", "--max_steps", "1", "--max_validation_texts", "2", "--min_frequency", "1",
+              "--vocab_size", "100000"]
+    # A text file has no labelled test split: nothing is left out (the log says so), the planted copy is read.
+    pretrain_command.main([*source, "--output_dir", str(tmp_path / "all")])
+    assert PLANTED_WORD in vocabulary(tmp_path / "all")
+    assert json.loads((tmp_path / "all" / "run_info.json").read_text())["excluded_texts"] is None
+    pretrain_command.main([*source, "--output_dir", str(tmp_path / "clean"), "--exclude_dataset", str(folder)])
+    words = vocabulary(tmp_path / "clean")
+    assert PLANTED_WORD not in words and marker("zqunlabelled", 19) in words
+    run_info = json.loads((tmp_path / "clean" / "run_info.json").read_text())
+    assert run_info["excluded_texts"] == 24 and run_info["pretraining_texts"] is None  # a stream's length is unknown
+
+
+@pytest.mark.parametrize("splits", ["train+test", "test[:1]", "unsupervised,Test[10%:]"])
+def test_the_command_refuses_a_split_expression_that_reads_test(tmp_path, splits):
+    with pytest.raises(DataError, match="test reviews must never reach pretraining"):
+        pretrain_command.main([*TINY, "--output_dir", str(tmp_path / "lm"), "--dataset", "sample", "--dataset_splits",
+                               splits, "--max_steps", "1"])
+    assert not (tmp_path / "lm").exists()
 
 
 def test_a_streaming_source_pretrains(tmp_path):

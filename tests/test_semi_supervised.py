@@ -19,7 +19,7 @@ from helpers import tiny_model, tiny_tokenizer
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from imdb_lstm import ImdbLstmConfig, ImdbLstmForCausalLM, build_model, build_tokenizer, ngrams
-from imdb_lstm.data import DataError, load_imdb
+from imdb_lstm.data import DataError, held_out_texts, load_imdb, make_splits, without_texts
 from imdb_lstm.glove import load_glove
 from imdb_lstm.training import finetune as training
 from imdb_lstm.training import pretrain as pretraining
@@ -101,9 +101,11 @@ def test_adaptive_cutoffs_are_checked():
 def test_word_vectors_cover_the_sample_vocabulary_and_load_through_glove(tmp_path):
     output = tmp_path / "vectors.kv"
     report = learn_word_vectors(WordVectorArguments(output=str(output), dataset="sample", dimension=12, epochs=1))
-    assert report["texts"] == 2500 and report["words"] > 100_000
-    # The classifier's vocabulary: training reviews, words seen at least twice (as the vectors' min_count).
-    train_texts = load_imdb("sample")["train"]["text"]
+    # 2,000 train + 500 unlabelled reviews, less what a fine-tuning run holds out: 200 validation reviews and the
+    # one training review that repeats a test review (1,199 distinct held-out texts).
+    assert report["texts"] == 2299 and report["excluded_texts"] == 1199 and report["words"] > 100_000
+    # The classifier's vocabulary: the reviews it trains on that the vectors could read, words seen at least twice.
+    train_texts = without_texts(make_splits(load_imdb("sample"))["train"], held_out_texts("sample"))["text"]
     tokenizer = build_tokenizer(train_texts, vocab_size=100_000, min_frequency=2)
     model = build_model(tokenizer, glove_source=str(output), hidden_size=8)
     assert model.config.embedding_dim == 12 and model.config.embedding_coverage == 1.0

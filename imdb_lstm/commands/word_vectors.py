@@ -3,6 +3,12 @@
 
     imdb-lstm-word-vectors --dataset ../shared/data/imdb --output outputs/vectors/imdb-w2v-100.kv
     imdb-lstm-word-vectors configs/ssl_word_vectors.json      # the semi-supervised recipe's vectors
+    imdb-lstm-word-vectors --dataset text --data_files corpus.txt --dataset_splits train \\
+        --exclude_dataset ../shared/data/imdb --output outputs/vectors/corpus.kv
+
+Every validation and test review of the fine-tuning run is left out of the texts read (`--exclude_dataset`: by
+default `--dataset` itself when it has labelled train and test splits; a text file has none, so name the labelled
+dataset as above); the count is logged and written to `<output>.json` (`excluded_texts`).
 """
 
 import logging

@@ -21,6 +21,11 @@
   recorded masks line up.
 - Precision: under bf16 autocast, VAT's clean pass and power iteration still run in float32 (a step of norm ξ
   spread over a review is below bf16's resolution); the final perturbed pass runs in the ambient precision.
+  `float32_passes` switches both kinds of autocast off: the ambient one and the one Accelerate wraps around
+  `model.forward` under Trainer's `--bf16` (which a surrounding `torch.autocast(enabled=False)` cannot reach).
+- Reusing a clean pass: `virtual_adversarial_loss(..., clean_logits=...)` takes the logits of a clean float32 pass
+  of the same batch already run under `record()` (distillation's pass over a transfer batch), instead of running
+  its own.
 - Embedding normalisation (`normalize_embeddings`): each dimension of the word vectors shifted and scaled to
   frequency-weighted mean 0 and variance 1 (the frequencies counted on the training token ids), so that ε means
   the same for any vectors; the padding row kept zero. Applied once before training, and with `every_step` (as
@@ -37,6 +42,7 @@ Unlabelled reviews for VAT: `imdb_lstm.data.load_unlabelled_texts(..., use="VAT"
 seeded, length-grouped iterator over them).
 """
 
+import contextlib
 import itertools
 
 import numpy as np
@@ -47,8 +53,8 @@ from transformers.trainer_pt_utils import get_length_grouped_indices
 
 __all__ = [
     "EmbeddingPerturbation", "FrequencyWeightedNormalization", "UnlabelledBatches",
-    "adversarial_loss", "bake_normalized_embeddings", "kl_from_logits", "normalize_embeddings", "plain_state_dict",
-    "real_token_mask", "scale_per_review", "token_frequencies", "virtual_adversarial_loss",
+    "adversarial_loss", "bake_normalized_embeddings", "float32_passes", "kl_from_logits", "normalize_embeddings",
+    "plain_state_dict", "real_token_mask", "scale_per_review", "token_frequencies", "virtual_adversarial_loss",
 ]
 
 # Mega-batches of this many batches are sorted by length before they are cut (as Trainer's group_by_length).
@@ -220,20 +226,47 @@ def adversarial_loss(model: nn.Module, inputs: dict, clean_loss: torch.Tensor, p
     return model(**inputs).loss
 
 
+@contextlib.contextmanager
+def float32_passes(model: nn.Module):
+    """A context in which `model`'s forward passes compute in float32 (weights in float32) under any autocast: the
+    ambient autocast of its device switched off, and the autocast that Accelerate wraps around `model.forward` for
+    mixed precision (Trainer's `--bf16`: `model.forward` replaced by an autocast wrapper, `model._original_forward`
+    kept) bypassed for the duration. A surrounding `torch.autocast(enabled=False)` alone cannot undo that wrapper,
+    which enters autocast again inside the call. The model is left as it was on exit."""
+    device_type = next(model.parameters()).device.type
+    wrapped, original = model.__dict__.get("forward"), model.__dict__.get("_original_forward")
+    with torch.autocast(device_type, enabled=False):
+        if wrapped is None or original is None:
+            yield
+            return
+        model.forward = original
+        try:
+            yield
+        finally:
+            model.forward = wrapped
+
+
 def virtual_adversarial_loss(model: nn.Module, inputs: dict, perturbation: EmbeddingPerturbation, epsilon: float,
-                             xi: float = 0.1, power_iterations: int = 1) -> torch.Tensor:
+                             xi: float = 0.1, power_iterations: int = 1,
+                             clean_logits: torch.Tensor | None = None) -> torch.Tensor:
     """KL(p_clean ‖ p(x + r_vadv)) averaged over the reviews of `inputs` (input_ids, attention_mask; labels are
     not used): the clean prediction p_clean computed first (with gradients, so the batch is never split into length
     buckets, then detached), a random direction of norm `xi` refined by `power_iterations` power iterations, r_vadv
-    = ε · g / ‖g‖ per review. All passes share the clean pass's dropout masks."""
+    = ε · g / ‖g‖ per review. All passes share the clean pass's dropout masks.
+
+    With `clean_logits`, the logits of a clean pass of these very `inputs` that the caller already ran under
+    `perturbation.record()` (distillation reuses its pass over the transfer batch), no clean pass is run here; that
+    pass must have run in float32 (`float32_passes`), as the power iteration compares its perturbed passes with it
+    at a step far below bf16's resolution."""
     inputs = {name: inputs[name] for name in ("input_ids", "attention_mask") if name in inputs}
-    device_type = inputs["input_ids"].device.type
     with torch.enable_grad():
         # In float32 even under bf16 autocast: a step of norm ξ spread over a whole review is far below bf16's
         # resolution, and the power iteration would follow rounding noise instead of the curvature.
-        with torch.autocast(device_type, enabled=False):
-            perturbation.record()
-            clean_logits = model(**inputs).logits.detach()
+        with float32_passes(model):
+            if clean_logits is None:
+                perturbation.record()
+                clean_logits = model(**inputs).logits
+            clean_logits = clean_logits.detach()
             mask = real_token_mask(model, inputs["input_ids"], inputs.get("attention_mask"))
             embedding_dim = model.base_model.get_input_embeddings().embedding_dim
             direction = torch.randn(*mask.shape[:2], embedding_dim, device=mask.device)

@@ -7,7 +7,9 @@ This module holds distillation's pieces, which fine-tuning (`imdb_lstm.training.
 (see `configs/distill_fast.json`):
 the student is built and trained as any fresh model (its own tokenizer from the training texts, word vectors from
 `--glove`), but each training batch's loss is the KL divergence from the targets at `--distill_temperature` (× T²,
-Hinton's scaling), plus `--distill_label_weight` × the cross-entropy with the true label on the labelled rows. The
+Hinton's scaling), plus `--distill_label_weight` × the cross-entropy with the true label on the labelled rows
+(plus, with `--adversarial_epsilon`, the same loss of the batch perturbed adversarially, and with `--vat_epsilon`
+the virtual adversarial loss of the same transfer batch, reusing its clean pass: see `FineTuningTrainer`). The
 teachers (trained classifiers, or `ngram:N`; an ensemble weighted on validation) score every transfer review once,
 through their own tokenizers, and their scores are cached (`imdb_lstm.training.teachers`); the targets travel with
 the batches as a `teacher_logits` column. On the training reviews the targets are the smoothed gold labels, the
@@ -41,29 +43,48 @@ def transfer_set(labelled, unlabelled, labelled_logits: np.ndarray, unlabelled_l
     return concatenate_datasets([labelled, unlabelled.cast(labelled.features)])
 
 
+def distillation_terms(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor | None,
+                       temperature: float = 1.0, label_weight: float = 0.0) -> dict[str, torch.Tensor]:
+    """The terms of `distillation_loss`, unweighted: `distillation_loss`, T² · KL(teacher ‖ student), both softened
+    by `temperature`, averaged over the rows; with `label_weight` > 0, `supervised_loss`, the cross-entropy with
+    `labels` over the rows that have one (label != -100), where the batch has such a row."""
+    teacher = torch.log_softmax(teacher_logits.float() / temperature, dim=-1)
+    student = torch.log_softmax(student_logits.float() / temperature, dim=-1)
+    terms = {"distillation_loss": torch.nn.functional.kl_div(student, teacher, log_target=True,
+                                                             reduction="batchmean") * temperature ** 2}
+    if label_weight > 0 and labels is not None and bool((labels != -100).any()):
+        terms["supervised_loss"] = torch.nn.functional.cross_entropy(student_logits.float(), labels.long().view(-1),
+                                                                     ignore_index=-100)
+    return terms
+
+
+def weighted_distillation_loss(terms: dict[str, torch.Tensor], label_weight: float = 0.0) -> torch.Tensor:
+    """`distillation_terms`' terms joined: the KL term plus `label_weight` × the cross-entropy where there is one."""
+    loss = terms["distillation_loss"]
+    if "supervised_loss" in terms:
+        loss = loss + label_weight * terms["supervised_loss"]
+    return loss
+
+
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor | None,
                       temperature: float = 1.0, label_weight: float = 0.0) -> torch.Tensor:
     """T² · KL(teacher ‖ student), both softened by `temperature`, averaged over the rows, plus `label_weight` ×
     the cross-entropy with `labels` over the rows that have one (label != -100)."""
-    teacher = torch.log_softmax(teacher_logits.float() / temperature, dim=-1)
-    student = torch.log_softmax(student_logits.float() / temperature, dim=-1)
-    loss = torch.nn.functional.kl_div(student, teacher, log_target=True, reduction="batchmean") * temperature ** 2
-    if label_weight > 0 and labels is not None and bool((labels != -100).any()):
-        loss = loss + label_weight * torch.nn.functional.cross_entropy(student_logits.float(), labels.long().view(-1),
-                                                                       ignore_index=-100)
-    return loss
+    return weighted_distillation_loss(distillation_terms(student_logits, teacher_logits, labels, temperature,
+                                                         label_weight), label_weight)
 
 
 def prepare_transfer_set(args, tokenizer, train_split, tokenized_train, validation_split, unlabelled_texts: Dataset,
-                         max_length: int, id2label: dict) -> tuple[Dataset, dict]:
+                         max_length: int, id2label: dict, split_protocol: dict | None = None) -> tuple[Dataset, dict]:
     """The student's training set (see `transfer_set`) and what the teachers measured: the teachers of
     `args.teacher_model` (see `imdb_lstm.training.teachers`) weighted on `validation_split`, their ensemble's soft
     labels on `unlabelled_texts` (tokenised by the student's `tokenizer`, cut to `max_length` tokens; texts with no
     token left dropped) and the targets of the training reviews chosen by `args.distill_labelled_targets`. Every
-    teacher's logits go through the soft-label cache (`args.soft_label_cache`)."""
+    teacher's logits go through the soft-label cache (`args.soft_label_cache`). Given the run's `split_protocol`
+    (`teachers.split_protocol_of`), a classifier teacher trained under another is refused."""
     train_texts, train_labels = list(train_split["text"]), np.asarray(train_split["label"])
     teachers = load_teachers(args.teacher_model, train_texts, train_labels, id2label, folds=args.teacher_folds,
-                             seed=args.seed, batch_size=args.per_device_eval_batch_size)
+                             seed=args.seed, batch_size=args.per_device_eval_batch_size, split_protocol=split_protocol)
     cache = SoftLabelCache(args.soft_label_cache)
     report = {"teachers": [teacher.name for teacher in teachers]}
     if validation_split is not None and len(validation_split):

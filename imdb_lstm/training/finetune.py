@@ -7,8 +7,10 @@ model (`--model_name_or_path`, a folder or Hub repo) → Trainer (length-grouped
 every epoch, best validation checkpoint kept) → test split scored once → model, tokenizer, results JSON,
 predictions and plots in `output_dir`; the command then pushes to the Hub with a rendered model card if asked. Optional terms on the
 embeddings (`--adversarial_epsilon`, `--vat_epsilon` with unlabelled reviews, `--normalize_embeddings`): see
-`imdb_lstm.training.adversarial` and `FineTuningTrainer`; a moving average of the weights (`--ema_decay`), evaluated
-and saved: `imdb_lstm.training.averaging`.
+`imdb_lstm.training.adversarial` and `FineTuningTrainer`; distillation from teachers (`--teacher_model`, with which
+VAT runs on the transfer batches): `imdb_lstm.training.distill`; a moving average of the weights (`--ema_decay`),
+evaluated and saved: `imdb_lstm.training.averaging`. Validation and test are scored in float32, whatever
+`--bf16` and the model's `inference_dtype`.
 
     imdb-lstm-train --dataset ../shared/data/imdb --output_dir outputs/imdb-bilstm   # the shipped recipe
     imdb-lstm-train configs/imdb_bilstm.json                                         # the same, from JSON
@@ -39,11 +41,12 @@ from ..plots import plot_confusion_matrix
 from ..predict import compute_context
 from ..tokenization import DEFAULT_TRUNCATION_SIDE, build_tokenizer
 from .adversarial import (EmbeddingPerturbation, UnlabelledBatches, adversarial_loss, bake_normalized_embeddings,
-                          normalize_embeddings, plain_state_dict, token_frequencies, virtual_adversarial_loss)
+                          float32_passes, normalize_embeddings, plain_state_dict, token_frequencies,
+                          virtual_adversarial_loss)
 from .averaging import ExponentialMovingAverage
 from .common import CpuTrainingArguments, PreparedRun, parse_arguments, run_recipe
-from .distill import TEACHER_LOGITS, distillation_loss, prepare_transfer_set
-from .teachers import LABELLED_TARGETS
+from .distill import TEACHER_LOGITS, distillation_terms, prepare_transfer_set, weighted_distillation_loss
+from .teachers import LABELLED_TARGETS, check_split_protocol, split_protocol_of
 
 __all__ = [
     "DataArguments", "EncoderUnfreezing", "FineTuningTrainer", "ImdbTrainingArguments", "ModelArguments",
@@ -170,6 +173,10 @@ def normalization_mode(value) -> str:
     return name
 
 
+# Options of VAT's own stream of unlabelled batches, which distillation replaces by its transfer batches.
+VAT_STREAM_OPTIONS = ("vat_dataset", "vat_splits", "vat_text_column", "vat_batch_size", "vat_max_length")
+
+
 @dataclass
 class ImdbTrainingArguments(CpuTrainingArguments):
     """`TrainingArguments` with the shipped recipe's defaults (see BENCHMARKS.md for how they were chosen)."""
@@ -212,14 +219,18 @@ class ImdbTrainingArguments(CpuTrainingArguments):
     vat_epsilon: float = field(
         default=0.0,
         metadata={"help": "virtual adversarial training: add --vat_weight × KL(p ‖ p perturbed) on unlabelled batches, "
-                  "the perturbation of this L2 norm per review (Miyato: 5 on normalised embeddings; 0: off)"},
+                  "the perturbation of this L2 norm per review (Miyato: 5 on normalised embeddings; 0: off). With "
+                  "--teacher_model, on each distillation transfer batch (training reviews and --distill_splits), "
+                  "reusing its clean pass: the separate unlabelled stream (--vat_dataset, --vat_splits, "
+                  "--vat_text_column, --vat_batch_size, --vat_max_length) is then not read, and refused if given"},
     )
     vat_xi: float = field(default=0.1, metadata={"help": "VAT: norm of the finite-difference step of the power iteration"})
     vat_weight: float = field(default=1.0, metadata={"help": "VAT: weight λ of the unlabelled term"})
     vat_dataset: str | None = field(
         default=None,
         metadata={"help": "VAT: datasets source of the unlabelled reviews (Hub id, local folder, 'sample'; default: "
-                  "--dataset); the run's validation and test reviews are left out of it"},
+                  "--dataset); the run's validation and test reviews are left out of it. Not with --teacher_model "
+                  "(VAT then reads the transfer batches: choose their reviews with --distill_dataset)"},
     )
     vat_splits: str = field(default="train,unsupervised",
                             metadata={"help": "VAT: comma-separated splits of --vat_dataset ('test' is refused)"})
@@ -284,10 +295,15 @@ class ImdbTrainingArguments(CpuTrainingArguments):
                 or not 0 <= self.ema_decay < 1:
             raise ValueError(f"--ema_decay={self.ema_decay} must be in [0, 1): the weight of the average at each "
                              "step (Miyato et al. use 0.999; 0 switches averaging off).")
-        for name in ("adversarial_epsilon", "vat_epsilon", "vat_weight"):
+        for name, what in (("adversarial_epsilon", "adversarial training"), ("vat_epsilon", "VAT")):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-                raise ValueError(f"--{name}={value} must be a finite number >= 0 (0 switches the term off).")
+                raise ValueError(f"--{name}={value}: {what} needs a perturbation norm (L2 per review) that is a "
+                                 "positive finite number, e.g. 5 on normalised embeddings as Miyato et al.; give 0 "
+                                 f"to switch {what} off.")
+        if isinstance(self.vat_weight, bool) or not isinstance(self.vat_weight, (int, float)) \
+                or not 0 <= self.vat_weight < float("inf"):
+            raise ValueError(f"--vat_weight={self.vat_weight} must be a finite number >= 0 (0 switches the term off).")
         if not self.vat_xi > 0 or self.vat_xi == float("inf"):
             raise ValueError(f"--vat_xi={self.vat_xi} must be a positive finite number (the reference uses 0.1).")
         for name in ("vat_batch_size", "vat_max_length"):
@@ -303,9 +319,7 @@ class ImdbTrainingArguments(CpuTrainingArguments):
             raise ValueError(f"--distill_label_smoothing={self.distill_label_smoothing} must be in [0, 1).")
         if self.teacher_model:
             check_unlabelled_splits(self.distill_split_names, "distillation")
-            if self.adversarial_epsilon > 0 or self.vat_epsilon > 0:
-                raise ValueError("--teacher_model (distillation) cannot be combined with --adversarial_epsilon or "
-                                 "--vat_epsilon: train the teacher with them, then distil.")
+        self._check_vat_stream()
         if not 0 < self.distill_temperature < float("inf"):
             raise ValueError(f"--distill_temperature={self.distill_temperature} must be a positive finite number (1: "
                              "the teacher's own probabilities).")
@@ -317,6 +331,24 @@ class ImdbTrainingArguments(CpuTrainingArguments):
         if not self.encoder_frozen_epochs >= 0:
             raise ValueError(f"--encoder_frozen_epochs={self.encoder_frozen_epochs} must be 0 or more epochs.")
         super().__post_init__()
+
+    def _check_vat_stream(self) -> None:
+        """Refuse options of VAT's own unlabelled stream where nothing reads them: without VAT (--vat_dataset with
+        --vat_epsilon 0), or when distilling, where VAT reads the transfer batches."""
+        defaults = {name: type(self).__dataclass_fields__[name].default for name in VAT_STREAM_OPTIONS}
+        given = [f"--{name} {getattr(self, name)}" for name in VAT_STREAM_OPTIONS
+                 if getattr(self, name) != defaults[name]]
+        if self.vat_epsilon > 0 and self.teacher_model and given:
+            raise ValueError(
+                f"{', '.join(given)} with --teacher_model and --vat_epsilon: when distilling, VAT runs on each "
+                "transfer batch (the training reviews and the unlabelled --distill_splits of --distill_dataset), "
+                "reusing its clean pass, and reads no separate unlabelled stream. Drop those options; choose the "
+                "unlabelled reviews with --distill_dataset and --distill_splits."
+            )
+        if not self.vat_epsilon > 0 and self.vat_dataset is not None:
+            raise ValueError(f"--vat_dataset {self.vat_dataset} is given, but --vat_epsilon is {self.vat_epsilon}: "
+                             "VAT is off and would not read it. Give --vat_epsilon > 0 (e.g. 5) to train with VAT, or "
+                             "drop --vat_dataset.")
 
     @property
     def vat_split_names(self) -> list[str]:
@@ -338,7 +370,20 @@ class FineTuningTrainer(Trainer):
     anew each step. VAT reads unlabelled batches only, as the reference implementation does: the training reviews
     are in them by default (--vat_splits train,unsupervised), and a VAT term on each labelled batch as well would
     add a third of the step's cost again. The terms are logged as `adversarial_loss` and `vat_loss`, the plain
-    cross-entropy as `supervised_loss`; `loss` is their sum.
+    cross-entropy as `supervised_loss`; `loss` is their sum (the VAT term weighted by `args.vat_weight`).
+
+    Distillation (`args.teacher_model`; the batches of the transfer set carry `teacher_logits`, the targets: the
+    teachers' soft labels, on the training reviews the targets `--distill_labelled_targets` chose): one clean pass
+    over the transfer batch gives `distillation_loss`, T² · KL(targets ‖ student) over its rows, and, with
+    `args.distill_label_weight` > 0, `supervised_loss`, the cross-entropy with the true labels of its training
+    reviews (weighted by it). With `args.adversarial_epsilon` > 0, `adversarial_loss` is that same loss of the
+    batch perturbed along its gradient (on the training reviews with gold targets, Miyato's adversarial
+    cross-entropy). With `args.vat_epsilon` > 0, `vat_loss` is VAT on that same transfer batch (its training and
+    unlabelled reviews), reusing the clean pass as VAT's clean prediction (detached): no separate unlabelled stream
+    is read. VAT compares its perturbed passes with the clean one at a step far below bf16's resolution, so under
+    `--bf16` that clean pass then runs in float32 (the adversarial and final VAT passes in bf16). `loss` = the
+    distillation loss + `distill_label_weight` × `supervised_loss` + `adversarial_loss` + `vat_weight` × `vat_loss`;
+    each term is logged as above.
 
     With `args.ema_decay` > 0, an exponential moving average of the trainable weights (`ExponentialMovingAverage`,
     updated by the `WeightAveraging` callback after every optimiser step) is what every `evaluate` and `predict`
@@ -347,7 +392,11 @@ class FineTuningTrainer(Trainer):
     every_step`) is saved as the plain classifier it computes. Where the saved model is not what training goes on
     from, each checkpoint also holds the model's own state (raw weights, the normalisation's trainable matrix) and
     the average in `training_weights.safetensors`, from which a resumed run restores both. When training ends,
-    the model becomes the one saved along the way: the average put into it, the normalisation baked in."""
+    the model becomes the one saved along the way: the average put into it, the normalisation baked in.
+
+    Every `evaluate` and `predict` (validation each epoch, the n-gram branch's choice, the test split) computes in
+    float32: the model's own bfloat16 inference (`inference_dtype`) and the autocast with which `--bf16` wraps the
+    model's forward are both switched off for it (see `prediction_step`)."""
 
     def __init__(self, *args, unlabelled_dataset=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -356,7 +405,8 @@ class FineTuningTrainer(Trainer):
             self.weight_average = ExponentialMovingAverage(self.model, self.args.ema_decay)
             self.add_callback(WeightAveraging(self.weight_average))
         self.unlabelled_batches = None
-        if getattr(self.args, "vat_epsilon", 0) > 0:
+        # Distilling, VAT reads the transfer batches (see compute_loss): no stream of its own.
+        if getattr(self.args, "vat_epsilon", 0) > 0 and not getattr(self.args, "teacher_model", None):
             if unlabelled_dataset is None:
                 raise ValueError("--vat_epsilon > 0 needs unlabelled reviews (unlabelled_dataset).")
             self.unlabelled_batches = UnlabelledBatches(
@@ -381,12 +431,7 @@ class FineTuningTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if TEACHER_LOGITS in inputs:
             # A distillation batch (only the transfer set has teacher logits; validation batches take the plain path).
-            inputs = dict(inputs)
-            teacher, labels = inputs.pop(TEACHER_LOGITS), inputs.pop("labels", None)
-            outputs = model(**inputs)
-            loss = distillation_loss(outputs.logits, teacher, labels, temperature=self.args.distill_temperature,
-                                     label_weight=self.args.distill_label_weight)
-            return (loss, outputs) if return_outputs else loss
+            return self._distillation_loss(model, inputs, return_outputs)
         epsilon = getattr(self.args, "adversarial_epsilon", 0)
         if not (model.training and torch.is_grad_enabled()) or (epsilon <= 0 and self.unlabelled_batches is None):
             return super().compute_loss(model, inputs, return_outputs=return_outputs,
@@ -411,15 +456,61 @@ class FineTuningTrainer(Trainer):
                                                    xi=self.args.vat_xi)
                 terms["vat_loss"] = virtual.detach()
                 loss = loss + self.args.vat_weight * virtual
+        self._log_terms(terms)
+        return (loss, outputs) if return_outputs else loss
+
+    def _distillation_loss(self, model, inputs, return_outputs: bool):
+        """A transfer batch's loss: the distillation loss of one clean pass, plus the adversarial loss of the batch
+        and VAT on it, reusing the clean pass (see the class docstring); each term is logged."""
+        inputs = dict(inputs)
+        teacher, labels = inputs.pop(TEACHER_LOGITS), inputs.pop("labels", None)
+        temperature, label_weight = self.args.distill_temperature, self.args.distill_label_weight
+        training = model.training and torch.is_grad_enabled()
+        epsilon = getattr(self.args, "adversarial_epsilon", 0) if training else 0
+        vat_epsilon = getattr(self.args, "vat_epsilon", 0) if training else 0
+
+        def loss_of(logits) -> tuple[torch.Tensor, dict]:
+            terms = distillation_terms(logits, teacher, labels, temperature=temperature, label_weight=label_weight)
+            return weighted_distillation_loss(terms, label_weight), terms
+
+        if epsilon <= 0 and vat_epsilon <= 0:
+            outputs = model(**inputs)
+            loss, terms = loss_of(outputs.logits)
+        else:
+            # The perturbed passes go through the unwrapped model (see compute_loss).
+            unwrapped = self.accelerator.unwrap_model(model)
+            with EmbeddingPerturbation(unwrapped) as perturbation:
+                perturbation.record(track_gradient=epsilon > 0)
+                # VAT's clean prediction: in float32, as virtual_adversarial_loss computes its own.
+                with float32_passes(unwrapped) if vat_epsilon > 0 else contextlib.nullcontext():
+                    outputs = model(**inputs)
+                loss, terms = loss_of(outputs.logits)
+                if epsilon > 0:
+                    adversarial = adversarial_loss(unwrapped, inputs, loss, perturbation, epsilon,
+                                                   loss_of=lambda m, batch: loss_of(m(**batch).logits)[0])
+                    terms["adversarial_loss"] = adversarial
+                    loss = loss + adversarial
+                if vat_epsilon > 0:
+                    virtual = virtual_adversarial_loss(unwrapped, inputs, perturbation, vat_epsilon,
+                                                       xi=self.args.vat_xi, clean_logits=outputs.logits)
+                    terms["vat_loss"] = virtual
+                    loss = loss + self.args.vat_weight * virtual
+        if training:
+            self._log_terms({name: value.detach() for name, value in terms.items()})
+        return (loss, outputs) if return_outputs else loss
+
+    def _log_terms(self, terms: dict) -> None:
+        """Add this step's loss terms to the running means that `log` reports beside `loss`."""
         for name, value in terms.items():
             total, count = self._perturbation_logs.get(name, (0.0, 0))
             self._perturbation_logs[name] = (total + value.float(), count + 1)
-        return (loss, outputs) if return_outputs else loss
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
-        # Validation and test scores are the float32 model's (under --bf16, Trainer's own autocast), whatever the
-        # model's inference_dtype chooses for serving.
-        with compute_context(self.accelerator.unwrap_model(model), "float32"):
+        # Validation and test scores are the float32 model's, whatever the model's inference_dtype chooses for
+        # serving and whether training ran under --bf16: Accelerate wraps the model's forward in bf16 autocast
+        # then, for every later pass (evaluation included), which float32_passes bypasses.
+        unwrapped = self.accelerator.unwrap_model(model)
+        with compute_context(unwrapped, "float32"), float32_passes(unwrapped):
             return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
 
     def evaluate(self, *args, **kwargs) -> dict:
@@ -625,6 +716,9 @@ def prepare_fine_tuning(model_args: ModelArguments, data_args: DataArguments, tr
     label_fields = choose_labels(label_names, model_args.num_labels)
     num_labels = len(label_fields["id2label"]) if label_fields else 2
     refuse_binary_only_parts(num_labels, model_args, training_args)
+    for teacher in training_args.teacher_model or ():
+        # Before anything is tokenised or built: a teacher of another split protocol is refused at once.
+        check_split_protocol(teacher, split_protocol_of(data_args), warn_unrecorded=False)
     splits = make_splits(raw, data_args.split_protocol, data_args.validation_fraction, data_args.split_seed,
                          num_labels=num_labels)
     splits["train"] = subsample(splits["train"], data_args.max_train_samples, data_args.split_seed)
@@ -788,8 +882,8 @@ def prepare_perturbation_training(model, tokenizer, splits, tokenized, model_arg
                                   data_args: DataArguments, training_args: ImdbTrainingArguments):
     """What `--normalize_embeddings` and `--vat_epsilon` need before training: the embedding normalised on the
     training token frequencies (folded into the encoder when it comes from `--model_name_or_path`), with
-    `every_step` parametrised to stay so, and the tokenised unlabelled reviews for VAT (None without VAT), the
-    run's validation and test reviews left out."""
+    `every_step` parametrised to stay so, and the tokenised unlabelled reviews for VAT (None without VAT, and when
+    distilling, where VAT reads the transfer batches), the run's validation and test reviews left out."""
     if training_args.normalize_embeddings != "none":
         pretrained = bool(model_args.model_name_or_path)
         normalize_embeddings(model, token_frequencies(tokenized["train"]["input_ids"], model.config.vocab_size),
@@ -806,6 +900,10 @@ def prepare_perturbation_training(model, tokenizer, splits, tokenized, model_arg
                     " (inverse folded into the pretrained encoder's first layer)" if pretrained else "")
     if not training_args.vat_epsilon > 0:
         return None
+    if training_args.teacher_model:
+        logger.info("VAT (epsilon %g) on the distillation transfer batches, reusing their clean pass.",
+                    training_args.vat_epsilon)
+        return None
     source = training_args.vat_dataset or data_args.dataset
     held_out = [text for name in ("validation", "test") if name in splits for text in splits[name]["text"]]
     texts = load_unlabelled_texts(source, training_args.vat_split_names, text_column=training_args.vat_text_column,
@@ -820,13 +918,15 @@ def prepare_distillation(model, tokenizer, splits, tokenized, data_args: DataArg
                          training_args: ImdbTrainingArguments):
     """The transfer set `--teacher_model` needs (see `imdb_lstm.training.distill`): the training reviews and the
     unlabelled `--distill_splits` (the run's validation and test reviews left out), with their targets; returns it
-    and what the teachers measured. The student's config records its teachers as `distilled_from`."""
+    and what the teachers measured. A classifier teacher trained under another split protocol than this run's is
+    refused. The student's config records its teachers as `distilled_from`."""
     source = training_args.distill_dataset or data_args.dataset
     held_out = [text for name in ("validation", "test") if name in splits for text in splits[name]["text"]]
     texts = load_unlabelled_texts(source, training_args.distill_split_names, use="distillation", excluded_texts=held_out)
     transfer, report = prepare_transfer_set(training_args, tokenizer, splits["train"], tokenized["train"],
                                             splits.get("validation"), texts, data_args.max_length,
-                                            {int(k): v for k, v in model.config.id2label.items()})
+                                            {int(k): v for k, v in model.config.id2label.items()},
+                                            split_protocol=split_protocol_of(data_args))
     model.config.distilled_from = ", ".join(training_args.teacher_model)
     logger.info("Distillation: %d transfer reviews (%d labelled) from %s, teachers %s.", len(transfer),
                 len(tokenized["train"]), source, report["teacher_weights"])

@@ -5,8 +5,11 @@
     imdb-lstm-pretrain --dataset my/corpus --dataset_splits train --streaming --max_steps 100000 ...
     imdb-lstm-pretrain configs/my_lm.json                                              # all arguments from JSON
 
-Recipe: texts from any `datasets` source (by default IMDB's `train` + `unsupervised` splits; a split named `test`
-is refused, so no review a classifier is scored on is ever read) → a share held out for validation → word
+Recipe: texts from any `datasets` source (by default IMDB's `train` + `unsupervised` splits; a split expression
+that reads `test` is refused), less the validation and test reviews of `--exclude_dataset` (by default `--dataset`
+itself when it is labelled, split as `imdb-lstm-train` splits it: `imdb_lstm.data.unlabelled_exclusion`; IMDB
+repeats test reviews in `train` and `unsupervised`), so no review a classifier is selected or scored on is ever
+read; their count is in `run_info.json` (`excluded_texts`) → a share held out for validation → word
 tokenizer learnt on the pretraining texts (or reused with `--tokenizer_name`) → texts tokenised, joined and cut
 into blocks of `block_size` tokens → `ImdbLstmForCausalLM` (embedding optionally from GloVe; a bidirectional
 encoder trains a forward and a backward language model at once) → `Trainer`, validation perplexity at every
@@ -16,6 +19,7 @@ evaluation → model, tokenizer, `run_info.json`, results and a training-curve p
 memory; set `--max_steps`).
 """
 
+import json
 import logging
 import math
 from dataclasses import asdict, dataclass, field
@@ -23,10 +27,11 @@ from itertools import chain
 from pathlib import Path
 
 from datasets import Dataset, IterableDataset
-from transformers import AutoTokenizer, Trainer, default_data_collator
+from transformers import AutoTokenizer, Trainer, TrainerCallback, default_data_collator
 
 from ..configuration_imdb_lstm import ImdbLstmConfig
-from ..data import HUB_DATASET, DataError, load_unlabelled_texts, subsample
+from ..data import (EXCLUDE_AUTO, EXCLUDE_HELP, HUB_DATASET, DataError, Exclusion, load_unlabelled_texts, subsample,
+                    unlabelled_exclusion)
 from ..glove import DEFAULT_GLOVE, build_model
 from ..modeling_imdb_lstm import ImdbLstmForCausalLM
 from ..tokenization import build_tokenizer
@@ -85,9 +90,15 @@ class PretrainingDataArguments:
     dataset_config_name: str | None = field(default=None, metadata={"help": "the source's configuration name"})
     data_files: list[str] | None = field(default=None, metadata={"help": "files for loaders such as 'text' or 'json'"})
     dataset_splits: str = field(
-        default="train,unsupervised", metadata={"help": "comma-separated splits to pretrain on; 'test' is refused"}
+        default="train,unsupervised",
+        metadata={"help": "comma-separated split expressions to pretrain on; any that reads 'test' is refused"},
     )
     text_column: str = field(default="text", metadata={"help": "the column holding the texts"})
+    exclude_dataset: str = field(default=EXCLUDE_AUTO, metadata={"help": EXCLUDE_HELP["exclude_dataset"]})
+    exclude_split_protocol: str = field(default="canonical", metadata={"help": EXCLUDE_HELP["exclude_split_protocol"]})
+    exclude_validation_fraction: float = field(default=0.1,
+                                               metadata={"help": EXCLUDE_HELP["exclude_validation_fraction"]})
+    exclude_split_seed: int = field(default=42, metadata={"help": EXCLUDE_HELP["exclude_split_seed"]})
     streaming: bool = field(default=False, metadata={"help": "read the source as a stream (needs --max_steps)"})
     validation_fraction: float = field(
         default=0.02, metadata={"help": "share of the texts held out to measure perplexity"}
@@ -134,6 +145,22 @@ class LanguageModelTrainer(Trainer):
         super().log(logs, *args, **kwargs)
 
 
+class RecordTexts(TrainerCallback):
+    """Adds `record` (the pretraining texts: how many were read, how many left out and from which dataset) to
+    `run_info.json` when training starts: `run_recipe` writes that file between the recipe's preparation and
+    training, so the record is there before the first step, whatever happens after."""
+
+    def __init__(self, record: dict):
+        self.record = record
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        path = Path(args.output_dir) / "run_info.json"
+        information = json.loads(path.read_text()) if path.is_file() else {}
+        path.write_text(json.dumps({**information, **self.record}, indent=2, default=str))
+
+
 def perplexity(loss: float) -> float:
     try:
         return math.exp(loss)
@@ -145,12 +172,27 @@ def parse_args(argv=None) -> tuple[LanguageModelArguments, PretrainingDataArgume
     return parse_arguments((LanguageModelArguments, PretrainingDataArguments, PretrainingArguments), argv)
 
 
-def load_text_source(data_args: PretrainingDataArguments) -> Dataset | IterableDataset:
-    """The pretraining texts `data_args` names (see `imdb_lstm.data.load_unlabelled_texts`)."""
-    splits = [name.strip() for name in data_args.dataset_splits.split(",") if name.strip()]
-    return load_unlabelled_texts(data_args.dataset, splits, text_column=data_args.text_column,
+def dataset_split_names(data_args: PretrainingDataArguments) -> list[str]:
+    return [name.strip() for name in data_args.dataset_splits.split(",") if name.strip()]
+
+
+def pretraining_exclusion(data_args: PretrainingDataArguments) -> Exclusion:
+    """The texts pretraining leaves out: the validation and test reviews `--exclude_dataset` names (see
+    `imdb_lstm.data.unlabelled_exclusion`), after the split expressions are checked."""
+    return unlabelled_exclusion(data_args.dataset, dataset_split_names(data_args), data_args.exclude_dataset,
+                                data_args.exclude_split_protocol, data_args.exclude_validation_fraction,
+                                data_args.exclude_split_seed, use="pretraining")
+
+
+def load_text_source(data_args: PretrainingDataArguments,
+                     exclusion: Exclusion | None = None) -> Dataset | IterableDataset:
+    """The pretraining texts `data_args` names (see `imdb_lstm.data.load_unlabelled_texts`), less those of
+    `exclusion` (by default `pretraining_exclusion(data_args)`)."""
+    if exclusion is None:
+        exclusion = pretraining_exclusion(data_args)
+    return load_unlabelled_texts(data_args.dataset, dataset_split_names(data_args), text_column=data_args.text_column,
                                  config_name=data_args.dataset_config_name, data_files=data_args.data_files,
-                                 streaming=data_args.streaming)
+                                 streaming=data_args.streaming, excluded_texts=exclusion.texts)
 
 
 def train_validation_texts(texts, data_args: PretrainingDataArguments):
@@ -241,7 +283,8 @@ def load_reused_tokenizer(name: str):
 
 def run(model_args: LanguageModelArguments, data_args: PretrainingDataArguments,
         training_args: PretrainingArguments) -> dict:
-    """Pretrain; write the model, tokenizer, results, run_info.json and the curve to `output_dir`."""
+    """Pretrain; write the model, tokenizer, results, run_info.json (with the texts read and left out) and the
+    curve to `output_dir`."""
     return run_recipe(lambda output_dir: prepare_pretraining(model_args, data_args, training_args),
                       {"model": model_args, "data": data_args}, training_args)
 
@@ -253,7 +296,10 @@ def prepare_pretraining(model_args: LanguageModelArguments, data_args: Pretraini
     if data_args.streaming and training_args.max_steps <= 0:
         raise DataError("--streaming reads a source of unknown length: give --max_steps (training steps to run).")
 
-    texts = load_text_source(data_args)
+    exclusion = pretraining_exclusion(data_args)
+    texts = load_text_source(data_args, exclusion)
+    texts_record = {"pretraining_texts": None if data_args.streaming else len(texts),
+                    "excluded_texts": exclusion.count, "excluded_from": exclusion.source}
     train_texts, validation_texts = train_validation_texts(texts, data_args)
     if model_args.tokenizer_name:
         tokenizer = load_reused_tokenizer(model_args.tokenizer_name)
@@ -289,6 +335,7 @@ def prepare_pretraining(model_args: LanguageModelArguments, data_args: Pretraini
         data_collator=default_data_collator,
     )
     tokens_per_step = training_args.per_device_train_batch_size * data_args.block_size
+    trainer.add_callback(RecordTexts(texts_record))
 
     def evaluate(metrics: dict) -> dict:
         tokens_seen = trainer.state.global_step * tokens_per_step * training_args.gradient_accumulation_steps * max(
@@ -299,7 +346,7 @@ def prepare_pretraining(model_args: LanguageModelArguments, data_args: Pretraini
         results = trainer.evaluate(metric_key_prefix="eval")
         results["eval_perplexity"] = perplexity(results["eval_loss"])
         trainer.save_metrics("eval", results)
-        return {**results, "train_tokens": tokens_seen}
+        return {**results, "train_tokens": tokens_seen, **texts_record}
 
     return PreparedRun(trainer, evaluate)
 

@@ -16,6 +16,11 @@ student on the gold label, smoothed by `--distill_label_smoothing`, and on soft 
 `out_of_fold` takes every teacher's scores from a model that did not train on the review (k-fold fits for n-gram
 teachers; neural teachers have no such scores and are refused); `teacher` keeps the in-sample soft labels (the
 first version's behaviour, for comparison).
+
+Split protocol: a classifier teacher must have been trained under the student's split protocol
+(`--split_protocol`, with `--validation_fraction` and `--split_seed` where they shape the splits), as its
+`run_info.json` records it; under another protocol it may have trained on the student's validation or test reviews,
+so it is refused (`TeacherError`). A teacher with no such record (no `run_info.json`) is used with a warning.
 """
 
 import functools
@@ -29,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import DataError
+from ..data import DataError, parse_split_spec
 from ..ngrams import nb_log_count_ratio
 from ..predict import check_classifier_config, load_classifier, predict_logits
 from ..word_vectors import word_splitter
@@ -79,14 +84,96 @@ class Teacher:
         return None if self._out_of_fold is None else np.asarray(self._out_of_fold(), dtype=np.float32)
 
 
-def classifier_teacher(source: str, batch_size: int = 256) -> Teacher:
+def split_protocol_of(data_arguments) -> dict:
+    """What decides which reviews a run trains, selects and is scored on: its `split_protocol`, with the
+    `validation_fraction` and `split_seed` that shape the splits under it (canonical with no validation share: the
+    seed shapes nothing). `data_arguments`: fine-tuning's `DataArguments`, or their record in a `run_info.json`
+    (`arguments.data`, a dict; a field it lacks takes the default)."""
+    def get(name, default):
+        value = data_arguments.get(name) if isinstance(data_arguments, dict) else getattr(data_arguments, name, None)
+        return default if value is None else value
+
+    protocol = str(get("split_protocol", "canonical")).strip()
+    if protocol == "canonical":
+        fraction = float(get("validation_fraction", 0.1))
+        return {"split_protocol": protocol, "validation_fraction": fraction,
+                "split_seed": int(get("split_seed", 42)) if fraction > 0 else None}
+    try:  # "50/25/25" and "50.0/25/25" are one protocol
+        protocol = "/".join(f"{100 * share:g}" for share in parse_split_spec(protocol))
+    except DataError:
+        pass
+    return {"split_protocol": protocol, "split_seed": int(get("split_seed", 42))}
+
+
+def describe_split_protocol(protocol: dict) -> str:
+    """`split_protocol_of`'s record as the flags that give it, e.g. "--split_protocol canonical
+    --validation_fraction 0.1 --split_seed 42"."""
+    words = [f"--split_protocol {protocol['split_protocol']}"]
+    if "validation_fraction" in protocol:
+        words.append(f"--validation_fraction {protocol['validation_fraction']:g}")
+    if protocol.get("split_seed") is not None:
+        words.append(f"--split_seed {protocol['split_seed']}")
+    return " ".join(words)
+
+
+def recorded_split_protocol(source: str) -> dict | None:
+    """The split protocol (`split_protocol_of`) the classifier at `source` (a folder or Hub repo) was trained
+    under, read from the `run_info.json` that imdb-lstm-train writes (and pushes) beside the model; None where there
+    is no such record."""
+    local = Path(source)
+    if local.is_dir():
+        path = local / "run_info.json"
+        if not path.is_file():
+            return None
+    else:
+        try:
+            from huggingface_hub import hf_hub_download
+
+            path = Path(hf_hub_download(source, "run_info.json"))
+        except Exception as error:  # offline, no such repo or file: whatever the Hub client raises, no record
+            logger.info("No run_info.json read for %s (%s).", source, error)
+            return None
+    try:
+        data_arguments = json.loads(path.read_text())["arguments"]["data"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return split_protocol_of(data_arguments) if isinstance(data_arguments, dict) else None
+
+
+def check_split_protocol(source: str, split_protocol: dict, warn_unrecorded: bool = True) -> None:
+    """Refuse (`TeacherError`) the classifier at `source` when its `run_info.json` records another split protocol
+    than `split_protocol` (the student's, `split_protocol_of`); warn when it records none (with
+    `warn_unrecorded`). `ngram:N` teachers fit on the run's own training reviews: nothing to check."""
+    if NGRAM_TEACHER.fullmatch(source):
+        return
+    recorded = recorded_split_protocol(source)
+    if recorded is None:
+        if not warn_unrecorded:
+            return
+        logger.warning("--teacher_model %s records no split protocol (no run_info.json with arguments.data): it "
+                       "cannot be checked to have been trained under this run's (%s), so that it never saw this "
+                       "run's validation or test reviews.", source, describe_split_protocol(split_protocol))
+    elif recorded != split_protocol:
+        raise TeacherError(
+            f"--teacher_model {source} was trained under the split protocol {describe_split_protocol(recorded)}, "
+            f"but this run's is {describe_split_protocol(split_protocol)}: under another protocol the teacher may "
+            "have trained on this run's validation or test reviews, and the student would learn them through its "
+            f"soft labels. Run the student with {describe_split_protocol(recorded)}, or distil from a teacher trained "
+            "under this run's protocol."
+        )
+
+
+def classifier_teacher(source: str, batch_size: int = 256, split_protocol: dict | None = None) -> Teacher:
     """A trained imdb-lstm classifier (folder or Hub repo) as a teacher, scoring in float32 (targets should not
-    carry bfloat16 noise). Raises `TeacherError` for anything that is not one."""
+    carry bfloat16 noise). Raises `TeacherError` for anything that is not one, and, given the student's
+    `split_protocol` (`split_protocol_of`), for one trained under another (see `check_split_protocol`)."""
     try:
         model, tokenizer = load_classifier(source)
     except (OSError, ValueError) as error:
         raise TeacherError(f"--teacher_model {source}: not a trained imdb-lstm classifier ({error}).") from error
     check_classifier_config(model.config, source)
+    if split_protocol is not None:
+        check_split_protocol(source, split_protocol)
     local = Path(source)
     if local.is_dir():
         files = sorted(path for path in local.iterdir() if path.suffix in (".json", ".safetensors"))
@@ -161,8 +248,9 @@ def ngram_teacher(spec: str, train_texts, train_labels, id2label: dict, folds: i
 
 
 def load_teachers(sources: list[str], train_texts, train_labels, id2label: dict, folds: int = 5, seed: int = 42,
-                  batch_size: int = 256) -> list[Teacher]:
-    """The teachers named by `--teacher_model`, each checked to have the run's label set."""
+                  batch_size: int = 256, split_protocol: dict | None = None) -> list[Teacher]:
+    """The teachers named by `--teacher_model`, each checked to have the run's label set, and each classifier
+    teacher, given the run's `split_protocol` (`split_protocol_of`), to have been trained under it."""
     if not sources:
         raise TeacherError("--teacher_model: give at least one trained classifier (folder or Hub repo) or ngram:N.")
     teachers = []
@@ -170,7 +258,7 @@ def load_teachers(sources: list[str], train_texts, train_labels, id2label: dict,
         if NGRAM_TEACHER.fullmatch(source):
             teacher = ngram_teacher(source, train_texts, train_labels, id2label, folds, seed)
         else:
-            teacher = classifier_teacher(source, batch_size)
+            teacher = classifier_teacher(source, batch_size, split_protocol)
         if teacher.id2label != id2label:
             raise TeacherError(
                 f"--teacher_model {source} has the labels {teacher.id2label}, but this run's are {id2label}: teachers "

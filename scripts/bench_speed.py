@@ -73,7 +73,7 @@ from imdb_lstm import ImdbLstmForSequenceClassification
 from imdb_lstm.benchmarking import command_line, default_dataset, machine_description, relative_to, replace_section, utc_now
 from imdb_lstm.cards import describe_architecture, describe_language_model
 from imdb_lstm.data import load_imdb
-from imdb_lstm.modeling_imdb_lstm import bfloat16_is_native
+from imdb_lstm.serving_imdb_lstm import bfloat16_is_native
 from imdb_lstm.predict import length_sorted_batches, predict_proba
 from imdb_lstm.training import pretrain as pretraining
 from imdb_lstm.training.finetune import DataArguments, ImdbTrainingArguments

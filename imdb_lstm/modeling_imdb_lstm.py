@@ -1,11 +1,11 @@
 """PyTorch imdb-lstm models: the base model [`ImdbLstmModel`] (word embedding → recurrent or CNN encoder →
 per-token states) and its heads, [`ImdbLstmForSequenceClassification`] and [`ImdbLstmForCausalLM`], which hold it as
 `imdb_lstm` (folders saved before it existed, with weights `embedding.*`, `encoder.*`, `classifier.*`, load
-unchanged: transformers adds the prefix). Loaded on its own from the Hub (`trust_remote_code=True`) with the files
-it imports relatively, its configuration and `serving_imdb_lstm.py` (inference dtype, length buckets, cutting
-over-long reviews), it imports only torch, transformers and the standard library besides. Export-only paths live in
-`imdb_lstm.onnx_export`, which sets them while exporting through two replaceable functions,
-`ImdbLstmRecurrentEncoder.run_direction` and `ImdbLstmNgramBranch.log_odds`.
+unchanged: transformers adds the prefix). Loaded from the Hub (`trust_remote_code=True`) with the files it imports
+relatively, its configuration and `serving_imdb_lstm.py` (inference dtype, length buckets, cutting over-long
+reviews), it imports only torch, transformers and the standard library besides. Export-only paths live in
+`imdb_lstm.onnx_export`, which swaps in its own `ImdbLstmRecurrentEncoder.run_direction` and
+`ImdbLstmNgramBranch.log_odds` while exporting.
 
 Why batches are never packed: `pack_padded_sequence` makes CPU training an order of magnitude slower. Instead each
 recurrent layer reads the padded batch as it is. Padding sits at the end of every row, so a left-to-right direction
@@ -15,14 +15,13 @@ so a review gets the same logits alone or in any padded batch. A left-padded bat
 that its real tokens come first, and is then read exactly the same way.
 """
 
-import functools
 from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 from transformers import PreTrainedModel
 from transformers import initialization as init
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput, ModelOutput, SequenceClassifierOutput
 from transformers.utils.import_utils import is_tracing
 
@@ -46,7 +45,6 @@ class EncodedBatch:
     model computes with. `mask` (broadcastable to the last of `layers`): where those states are real.
     `shifts_back`: the row rotation that puts per-token tensors back at the input's own positions, or None."""
 
-    input_ids: torch.Tensor
     lengths: torch.Tensor
     embedded: torch.Tensor
     layers: tuple
@@ -104,6 +102,20 @@ def run_direction(rnn: nn.LSTM | nn.GRU, inputs: torch.Tensor) -> torch.Tensor:
     return rnn(inputs)[0]
 
 
+class ImdbLstmLSTM(GradientCheckpointingLayer, nn.LSTM):
+    """One direction of one recurrent layer, `nn.LSTM` as a transformers `GradientCheckpointingLayer` (as xLSTM's
+    block is): checkpointed, each call (a chunk of time, see `ImdbLstmRecurrentEncoder`) is recomputed in backward.
+    Its state goes in and out as separate tensors, which any checkpoint function (reentrant too) passes on."""
+
+    def forward(self, inputs: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        outputs, state = super().forward(inputs, state or None)
+        return outputs, *state
+
+
+class ImdbLstmGRU(GradientCheckpointingLayer, nn.GRU):
+    """`nn.GRU` as a `GradientCheckpointingLayer`, as `ImdbLstmLSTM` (its state is one tensor already)."""
+
+
 class ImdbLstmRecurrentEncoder(nn.Module):
     """Stacked LSTM/GRU layers; a bidirectional layer is two single-direction modules (see the module docstring)."""
 
@@ -113,23 +125,17 @@ class ImdbLstmRecurrentEncoder(nn.Module):
 
     def __init__(self, config: ImdbLstmConfig):
         super().__init__()
-        rnn_class = nn.LSTM if config.cell == "lstm" else nn.GRU
-        directions = 2 if config.bidirectional else 1
-        self.bidirectional = config.bidirectional
-        self.hidden_size = config.hidden_size
-        self.forward_layers = nn.ModuleList()
-        self.backward_layers = nn.ModuleList() if config.bidirectional else None
-        input_size = config.embedding_dim
-        for _ in range(config.num_layers):
-            self.forward_layers.append(rnn_class(input_size, config.hidden_size, batch_first=True))
-            if config.bidirectional:
-                self.backward_layers.append(rnn_class(input_size, config.hidden_size, batch_first=True))
-            input_size = config.hidden_size * directions
+        self.bidirectional, self.hidden_size = config.bidirectional, config.hidden_size
+        self.output_size = config.hidden_size * (2 if config.bidirectional else 1)
+        input_sizes = [config.embedding_dim] + [self.output_size] * (config.num_layers - 1)
+
+        def direction_layers():
+            rnn_class = ImdbLstmLSTM if config.cell == "lstm" else ImdbLstmGRU
+            return nn.ModuleList(rnn_class(size, config.hidden_size, batch_first=True) for size in input_sizes)
+
+        self.forward_layers = direction_layers()
+        self.backward_layers = direction_layers() if config.bidirectional else None
         self.layer_dropout = nn.Dropout(config.rnn_dropout)
-        self.output_size = input_size
-        # Set by transformers' gradient_checkpointing_enable() (with its own checkpoint function).
-        self.gradient_checkpointing = False
-        self._gradient_checkpointing_func = functools.partial(checkpoint, use_reentrant=False)
 
     def forward(
         self, embedded: torch.Tensor, lengths: torch.Tensor, return_all_layers: bool = False
@@ -143,31 +149,22 @@ class ImdbLstmRecurrentEncoder(nn.Module):
         for layer, forward_rnn in enumerate(self.forward_layers):
             if layer > 0:
                 states = self.layer_dropout(states)
+            outputs = self._run(forward_rnn, states)
             if self.bidirectional:
-                backward_rnn, reversed_states = self.backward_layers[layer], reverse_padded(states, lengths)
-                outputs = self._run(forward_rnn, states)
-                backward_outputs = self._run(backward_rnn, reversed_states)
+                backward_outputs = self._run(self.backward_layers[layer], reverse_padded(states, lengths))
                 outputs = torch.cat([outputs, reverse_padded(backward_outputs, lengths)], dim=-1)
-            else:
-                outputs = self._run(forward_rnn, states)
             states = outputs * real  # zero at padding (a product: several times faster than masked_fill on CPU)
             layer_states.append(states)
         return tuple(layer_states) if return_all_layers else states
 
-    def _run(self, rnn: nn.LSTM | nn.GRU, inputs: torch.Tensor) -> torch.Tensor:
-        """One direction of one layer: its per-token outputs (with gradient checkpointing, chunk by chunk of time)."""
-        if not (self.gradient_checkpointing and self.training and torch.is_grad_enabled()):
+    def _run(self, rnn: ImdbLstmLSTM | ImdbLstmGRU, inputs: torch.Tensor) -> torch.Tensor:
+        """One direction of one layer: its per-token outputs; with gradient checkpointing, CHECKPOINT_STEPS steps at
+        a time, each chunk a call of the (checkpointed) layer from the state carried into it."""
+        if not (rnn.gradient_checkpointing and rnn.training and torch.is_grad_enabled()):
             return self.run_direction(rnn, inputs)
-        lstm = isinstance(rnn, nn.LSTM)
-
-        def run_chunk(chunk, *state):  # the state as separate tensors: any checkpoint function passes them on
-            outputs, state = rnn(chunk, state if lstm else state[0])
-            return (outputs, *state) if lstm else (outputs, state)
-
-        state = tuple(inputs.new_zeros(1, inputs.size(0), rnn.hidden_size) for _ in range(2 if lstm else 1))
-        outputs = []
+        state, outputs = (), []
         for chunk in inputs.split(CHECKPOINT_STEPS, dim=1):
-            chunk_outputs, *state = self._gradient_checkpointing_func(run_chunk, chunk, *state)
+            chunk_outputs, *state = rnn(chunk, *state)
             outputs.append(chunk_outputs)
         return torch.cat(outputs, dim=1)
 
@@ -180,6 +177,14 @@ class ImdbLstmRecurrentEncoder(nn.Module):
         return torch.cat([forward_last, states[:, 0, self.hidden_size :]], dim=-1)
 
 
+class ImdbLstmConvFilters(GradientCheckpointingLayer, nn.Conv1d):
+    """The filters of one width, `nn.Conv1d` followed by ReLU, as a transformers `GradientCheckpointingLayer`: with
+    gradient checkpointing the ReLU's output is recomputed in backward rather than kept."""
+
+    def forward(self, channels_first: torch.Tensor) -> torch.Tensor:
+        return torch.relu(super().forward(channels_first))
+
+
 class ImdbLstmConvEncoder(nn.Module):
     """Kim (2014) text CNN: parallel 1-D convolutions of several widths with ReLU, 'valid' positions only."""
 
@@ -187,11 +192,9 @@ class ImdbLstmConvEncoder(nn.Module):
         super().__init__()
         self.kernel_sizes = list(config.cnn_kernel_sizes)
         self.convs = nn.ModuleList(
-            nn.Conv1d(config.embedding_dim, config.cnn_num_filters, kernel_size=k) for k in self.kernel_sizes
+            ImdbLstmConvFilters(config.embedding_dim, config.cnn_num_filters, kernel_size=k) for k in self.kernel_sizes
         )
         self.output_size = config.cnn_num_filters * len(self.kernel_sizes)
-        self.gradient_checkpointing = False
-        self._gradient_checkpointing_func = functools.partial(checkpoint, use_reentrant=False)
 
     def forward(self, embedded: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns feature maps (batch, positions, filters) of every width side by side and their validity mask."""
@@ -203,11 +206,8 @@ class ImdbLstmConvEncoder(nn.Module):
         positions = embedded.size(1) - min(self.kernel_sizes) + 1
         steps = torch.arange(positions, device=embedded.device).unsqueeze(0)
         features, masks = [], []
-        checkpointed = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
         for kernel_size, conv in zip(self.kernel_sizes, self.convs):
-            # Checkpointed, the ReLU's output is recomputed in backward rather than kept.
-            run = self._gradient_checkpointing_func if checkpointed else lambda function, *args: function(*args)
-            feature_map = run(convolve, conv, channels_first).transpose(1, 2)
+            feature_map = conv(channels_first).transpose(1, 2)
             feature_map = nn.functional.pad(feature_map, (0, 0, 0, positions - feature_map.size(1)))
             # A window is valid when it lies inside the review (or inside the widest-filter minimum for short ones).
             valid = steps <= (lengths.clamp(min=kernel_size) - kernel_size).unsqueeze(1)
@@ -216,24 +216,21 @@ class ImdbLstmConvEncoder(nn.Module):
         return torch.cat(features, dim=-1), torch.cat(masks, dim=-1)
 
 
-def convolve(conv: nn.Conv1d, channels_first: torch.Tensor) -> torch.Tensor:
-    return torch.relu(conv(channels_first))
-
-
 class ImdbLstmLMHead(nn.Module):
-    """Word scores from per-token states, tied to the input embedding: dropout → a linear projection of each
-    direction's states to the embedding width → dot product with every word vector (+ a bias per word). The output
-    layer thus adds only (hidden_size + 1) · embedding_dim parameters per direction and a bias per word, and the
-    word vectors learnt as input are the ones predicted."""
+    """Word scores from per-token states: dropout → a linear projection of each direction's states to the embedding
+    width → dot product with every word's output vector (+ a bias per word). Tied (`tie_word_embeddings`, the
+    default), the output vectors are the input embedding's rows, so the head adds only (hidden_size + 1) ·
+    embedding_dim parameters per direction and a bias per word; untied, they are `decoder`'s own rows (the LM's
+    output embeddings), which start as a copy of the input embedding."""
 
     def __init__(self, config: ImdbLstmConfig):
         super().__init__()
         self.dropout = nn.Dropout(config.dropout)
         self.forward_projection = nn.Linear(config.hidden_size, config.embedding_dim)
-        self.backward_projection = (
-            nn.Linear(config.hidden_size, config.embedding_dim) if config.bidirectional else None
-        )
+        self.backward_projection = nn.Linear(config.hidden_size, config.embedding_dim) if config.bidirectional else None
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+        untied = not config.tie_word_embeddings
+        self.decoder = nn.Linear(config.embedding_dim, config.vocab_size, bias=False) if untied else None
         self.pad_token_id = config.pad_token_id
 
     def resize(self, vocab_size: int):
@@ -262,15 +259,10 @@ class ImdbLstmAdaptiveLMHead(nn.Module):
     def __init__(self, config: ImdbLstmConfig):
         super().__init__()
         self.dropout = nn.Dropout(config.dropout)
-
-        def output_layer():
-            return nn.AdaptiveLogSoftmaxWithLoss(
-                config.hidden_size, config.vocab_size, cutoffs=list(config.lm_adaptive_cutoffs),
-                div_value=float(config.lm_adaptive_div_value),
-            )
-
-        self.forward_output = output_layer()
-        self.backward_output = output_layer() if config.bidirectional else None
+        cutoffs, div_value = list(config.lm_adaptive_cutoffs), float(config.lm_adaptive_div_value)
+        outputs = [nn.AdaptiveLogSoftmaxWithLoss(config.hidden_size, config.vocab_size, cutoffs, div_value=div_value)
+                   for _ in range(2 if config.bidirectional else 1)]
+        self.forward_output, self.backward_output = outputs[0], (outputs[1] if config.bidirectional else None)
 
     def resize(self, vocab_size: int):
         """Each output layer for `vocab_size` words: words added or removed at the end of the vocabulary go into or
@@ -380,9 +372,10 @@ class ImdbLstmPreTrainedModel(PreTrainedModel):
     config_class = ImdbLstmConfig
     base_model_prefix = "imdb_lstm"
     main_input_name = "input_ids"
+    _input_embed_layer = "embedding"  # transformers' get/set_input_embeddings find it (through the base model)
     # Trainer must average the loss itself under gradient accumulation: forward takes no loss kwargs.
     accepts_loss_kwargs = False
-    # The encoders checkpoint their recurrent directions over chunks of time, or their convolutions.
+    # Their GradientCheckpointingLayers: each recurrent direction, over chunks of time, and each CNN filter width.
     supports_gradient_checkpointing = True
 
     def _init_weights(self, module: nn.Module):
@@ -401,6 +394,8 @@ class ImdbLstmPreTrainedModel(PreTrainedModel):
                     if isinstance(module, nn.LSTM) and name.startswith("bias_ih"):
                         # Forget-gate bias 1 (Jozefowicz et al. 2015): remember by default early in training.
                         init.constant_(param[module.hidden_size : 2 * module.hidden_size], 1.0)
+        elif module is getattr(getattr(self, "lm_head", None), "decoder", None):  # untied: from the input embedding
+            init.copy_(module.weight, self.get_input_embeddings().weight)
         elif isinstance(module, (nn.Linear, nn.Conv1d)):
             init.xavier_uniform_(module.weight)
             if module.bias is not None:
@@ -436,28 +431,15 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
         super().__init__(config)
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id)
         self.embedding_dropout = nn.Dropout1d(config.embedding_dropout)
-        if config.encoder == "rnn":
-            self.encoder = ImdbLstmRecurrentEncoder(config)
-        else:
-            self.encoder = ImdbLstmConvEncoder(config)
+        self.encoder = ImdbLstmRecurrentEncoder(config) if config.encoder == "rnn" else ImdbLstmConvEncoder(config)
         self.post_init()
         # Frozen embeddings get no gradient at all, so backward does no work for them.
         self.embedding.weight.requires_grad_(not config.freeze_embedding)
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.embedding
-
-    def set_input_embeddings(self, value: nn.Embedding):
-        self.embedding = value
-
     def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-        inputs_embeds: torch.Tensor | None = None,
+        self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None, output_attentions: bool | None = None,
+        return_dict: bool | None = None, inputs_embeds: torch.Tensor | None = None,
     ) -> BaseModelOutput:
         r"""
         input_ids, attention_mask, inputs_embeds: as for [`ImdbLstmForSequenceClassification`].
@@ -465,15 +447,13 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
         Returns `last_hidden_state` `(batch, time, features)` and, with `output_hidden_states`, `hidden_states`, as
         the classifier's (the last of them). `attentions` is always None.
         """
-        if output_hidden_states is None:
-            output_hidden_states = getattr(self.config, "output_hidden_states", False)
+        output_hidden_states = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
         inputs, lengths, shifts_back, _ = self.prepare_inputs(input_ids, attention_mask, inputs_embeds=inputs_embeds)
         encoded = self.encode(inputs, lengths, shifts_back)
         hidden_states = self.token_aligned_states(encoded)
-        if return_dict is False:
-            return (hidden_states[-1], hidden_states) if output_hidden_states else (hidden_states[-1],)
-        return BaseModelOutput(last_hidden_state=hidden_states[-1],
-                               hidden_states=hidden_states if output_hidden_states else None)
+        output = BaseModelOutput(last_hidden_state=hidden_states[-1],
+                                 hidden_states=hidden_states if output_hidden_states else None)
+        return output.to_tuple() if return_dict is False else output
 
     def prepare_inputs(
         self, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None, labels: torch.Tensor | None = None,
@@ -494,18 +474,15 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
             raise ValueError("input_ids must be a (batch, time) tensor of token ids.")
         # The check reads the ids' values, which a traced or exported graph cannot branch on: there it is left out.
         elif not is_tracing() and input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
-            raise ValueError(
-                f"input_ids hold ids outside [0, vocab_size={self.config.vocab_size}): the tokenizer does not match "
-                "this model's embedding. Load the tokenizer saved with the model."
-            )
+            raise ValueError(f"input_ids hold ids outside [0, vocab_size={self.config.vocab_size}): the tokenizer does "
+                             "not match this model's embedding. Load the tokenizer saved with the model.")
         if labels is not None and labels.shape != input_ids.shape[:2]:
             raise ValueError(f"labels must have the shape of input_ids {tuple(input_ids.shape[:2])}; got {tuple(labels.shape)}.")
         if input_ids.size(1) == 0:
-            # Text with no tokens (empty, or only markup): read one padding step, the model's no-evidence answer.
-            if inputs_embeds is not None:
-                input_ids = input_ids.new_zeros(input_ids.size(0), 1, input_ids.size(2))  # [PAD]'s vector is zero
-            else:
-                input_ids = torch.full((input_ids.size(0), 1), self.config.pad_token_id, device=input_ids.device)
+            # Text with no tokens (empty, or only markup): read one padding step, the model's no-evidence answer
+            # ([PAD]'s id, or its vector, which is zero).
+            pad = 0 if inputs_embeds is not None else self.config.pad_token_id
+            input_ids = input_ids.new_full((input_ids.size(0), 1, *input_ids.shape[2:]), pad)
             attention_mask = None
             if labels is not None:
                 labels = torch.full(input_ids.shape[:2], -100, dtype=torch.long, device=input_ids.device)
@@ -534,7 +511,7 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
         else:
             features, mask = self.encoder(embedded, lengths)
             layers = (features.masked_fill(~mask, 0),)
-        return EncodedBatch(input_ids, lengths, embedded, tuple(layers), mask, shifts_back)
+        return EncodedBatch(lengths, embedded, tuple(layers), mask, shifts_back)
 
     def token_aligned_states(self, encoded: EncodedBatch) -> tuple[torch.Tensor, ...]:
         """The embedding output and every layer's states (zero at padding) at the input's positions (the CNN's
@@ -553,8 +530,7 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
         precede them in each row (None when no row is left-padded). Each row must be one run of real tokens with
         padding only after it (right padding) or only before it (left padding)."""
         if attention_mask is None:
-            lengths = torch.full((input_ids.size(0),), input_ids.size(1), dtype=torch.long, device=input_ids.device)
-            return lengths, None
+            return torch.full((input_ids.size(0),), input_ids.size(1), dtype=torch.long, device=input_ids.device), None
         mask = attention_mask.bool()
         lengths = mask.sum(dim=1).long()
         steps = torch.arange(input_ids.size(1), device=input_ids.device).unsqueeze(0)
@@ -565,11 +541,9 @@ class ImdbLstmModel(ImdbLstmPreTrainedModel):
             return lengths, torch.where(right_padded, torch.zeros_like(starts), starts)
         left_padded = (mask == (steps >= starts.unsqueeze(1))).all(dim=1)
         if not bool((right_padded | left_padded).all()):
-            raise ValueError(
-                "attention_mask must mark one run of real tokens per row, with padding only after it (right "
-                "padding) or only before it (left padding); a row has padding between real tokens. Pad with the "
-                "tokenizer (tokenizer(texts, padding=True)) instead of masking tokens out."
-            )
+            raise ValueError("attention_mask must mark one run of real tokens per row, with padding only after it "
+                             "(right padding) or only before it (left padding); a row has padding between real tokens."
+                             " Pad with the tokenizer (tokenizer(texts, padding=True)) instead of masking tokens out.")
         shifts = torch.where(right_padded, torch.zeros_like(starts), starts)
         return lengths, (shifts if bool(shifts.any()) else None)
 
@@ -587,23 +561,15 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
         pooled_size = self.imdb_lstm.encoder.output_size * (2 if config.pooling == "max_mean" else 1)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(pooled_size, config.num_labels)
-        config.validate_ngram_labels()  # the n-gram branch is binary: labels may have changed since construction
+        config.validate_head("classifier")  # the labels may have changed since construction
         self.ngram = ImdbLstmNgramBranch(config) if config.ngram_order else None
         self.post_init()
 
     # The base model's parts under the names they had before the base model existed (read-only shortcuts).
-    @property
-    def embedding(self) -> nn.Embedding:
-        return self.imdb_lstm.embedding
+    embedding = property(lambda self: self.imdb_lstm.embedding)
+    encoder = property(lambda self: self.imdb_lstm.encoder)
 
-    @property
-    def encoder(self) -> nn.Module:
-        return self.imdb_lstm.encoder
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.imdb_lstm.embedding
-
-    def set_input_embeddings(self, value: nn.Embedding):
+    def set_input_embeddings(self, value: nn.Embedding):  # (`embedding` above is read-only)
         self.imdb_lstm.embedding = value
 
     def forward(
@@ -632,8 +598,7 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
         inputs_embeds (`torch.FloatTensor` of shape `(batch, time, embedding_dim)`, optional): word vectors in
             place of `input_ids` (what attributions perturb), the same logits; not with the n-gram branch.
         """
-        if output_hidden_states is None:
-            output_hidden_states = getattr(self.config, "output_hidden_states", False)
+        output_hidden_states = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
         if inputs_embeds is not None and self.ngram is not None:
             raise ValueError("This classifier's n-gram branch reads token ids: pass input_ids, not inputs_embeds.")
         sequence = input_ids if inputs_embeds is None else inputs_embeds
@@ -660,9 +625,8 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
             logits = (1 - weight) * logits + weight * torch.cat([-half, half], dim=1).to(logits.dtype)
 
         loss = self._loss(logits, labels) if labels is not None else None
-        if return_dict is False:
-            return tuple(value for value in (loss, logits, hidden_states) if value is not None)
-        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states, attentions=None)
+        output = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states, attentions=None)
+        return output.to_tuple() if return_dict is False else output
 
     def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """transformers' loss for `config.problem_type` (see `forward`)."""
@@ -681,9 +645,8 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
             return nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
         labels = labels.long().view(-1)
         if labels.numel() and (labels.min() < 0 or labels.max() >= self.config.num_labels):
-            raise ValueError(
-                f"labels must be in {sorted(self.config.id2label)} ({self.config.id2label}); got {labels.unique().tolist()}."
-            )
+            raise ValueError(f"labels must be in {sorted(self.config.id2label)} ({self.config.id2label}); got "
+                             f"{labels.unique().tolist()}.")
         return nn.functional.cross_entropy(logits, labels)
 
     def _recurrent_logits(self, encoded: EncodedBatch) -> torch.Tensor:
@@ -699,51 +662,29 @@ class ImdbLstmForSequenceClassification(ImdbLstmPreTrainedModel):
 class ImdbLstmForCausalLM(ImdbLstmPreTrainedModel):
     """[`ImdbLstmModel`] as a language model: the left-to-right direction predicts the next word; with a
     bidirectional encoder the right-to-left direction predicts the previous word, so one model holds a forward and
-    a backward language model sharing the embedding (as ELMo / ULMFiT's pair). The output layer is tied to the
-    embedding (see [`ImdbLstmLMHead`]). Needs a recurrent encoder, and with both directions a single layer: a
-    stacked bidirectional encoder feeds each direction the other's states, which have seen the word to predict."""
+    a backward language model sharing the embedding (as ELMo / ULMFiT's pair). The output layer is
+    [`ImdbLstmLMHead`] (tied to the embedding unless `tie_word_embeddings=False`) or [`ImdbLstmAdaptiveLMHead`].
+    Needs a recurrent encoder, and with both directions a single layer (`ImdbLstmConfig.validate_head`)."""
 
     def __init__(self, config: ImdbLstmConfig):
-        if config.encoder != "rnn":
-            raise ValueError(
-                f"ImdbLstmForCausalLM needs encoder='rnn'; encoder={config.encoder!r} sees words on both sides of "
-                "each position, so it cannot predict the next word. Use encoder='rnn' (LSTM or GRU)."
-            )
-        if config.bidirectional and config.num_layers > 1:
-            raise ValueError(
-                f"ImdbLstmForCausalLM with bidirectional=True needs num_layers=1 (got {config.num_layers}): from the "
-                "second layer on, each direction would read the other direction's states, which have already seen "
-                "the word it must predict. Use one bidirectional layer, or bidirectional=False with several layers."
-            )
-        if config.lm_output == "tied" and not config.tie_word_embeddings:
-            raise ValueError(
-                "ImdbLstmForCausalLM with lm_output='tied' scores words through the input embedding, so it cannot "
-                "hold tie_word_embeddings=False; use lm_output='adaptive' (output layers of its own) or keep it tied."
-            )
+        config.validate_head("causal_lm")
         super().__init__(config)
         self.imdb_lstm = ImdbLstmModel(config)
         self.lm_head = ImdbLstmAdaptiveLMHead(config) if config.lm_output == "adaptive" else ImdbLstmLMHead(config)
         self.post_init()
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.imdb_lstm.embedding
+    def get_output_embeddings(self) -> nn.Linear | None:
+        # Untied, the word scores' own vectors; tied, the head reads the input embedding's weight itself (nothing to
+        # tie), and the adaptive softmax's clusters are no embedding: None.
+        return getattr(self.lm_head, "decoder", None)
 
-    def set_input_embeddings(self, value: nn.Embedding):
-        self.imdb_lstm.embedding = value
-
-    def get_output_embeddings(self):
-        # The output layer reads the input embedding's weight itself (ImdbLstmLMHead): there is nothing to tie.
-        return None
+    def set_output_embeddings(self, value: nn.Linear):
+        self.lm_head.decoder = value
 
     def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-        inputs_embeds: torch.Tensor | None = None,
+        self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None, output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None, return_dict: bool | None = None, inputs_embeds: torch.Tensor | None = None,
     ) -> ImdbLstmCausalLMOutput:
         r"""
         input_ids, attention_mask, inputs_embeds: as for [`ImdbLstmForSequenceClassification`].
@@ -757,22 +698,20 @@ class ImdbLstmForCausalLM(ImdbLstmPreTrainedModel):
           each position, at the input's positions (with `lm_output="adaptive"`, log-probabilities, without labels);
         - `forward_loss`, `backward_loss`: each direction's loss; `hidden_states`: as the classifier's.
         """
-        if output_hidden_states is None:
-            output_hidden_states = getattr(self.config, "output_hidden_states", False)
+        output_hidden_states = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
         inputs, lengths, shifts_back, labels = self.imdb_lstm.prepare_inputs(input_ids, attention_mask, labels, inputs_embeds)
         encoded = self.imdb_lstm.encode(inputs, lengths, shifts_back)
         states, hidden = encoded.layers[-1], self.config.hidden_size
         forward_targets = backward_targets = None
         if labels is not None:
             labels = labels.to(states.device).long()
-            steps = torch.arange(labels.size(1), device=labels.device).unsqueeze(0)
-            targets = labels.masked_fill(steps >= lengths.unsqueeze(1), -100)
+            padding = torch.arange(labels.size(1), device=labels.device).unsqueeze(0) >= lengths.unsqueeze(1)
+            targets = labels.masked_fill(padding, -100)
             ignored = torch.full_like(targets[:, :1], -100)
             # Position t predicts word t + 1 left to right, word t - 1 right to left; only real positions predict
             # (position `length`, padding, must not predict the last word right to left).
             forward_targets = torch.cat([targets[:, 1:], ignored], dim=1)
-            backward_targets = torch.cat([ignored, targets[:, :-1]], dim=1).masked_fill(
-                steps >= lengths.unsqueeze(1), -100)
+            backward_targets = torch.cat([ignored, targets[:, :-1]], dim=1).masked_fill(padding, -100)
         logits, forward_loss = self._predict_words(states[..., :hidden], forward_targets)
         backward_logits = backward_loss = None
         if self.config.bidirectional:
@@ -784,8 +723,7 @@ class ImdbLstmForCausalLM(ImdbLstmPreTrainedModel):
             backward_logits = roll_rows(backward_logits, shifts_back) if backward_logits is not None else None
         hidden_states = self.imdb_lstm.token_aligned_states(encoded) if output_hidden_states else None
         output = ImdbLstmCausalLMOutput(loss=loss, logits=logits, backward_logits=backward_logits,
-                                        forward_loss=forward_loss, backward_loss=backward_loss,
-                                        hidden_states=hidden_states)
+                                        forward_loss=forward_loss, backward_loss=backward_loss, hidden_states=hidden_states)
         return output.to_tuple() if return_dict is False else output
 
     def _predict_words(
@@ -793,20 +731,18 @@ class ImdbLstmForCausalLM(ImdbLstmPreTrainedModel):
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """(scores, loss) of one direction's states: every word's score at every position (the adaptive softmax
         makes them only when there are no `targets`: training scores no word it does not predict), and with
-        `targets` their mean cross-entropy."""
+        `targets` the mean cross-entropy of those that are not -100 (zero, still differentiable, when none is)."""
         if self.config.lm_output == "adaptive":
             if targets is None:
                 return self.lm_head.log_probabilities(states, backward=backward), None
             return None, self.lm_head.loss(states, targets, backward=backward)
-        logits = self.lm_head(states, self.imdb_lstm.embedding.weight, backward=backward)
-        return logits, (self._mean_cross_entropy(logits, targets) if targets is not None else None)
-
-    def _mean_cross_entropy(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy of `logits` (batch, time, vocab) over the `targets` (batch, time) that are not -100
-        (zero, still differentiable, when none is). Read in place: no copy of the scores is made."""
-        if not bool((targets != -100).any()):
-            return logits.sum() * 0.0
-        return nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
+        output_embeddings = self.get_output_embeddings()  # None when tied: the input embedding's vectors
+        word_vectors = (output_embeddings if output_embeddings is not None else self.get_input_embeddings()).weight
+        logits = self.lm_head(states, word_vectors, backward=backward)
+        if targets is None or not bool((targets != -100).any()):
+            return logits, (None if targets is None else logits.sum() * 0.0)
+        # Read in place (reshape is a view): no copy of the scores is made.
+        return logits, nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
 
 
 ImdbLstmModel.register_for_auto_class("AutoModel")

@@ -1,16 +1,26 @@
 """What transformers' own model tests ask of a model, on tiny ones: `torch.export` with dynamic shapes, any number of
 labels and problem types, re-heading, resizing the vocabulary (the adaptive-softmax language model included),
-gradient checkpointing, `inputs_embeds`, the config's common names, and hidden states that are the graph's own."""
+gradient checkpointing through transformers' `GradientCheckpointingLayer`, untied output embeddings, `inputs_embeds`,
+the config's common names, hidden states that are the graph's own; and a folder saved before the model file was
+split (issue 31) giving the logits it gave then."""
 
+import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+import transformers.modeling_utils
 from helpers import SHORT_REVIEWS as REVIEWS
 from helpers import tiny_lm, tiny_model, tiny_tokenizer
-from transformers import AutoConfig, pipeline
+from torch.utils.checkpoint import checkpoint
+from transformers import BertConfig, BertForSequenceClassification, pipeline
+from transformers.modeling_layers import GradientCheckpointingLayer
 
-from imdb_lstm import ImdbLstmConfig, ImdbLstmForCausalLM, ImdbLstmForSequenceClassification
+from imdb_lstm import ImdbLstmConfig, ImdbLstmForCausalLM, ImdbLstmForSequenceClassification, ImdbLstmTokenizer
 from imdb_lstm import modeling_imdb_lstm as modeling
 from imdb_lstm.onnx_export import export_program, exportable_ngram_log_odds
 
@@ -184,6 +194,24 @@ def test_regression_loss_is_mean_squared_error(tokenizer):
     torch.testing.assert_close(output.loss, torch.nn.functional.mse_loss(output.logits.squeeze(-1), targets))
 
 
+def test_single_label_problem_type_with_one_label_is_what_transformers_does(tokenizer):
+    # transformers 5 refuses the pair when a config is built (PreTrainedConfig), and accepts it set afterwards, when
+    # BertForSequenceClassification takes the cross-entropy over one logit: 0. So does this classifier.
+    bert_config = BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                             intermediate_size=8, num_labels=1)
+    for config_class in (BertConfig, ImdbLstmConfig):
+        with pytest.raises(ValueError, match="requires `num_labels > 1`"):
+            config_class(num_labels=1, problem_type="single_label_classification")
+    model, _ = tiny_model(tokenizer, num_labels=1)
+    labels = torch.tensor([0, 0])
+    for config in (model.config, bert_config):
+        config.problem_type = "single_label_classification"
+    bert = BertForSequenceClassification(bert_config)
+    output = model(**tokenizer(REVIEWS[:2], padding=True, return_tensors="pt"), labels=labels)
+    torch.testing.assert_close(output.loss, torch.nn.functional.cross_entropy(output.logits.view(-1, 1), labels))
+    assert output.loss == 0 == bert(input_ids=torch.tensor([[1, 2, 3], [4, 5, 6]]), labels=labels).loss
+
+
 def test_reheading_keeps_the_embedding_and_encoder_and_makes_a_new_head(tmp_path, tokenizer):
     model, _ = tiny_model(tokenizer, bidirectional=True)
     model.save_pretrained(tmp_path / "imdb")
@@ -251,13 +279,14 @@ def gradients(model, batch, labels):
 
 
 @pytest.mark.float_sensitive
-@pytest.mark.parametrize("kwargs", [
-    {"cell": "lstm", "bidirectional": True, "num_layers": 2, "pooling": "max_mean"},
-    {"cell": "gru", "pooling": "last"},
-    {"encoder": "cnn", "pooling": "max", "cnn_kernel_sizes": [2, 3], "cnn_num_filters": 4},
-    {"model_class": "lm"},
+@pytest.mark.parametrize("kwargs, layer_count", [  # the recurrent directions (layers × directions), or CNN widths
+    ({"cell": "lstm", "bidirectional": True, "num_layers": 2, "pooling": "max_mean"}, 4),
+    ({"cell": "gru", "pooling": "last"}, 1),
+    ({"encoder": "cnn", "pooling": "max", "cnn_kernel_sizes": [2, 3], "cnn_num_filters": 4}, 2),
+    ({"model_class": "lm"}, 2),
 ], ids=["bilstm2", "gru", "cnn", "lm"])
-def test_gradient_checkpointing_gives_the_same_gradients(tokenizer, kwargs, monkeypatch):
+def test_gradient_checkpointing_recomputes_each_layer_and_gives_the_same_gradients(tokenizer, kwargs, layer_count,
+                                                                                   monkeypatch):
     # Chunks of 5 steps, so these short reviews are read in several chunks.
     monkeypatch.setattr(modeling, "CHECKPOINT_STEPS", 5)
     if kwargs.get("model_class") == "lm":
@@ -267,16 +296,36 @@ def test_gradient_checkpointing_gives_the_same_gradients(tokenizer, kwargs, monk
     model.train()
     batch = tokenizer(REVIEWS, padding=True, return_tensors="pt")
     labels = batch["input_ids"] if kwargs.get("model_class") == "lm" else torch.tensor([1, 0, 1, 0])
+    # Count the calls of the checkpoint function that transformers hands the layers, and the runs of what each
+    # call checkpoints: once in forward, once more when backward recomputes it.
+    calls = {"checkpoint": 0, "run": 0}
+
+    def counting_checkpoint(function, *args, **kwargs):
+        def run(*run_args, **run_kwargs):
+            calls["run"] += 1
+            return function(*run_args, **run_kwargs)
+
+        calls["checkpoint"] += 1
+        return checkpoint(run, *args, **kwargs)
+
+    monkeypatch.setattr(transformers.modeling_utils, "checkpoint", counting_checkpoint)
+    layers = [module for module in model.modules() if isinstance(module, GradientCheckpointingLayer)]
+    assert len(layers) == layer_count
     plain = gradients(model, batch, labels)
-    model.gradient_checkpointing_enable()
-    assert model.is_activation_checkpointing
-    checkpointed = gradients(model, batch, labels)
-    assert plain.keys() == checkpointed.keys()
-    # Chunked recurrences multiply the input weights chunk by chunk: float32 sums in another order (~1e-7).
-    for name, gradient in plain.items():
-        torch.testing.assert_close(checkpointed[name], gradient, atol=1e-6, rtol=1e-5, msg=name)
+    assert calls == {"checkpoint": 0, "run": 0}
+    chunks = len(layers) if kwargs.get("encoder") == "cnn" else len(layers) * -(-batch["input_ids"].size(1) // 5)
+    for reentrant in (False, True):  # any checkpoint function: the recurrent state goes in as separate tensors
+        calls.update(checkpoint=0, run=0)
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": reentrant})
+        assert model.is_activation_checkpointing and all(layer.gradient_checkpointing for layer in layers)
+        checkpointed = gradients(model, batch, labels)
+        assert calls == {"checkpoint": chunks, "run": 2 * chunks}, reentrant
+        assert plain.keys() == checkpointed.keys()
+        # Chunked recurrences multiply the input weights chunk by chunk: float32 sums in another order (~1e-7).
+        for name, gradient in plain.items():
+            torch.testing.assert_close(checkpointed[name], gradient, atol=1e-6, rtol=1e-5, msg=name)
     model.gradient_checkpointing_disable()  # (transformers 5 also names them activation_checkpointing_*)
-    assert not model.is_activation_checkpointing
+    assert not model.is_activation_checkpointing and not any(layer.gradient_checkpointing for layer in layers)
 
 
 # ---------------------------------------------------------------- inputs_embeds, hidden states, config names
@@ -317,14 +366,49 @@ def test_returned_hidden_states_are_the_graph_own_tensors(tokenizer, kwargs):
         assert state.grad is not None and state.grad.abs().sum() > 0, layer
 
 
-def test_tie_word_embeddings(tmp_path, tokenizer):
-    config = ImdbLstmConfig(vocab_size=600, tie_word_embeddings=False, lm_output="adaptive", lm_adaptive_cutoffs=[50])
-    ImdbLstmForCausalLM(config).save_pretrained(tmp_path)
-    assert AutoConfig.from_pretrained(tmp_path).tie_word_embeddings is False
-    assert ImdbLstmForSequenceClassification(config).classifier.out_features == 2
-    with pytest.raises(ValueError, match="tie_word_embeddings=False"):
-        ImdbLstmForCausalLM(ImdbLstmConfig(vocab_size=600, tie_word_embeddings=False))
-    ImdbLstmForCausalLM(ImdbLstmConfig(vocab_size=600, tie_word_embeddings=True))
+@pytest.mark.parametrize("lm_output", ["tied", "adaptive"])
+def test_untied_language_model_trains_resizes_saves_and_reloads_with_its_own_output_layer(tmp_path, tokenizer,
+                                                                                          lm_output):
+    adaptive = {"lm_output": "adaptive", "lm_adaptive_cutoffs": [50, 500]} if lm_output == "adaptive" else {}
+    config = ImdbLstmConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, embedding_dim=12,
+                            hidden_size=8, bidirectional=True, dropout=0.0, tie_word_embeddings=False, **adaptive)
+    model = ImdbLstmForCausalLM(config).eval()
+    embedding, output = model.get_input_embeddings(), model.get_output_embeddings()
+    if adaptive:  # the adaptive softmax has output layers of its own either way: no output embeddings to untie
+        assert output is None
+    else:  # the plain softmax's own word vectors: a copy of the input embedding to start from, not the same tensor
+        assert torch.equal(output.weight, embedding.weight) and output.weight.data_ptr() != embedding.weight.data_ptr()
+    batch = tokenizer(REVIEWS[:2], padding=True, return_tensors="pt")
+    model.train()
+    model(**batch, labels=batch["input_ids"]).loss.backward()
+    if not adaptive:
+        assert output.weight.grad.abs().sum() > 0 and embedding.weight.grad.abs().sum() > 0
+    old_size = model.config.vocab_size
+    model.resize_token_embeddings(old_size + 10)
+    if not adaptive:  # transformers resizes the untied output layer with the embedding: old rows kept
+        assert model.get_output_embeddings().weight.shape == (old_size + 10, model.config.embedding_dim)
+        assert torch.equal(model.get_output_embeddings().weight[:old_size], output.weight)
+    model.eval().save_pretrained(tmp_path)
+    reloaded, info = ImdbLstmForCausalLM.from_pretrained(tmp_path, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    assert reloaded.config.tie_word_embeddings is False and reloaded.config.vocab_size == old_size + 10
+    for name, weight in model.state_dict().items():
+        assert torch.equal(reloaded.state_dict()[name], weight), name
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded.eval()(**batch).logits, model(**batch).logits, rtol=0, atol=0)
+    # A classifier takes the flag and ignores it.
+    assert ImdbLstmForSequenceClassification(model.config).classifier.out_features == 2
+
+
+def test_a_tied_language_model_is_untied_on_loading_from_a_copy_of_its_embedding(tmp_path, tokenizer):
+    tied = tiny_lm(tokenizer)
+    assert tied.config.tie_word_embeddings and tied.get_output_embeddings() is None  # the default, saved as before
+    tied.save_pretrained(tmp_path)
+    untied = ImdbLstmForCausalLM.from_pretrained(tmp_path, tie_word_embeddings=False)
+    assert torch.equal(untied.get_output_embeddings().weight, tied.get_input_embeddings().weight)
+    batch = tokenizer(REVIEWS[:2], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        torch.testing.assert_close(untied.eval()(**batch).logits, tied(**batch).logits, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("vocab_size", [50, 2**20])  # 2**20: n-gram keys * batch would overflow int64
@@ -355,3 +439,45 @@ def test_ngram_branch_counts_each_known_ngram_once_per_review(vocab_size):
     alone = torch.cat([branch(input_ids[row:row + 1, :length], lengths[row:row + 1])
                        for row, length in enumerate(lengths.tolist())])
     assert torch.equal(alone, branch(input_ids, lengths))  # the same score alone as in a padded batch
+
+
+# ---------------------------------------------------------------- folders saved by older code
+
+REMOTE_CODE_LOGITS = """
+import json, sys
+sys.modules["imdb_lstm"] = None  # only the folder's own code may run
+import torch
+from transformers import AutoModelForSequenceClassification
+model = AutoModelForSequenceClassification.from_pretrained(sys.argv[1], trust_remote_code=True).eval()
+assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
+batch = {key: torch.tensor(value) for key, value in json.loads(sys.argv[2]).items()}
+with torch.no_grad():
+    print(json.dumps(model(**batch).logits.tolist()))
+"""
+
+
+def test_a_folder_saved_before_issue_31_gives_the_logits_it_gave_then(tmp_path):
+    """tests/fixtures/pre_issue31_model: saved by the code of commit e471713 (make_pre_issue31_model.py), loaded by
+    the package's classes and, from a copy holding today's .py files, as remote code (without the package)."""
+    folder = FIXTURES / "pre_issue31_model"
+    expected = json.loads((folder / "expected_logits.json").read_text())
+    inputs = {key: expected[key] for key in ("input_ids", "attention_mask")}
+    tokenizer = ImdbLstmTokenizer.from_pretrained(folder)  # still tokenises the reviews into the same ids
+    assert tokenizer(expected["reviews"], padding=True)["input_ids"] == expected["input_ids"]
+    model, info = ImdbLstmForSequenceClassification.from_pretrained(folder, output_loading_info=True)
+    assert not any(info.values()), info
+    assert model.config.ngram_order == 2 and model.config.model_max_length < len(expected["input_ids"][0])
+    with torch.no_grad():
+        logits = model.eval()(**{key: torch.tensor(value) for key, value in inputs.items()}).logits
+    torch.testing.assert_close(logits, torch.tensor(expected["logits"]), atol=1e-5, rtol=0)
+
+    remote = tmp_path / "pre_issue31_model"
+    shutil.copytree(folder, remote)
+    for name in ("configuration_imdb_lstm.py", "modeling_imdb_lstm.py", "serving_imdb_lstm.py"):
+        shutil.copy(Path(modeling.__file__).parent / name, remote / name)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home"), "PYTHONPATH": ""}
+    result = subprocess.run([sys.executable, "-c", REMOTE_CODE_LOGITS, str(remote), json.dumps(inputs)],
+                            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    remote_logits = json.loads(result.stdout.strip().splitlines()[-1])
+    torch.testing.assert_close(torch.tensor(remote_logits), torch.tensor(expected["logits"]), atol=1e-5, rtol=0)

@@ -47,9 +47,9 @@ class ImdbLstmConfig(PretrainedConfig):
         embedding_source, embedding_coverage, distilled_from: informational, for the card.
         model_max_length, truncation_side: longest input read, and the end cut from a longer one ("left": the
             front), inside `forward` as the tokenizer cuts, so a plain `pipeline(...)` call gets what training saw.
-        lm_output: the LM's output layer: a softmax through the input embedding (`tie_word_embeddings`), or
-            `nn.AdaptiveLogSoftmaxWithLoss` (`lm_adaptive_cutoffs`: increasing word ids below `vocab_size - 1` where
-            the head and each cluster end; each cluster `lm_adaptive_div_value` times narrower than the last).
+        lm_output: the LM's output layer: a softmax over word vectors (the input embedding's; with
+            `tie_word_embeddings=False` a copy of its own) or `nn.AdaptiveLogSoftmaxWithLoss` (`lm_adaptive_cutoffs`:
+            increasing ids < `vocab_size - 1` ending the head and each cluster, each `lm_adaptive_div_value`x narrower).
         id2label, label2id, problem_type: as in transformers; a change after construction is checked when it is made.
         ngram_order, ngram_features, ngram_weight: the classifier's binary n-gram branch (NB-weighted logistic
             regression, `imdb_lstm.ngrams`): longest n-gram (0: none), n-grams known, its share w of the joined
@@ -131,18 +131,18 @@ class ImdbLstmConfig(PretrainedConfig):
         if self.problem_type not in (None, *PROBLEM_TYPES):
             raise ValueError(f"ImdbLstmConfig.problem_type={self.problem_type!r} is not allowed; use None or one of "
                              f"{PROBLEM_TYPES}.")
-        if self.problem_type == "single_label_classification" and self.num_labels < 2:
-            raise ValueError("ImdbLstmConfig.problem_type='single_label_classification' needs num_labels >= 2; use "
-                             "problem_type='regression' for one output.")
 
-    def validate_ngram_labels(self):
-        """Raise a `ValueError` when the n-gram branch meets labels it cannot serve (checked where a model is built)."""
-        if self.ngram_order and (self.num_labels != 2 or self.problem_type not in (None, PROBLEM_TYPES[0])):
-            raise ValueError(
-                f"ImdbLstmConfig.ngram_order={self.ngram_order} with num_labels={self.num_labels} and problem_type="
-                f"{self.problem_type!r}: the n-gram branch scores NEGATIVE against POSITIVE, so it needs two labels "
-                "and single-label classification. Set ngram_order=0 to drop it (re-heading a folder: from_pretrained("
-                "folder, ngram_order=0, num_labels=N, ignore_mismatched_sizes=True)).")
+    def validate_head(self, head: Literal["classifier", "causal_lm"]):
+        """Raise a `ValueError` when this config cannot hold `head` (checked where a model is built)."""
+        if head == "classifier" and self.ngram_order and (self.num_labels != 2 or self.problem_type not in (
+                None, PROBLEM_TYPES[0])):
+            raise ValueError(f"ImdbLstmConfig.ngram_order={self.ngram_order}: the n-gram branch scores NEGATIVE against"
+                             f" POSITIVE, not num_labels={self.num_labels}, problem_type={self.problem_type!r}. Drop "
+                             "it: from_pretrained(folder, ngram_order=0, num_labels=N, ignore_mismatched_sizes=True).")
+        if head == "causal_lm" and (self.encoder != "rnn" or self.bidirectional and self.num_layers > 1):
+            raise ValueError(f"ImdbLstmForCausalLM needs encoder='rnn', and with bidirectional=True needs num_layers=1 "
+                             f"(got encoder={self.encoder!r}, num_layers={self.num_layers}): a CNN, or a second layer "
+                             "reading the other direction's states, sees the word it must predict.")
 
     def __setattr__(self, key, value):
         """A label field changed after construction is checked at once (and left as it was when refused)."""

@@ -60,7 +60,8 @@ test-kernels: setup
 	HF_HUB_OFFLINE=1 ONEDNN_MAX_CPU_ISA=AVX2 $(BIN)/python -m pytest -m "float_sensitive and not forces_bfloat16" $(PYTEST_ARGS)
 
 # The suite without the tests marked `slow` (multi-process training, resume after a kill, seed reproducibility,
-# the learning check, benchmarks smoke runs): for quick feedback while editing; `make test` before committing.
+# the learning check, benchmarks smoke runs, every console script's --help, the Hub round trips of 30 s and more):
+# for quick feedback while editing; `make test` before committing. Every test fails after pyproject's `timeout`.
 test-fast: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 

@@ -1,19 +1,25 @@
-"""The benchmark scripts (scripts/benchmark.py, scripts/bench_speed.py) run end to end in smoke mode, write sane JSON
-and their BENCHMARKS.md section into the folder they are given, and never touch the repository's own files."""
+"""The benchmark scripts (scripts/benchmark.py, scripts/bench_speed.py, and the scripts of their parts) run end to end
+in smoke mode, write sane JSON and their BENCHMARKS.md section into the folder they are given, and never touch the
+repository's own files; what they share (imdb_lstm.benchmarking) hands a part every option it was given."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from transformers import HfArgumentParser
 
 from helpers import load_script
 from imdb_lstm import ImdbLstmConfig
-from imdb_lstm.benchmarking import replace_section
+from imdb_lstm.benchmarking import (RATE_KEYS, ReportArguments, RunArguments, ServingSpeedArguments, SpeedArguments,
+                                    TrainingSpeedArguments, apply_smoke, as_argv, replace_section, resolve_run)
+from imdb_lstm.metrics import binary_rates
 
 REPO = Path(__file__).resolve().parents[1]
 bench_speed = load_script("bench_speed")
+bench_training_speed = load_script("bench_training_speed")
 benchmark = load_script("benchmark")
 
 ACCURACY_KEYS = {"name", "accuracy", "tpr", "tnr", "fnr", "fpr", "train_seconds", "model_mb", "machine", "date", "recipe"}
@@ -33,8 +39,16 @@ def repository_reports() -> dict:
 def run_smoke(script: str, output_dir: Path) -> None:
     # One thread: on a busy 2-core machine, OpenMP threads spin-waiting on each other make tiny models crawl.
     command = [sys.executable, str(REPO / "scripts" / script), "--smoke", "--threads", "1", "--output_dir", str(output_dir)]
-    completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    # The scripts (and the scripts of their parts) import this checkout's package, wherever it is installed from.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    completed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-4000:]
+
+
+def predictions_file_rates(folder: Path) -> dict:
+    """The binary rates of a fine-tuned folder's test predictions (`test_predictions.jsonl`), computed here."""
+    rows = [json.loads(line) for line in (folder / "test_predictions.jsonl").read_text().splitlines()]
+    return binary_rates([row["prediction"] for row in rows], [row["label"] for row in rows])
 
 
 @pytest.mark.slow
@@ -46,10 +60,18 @@ def test_accuracy_benchmark_smoke_writes_rows_for_every_model_and_leaves_the_rep
     rows = json.loads((tmp_path / "benchmarks" / "accuracy.json").read_text())
     assert [row["name"] for row in rows] == list(benchmark.MODEL_NAMES)
     assert [row["name"] for row in rows if row["recipe"]] == ["recipe"]
+    folders = {name: tmp_path / name for name in benchmark.NEURAL_MODELS} | {"recipe": tmp_path / "recipe" / "classifier"}
+    scored = {name: predictions_file_rates(folder) for name, folder in folders.items()}
+    # Every model scores the same test rows: their class shares weigh TPR and TNR into the accuracy.
+    counts = scored["recipe"]
+    positives, total = counts["tp"] + counts["fn"], counts["tp"] + counts["fn"] + counts["tn"] + counts["fp"]
     for row in rows:
         assert ACCURACY_KEYS <= row.keys(), row["name"]
-        for key in benchmark.RATE_KEYS:
-            assert 0.0 <= row[key] <= 1.0, (row["name"], key)
+        if row["name"] in scored:  # the rates of the model's own test predictions, counted here
+            for key in RATE_KEYS:
+                assert row[key] == pytest.approx(scored[row["name"]][key]), (row["name"], key)
+        expected = (row["tpr"] * positives + row["tnr"] * (total - positives)) / total
+        assert row["accuracy"] == pytest.approx(expected), row["name"]
         # The rates come from one confusion matrix of the test split.
         assert row["tpr"] + row["fnr"] == pytest.approx(1.0)
         assert row["tnr"] + row["fpr"] == pytest.approx(1.0)
@@ -95,7 +117,10 @@ def test_speed_benchmark_smoke_writes_positive_measurements_and_leaves_the_repos
     assert result["model_mb"] == pytest.approx(saved.stat().st_size / 1e6)
     assert set(result["goals"]) == set(bench_speed.GOALS)
     assert 0 <= result["onnx_max_abs_diff"] <= 1e-4
-    assert result["model_test_accuracy"] <= 1
+    # No eval_results.json with a test accuracy in the smoke model: its accuracy on the benchmarked reviews, k of 32.
+    assert result["model_test_accuracy_reviews"] == result["pipeline_reviews"] == 32
+    assert result["model_test_accuracy"] == result["pipeline_accuracy"]
+    assert result["model_test_accuracy"] * 32 == pytest.approx(round(result["model_test_accuracy"] * 32), abs=1e-9)
     assert result["bf16_train_tokens_per_s"] is None or result["bf16_train_tokens_per_s"] > 0
     assert result["pretrain_tokens_per_s"] > 0 and result["pretrain_tied_tokens_per_s"] > 0
     text = (tmp_path / "benchmarks" / "speed.json").read_text()
@@ -133,9 +158,10 @@ def test_unknown_model_name_is_refused_with_the_choices():
 def test_flops_count_follows_the_gate_formula():
     # Per real token and direction, an LSTM layer does 2·4H·(I+H) matmul FLOPs forward, a GRU 2·3H·(I+H).
     bilstm = ImdbLstmConfig(embedding_dim=50, hidden_size=128, bidirectional=True, num_layers=2)
-    assert bench_speed.forward_flops_per_token(bilstm) == 2 * (2 * 4 * 128 * (50 + 128)) + 2 * (2 * 4 * 128 * (256 + 128))
+    expected = 2 * (2 * 4 * 128 * (50 + 128)) + 2 * (2 * 4 * 128 * (256 + 128))
+    assert bench_training_speed.forward_flops_per_token(bilstm) == expected
     gru = ImdbLstmConfig(embedding_dim=50, hidden_size=64, cell="gru")
-    assert bench_speed.forward_flops_per_token(gru) == 2 * 3 * 64 * (50 + 64)
+    assert bench_training_speed.forward_flops_per_token(gru) == 2 * 3 * 64 * (50 + 64)
 
 
 def test_gpu_sweep_smoke_trains_each_variant_with_the_recipe_and_reads_validation_per_epoch(tmp_path, capsys):
@@ -143,10 +169,39 @@ def test_gpu_sweep_smoke_trains_each_variant_with_the_recipe_and_reads_validatio
     rows = gpu_sweep.main(["--smoke", "--variants", "recipe,gru", "--output_dir", str(tmp_path)])
     assert [row["variant"] for row in rows] == ["recipe", "gru"]
     for row in rows:
-        assert len(row["val_accuracy_per_epoch"]) == 1 and 0 <= row["best"] <= 1
+        # One epoch: the accuracy read from the log is the final evaluation's (eval_results.json), rounded.
+        final = json.loads((tmp_path / row["variant"] / "eval_results.json").read_text())["eval_accuracy"]
+        assert row["val_accuracy_per_epoch"] == [round(final, 4)] and row["best"] == round(final, 4)
         assert not (tmp_path / row["variant"] / "test_predictions.jsonl").exists()  # the test split is never scored
     assert json.loads((tmp_path / "gru" / "config.json").read_text())["cell"] == "gru"
     printed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"variant"')]
     assert printed == rows
     with pytest.raises(ValueError, match="unknown variant.*'svm'"):
         gpu_sweep.selected_variants("recipe,svm")
+
+
+def test_a_part_gets_every_option_the_benchmark_was_given(tmp_path):
+    """bench_speed.py hands its parts its options as flags (`as_argv`): parsed again, they are the same values."""
+    given = (RunArguments(dataset="sample", output_dir=str(tmp_path), threads=1, smoke=False),
+             SpeedArguments(model="some/folder", seed=7, warmup_batches=2),
+             TrainingSpeedArguments(batch_size=16, sgemm_sizes=[64, 128], rss_steps=3),
+             ServingSpeedArguments(fast_model=None, batch_sizes=[1, 4], pipeline_reviews=5))
+    parser = HfArgumentParser(tuple(type(item) for item in given))
+    assert tuple(parser.parse_args_into_dataclasses(args=as_argv(*given))) == given
+    assert "--fast_model" not in as_argv(*given)  # None: left to the part's default
+    with pytest.raises(ValueError, match="--pipeline_reviews must be at least 1; got 0"):
+        ServingSpeedArguments(pipeline_reviews=0)
+
+
+def test_smoke_sizes_and_folders_are_filled_in_only_where_the_run_leaves_them(tmp_path):
+    run, report = RunArguments(dataset="somewhere", smoke=True), ReportArguments()
+    resolve_run(run, report, "bench_speed", tmp_path)
+    assert run.dataset == "sample" and Path(run.output_dir).name.startswith("imdb-bench-speed-smoke-")
+    assert report.report_dir == run.output_dir  # a smoke run never writes the repository's report
+    os.rmdir(run.output_dir)
+    full, written = RunArguments(dataset="somewhere"), ReportArguments(write=False)
+    resolve_run(full, written, "benchmark", tmp_path)
+    assert (full.dataset, full.output_dir, written.report_dir) == ("somewhere", "outputs/benchmark", str(tmp_path))
+    training, serving = TrainingSpeedArguments(), ServingSpeedArguments()
+    apply_smoke({"rss_steps": 2, "sweep_reviews": 16, "not_a_field": 1}, training, serving)
+    assert (training.rss_steps, serving.sweep_reviews, training.train_batches) == (2, 16, 40)

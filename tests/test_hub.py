@@ -251,6 +251,7 @@ def test_push_sends_weights_and_images_through_lfs_and_a_clean_process_loads_the
                                rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow  # about 30 s: several pushes and reads through the local Hub
 def test_a_private_repo_is_readable_only_with_its_owners_token(hub, trained_dir, tmp_path):
     pushed = run_push(hub, tmp_path, "--model_dir", str(trained_dir), "--repo_id", "tester/imdb-lstm-secret",
                       "--private")

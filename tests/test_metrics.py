@@ -32,9 +32,16 @@ def test_hand_made_confusion_matrix():
 def test_one_class_predictions_are_defined(matrix):
     predictions, references = labels_for(*matrix)
     result = binary_rates(predictions, references)
-    for key in ("accuracy", "tpr", "tnr", "fnr", "fpr", "precision", "f1"):
-        assert 0.0 <= result[key] <= 1.0 and not np.isnan(result[key])
     tn, fp, fn, tp = matrix
+
+    def rate(numerator, denominator):  # the module's convention: 0.0 where the denominator is zero
+        return numerator / denominator if denominator else 0.0
+
+    expected = {"accuracy": rate(tp + tn, tp + tn + fp + fn), "tpr": rate(tp, tp + fn), "tnr": rate(tn, tn + fp),
+                "fnr": rate(fn, tp + fn), "fpr": rate(fp, tn + fp), "precision": rate(tp, tp + fp),
+                "f1": rate(2 * tp, 2 * tp + fp + fn)}
+    for key, value in expected.items():
+        assert result[key] == pytest.approx(value) and not np.isnan(result[key]), key
     assert ("tpr" in result["undefined"]) == (tp + fn == 0)
     assert ("tnr" in result["undefined"]) == (tn + fp == 0)
 

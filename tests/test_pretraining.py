@@ -4,6 +4,7 @@ work, and bad sources or models get clear errors."""
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from datasets import Dataset
+from sklearn.metrics import accuracy_score
 from transformers import AutoModelForCausalLM, AutoTokenizer, BertConfig
 
 from test_data import PLANTED_WORD, marker, planted_imdb_folder
@@ -83,7 +85,9 @@ def test_a_classifier_fine_tunes_from_the_pretrained_folder(pretrained, tmp_path
         "--num_train_epochs", "1", "--max_train_samples", "200", "--max_eval_samples", "100", "--max_length", "64",
         "--disable_tqdm", "true", "--report_to", "none",
     ])
-    assert 0 <= results["test_accuracy"] <= 1
+    predictions = [json.loads(line) for line in (output_dir / "test_predictions.jsonl").read_text().splitlines()]
+    assert len(predictions) == 100 and results["test_accuracy"] == pytest.approx(
+        accuracy_score([row["label"] for row in predictions], [row["prediction"] for row in predictions]))
     classifier = ImdbLstmForSequenceClassification.from_pretrained(output_dir)
     lm_tokenizer, tokenizer = AutoTokenizer.from_pretrained(lm_dir), AutoTokenizer.from_pretrained(output_dir)
     assert tokenizer.get_vocab() == lm_tokenizer.get_vocab()  # the pretrained vocabulary, not a new one
@@ -272,12 +276,36 @@ def test_gradual_unfreezing_keeps_the_pretrained_encoder_until_its_epoch(pretrai
 
 
 def test_pretraining_resumes_from_its_last_checkpoint(tmp_path):
-    output_dir = tmp_path / "lm"
-    source = ["--dataset", "sample", "--max_train_texts", "200", "--save_strategy", "steps", "--save_steps", "2"]
-    pretrain(output_dir, *source, "--max_steps", "2")
-    assert (output_dir / "checkpoint-2" / "trainer_state.json").is_file()
-    pretrain(output_dir, *source, "--max_steps", "4", "--resume_from_checkpoint", "last")
-    state = json.loads((output_dir / "trainer_state.json").read_text())
-    assert state["global_step"] == 4 and (output_dir / "checkpoint-4").is_dir()
+    """A run killed after a checkpoint and resumed ends with the weights of the same run left alone (same seed, same
+    machine: the same kernels, so bit for bit); and it really starts from the checkpoint: one with other weights
+    ends elsewhere, where a run that ignored --resume_from_checkpoint would end where the whole run did."""
+    from safetensors.torch import load_file, save_file
+
+    source = ["--dataset", "sample", "--max_train_texts", "200", "--save_strategy", "steps", "--save_steps", "2",
+              "--save_total_limit", "3", "--max_steps", "4"]
+    pretrain(tmp_path / "whole", *source)
+    whole = load_file(tmp_path / "whole" / "model.safetensors")
+
+    def resume_from(checkpoint: Path, output_dir: Path) -> dict:
+        """Resume in a folder that holds only `checkpoint` (what a run killed after step 2 leaves)."""
+        shutil.copytree(checkpoint, output_dir / "checkpoint-2")
+        pretrain(output_dir, *source, "--resume_from_checkpoint", "last")
+        state = json.loads((output_dir / "trainer_state.json").read_text())
+        assert state["global_step"] == 4 and (output_dir / "checkpoint-4").is_dir()
+        return load_file(output_dir / "model.safetensors")
+
+    resumed = resume_from(tmp_path / "whole" / "checkpoint-2", tmp_path / "killed")
+    assert resumed.keys() == whole.keys()
+    assert all(torch.equal(resumed[name], whole[name]) for name in whole), [
+        name for name in whole if not torch.equal(resumed[name], whole[name])]
+
+    other = tmp_path / "other-checkpoint"
+    shutil.copytree(tmp_path / "whole" / "checkpoint-2", other)
+    weights = load_file(other / "model.safetensors")
+    save_file({name: value + 0.01 for name, value in weights.items()}, other / "model.safetensors",
+              metadata={"format": "pt"})
+    moved = resume_from(other, tmp_path / "moved")
+    assert not any(torch.equal(moved[name], whole[name]) for name in whole)
+
     with pytest.raises(FileNotFoundError, match="no complete checkpoint"):
-        pretrain(tmp_path / "fresh", *source, "--max_steps", "2", "--resume_from_checkpoint", "last")
+        pretrain(tmp_path / "fresh", *source, "--resume_from_checkpoint", "last")

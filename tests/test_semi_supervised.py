@@ -16,6 +16,7 @@ import torch
 from datasets import Dataset
 from gensim.models import KeyedVectors
 from helpers import tiny_model, tiny_tokenizer
+from sklearn.metrics import accuracy_score
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from imdb_lstm import ImdbLstmConfig, ImdbLstmForCausalLM, build_model, build_tokenizer, ngrams
@@ -261,8 +262,11 @@ def test_vectors_then_pretraining_then_fine_tuning_with_the_ngram_branch(tmp_pat
         "--ema_decay", "0.99", *QUIET,
     ])
     assert 0 <= results["ngram_weight"] <= 1 and results["ngram_features"] > 0 and results["ngram_c"] in (0.3, 1.0)
-    for key in ("eval_recurrent_accuracy", "eval_ngram_accuracy", "test_recurrent_accuracy", "test_accuracy"):
-        assert 0 <= results[key] <= 1, key
+    scored = [json.loads(line) for line in (output_dir / "test_predictions.jsonl").read_text().splitlines()]
+    assert len(scored) == 100 and results["test_accuracy"] == pytest.approx(
+        accuracy_score([row["label"] for row in scored], [row["prediction"] for row in scored]))
+    for key in ("eval_recurrent_accuracy", "eval_ngram_accuracy", "test_recurrent_accuracy"):  # k of 100 reviews
+        assert results[key] * 100 == pytest.approx(round(results[key] * 100), abs=1e-6), key
     # The n-gram branch joined the averaged model that was evaluated (and checkpointed) in training.
     history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
     evaluations = [entry for entry in history if "eval_accuracy" in entry]

@@ -2,6 +2,7 @@
 length without asking the tokenizer, the bfloat16 option of predict, and the ONNX export (parity with PyTorch)."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -120,7 +121,6 @@ def test_bfloat16_prediction_is_close_to_float32_and_the_cli_accepts_it(tmp_path
     torch.testing.assert_close(half, full, rtol=0, atol=0.03)
     assert not torch.equal(half, full)  # bfloat16 really computed
     assert resolve_dtype("float32", torch.device("cpu")) == torch.float32
-    assert resolve_dtype("auto", torch.device("cpu")) in (torch.float32, torch.bfloat16)
     with pytest.raises(ValueError, match="dtype='float16' is not allowed"):
         predict_proba(model, tokenizer, reviews, dtype="float16")
 
@@ -132,6 +132,26 @@ def test_bfloat16_prediction_is_close_to_float32_and_the_cli_accepts_it(tmp_path
 
 
 # ---------------------------------------------------------------- ONNX
+
+
+def cpu_flags() -> set[str]:
+    """The flags the kernel reports for this machine's CPU (/proc/cpuinfo; Linux only)."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").is_file(), reason="reads the CPU's flags from /proc/cpuinfo (Linux)")
+def test_auto_dtype_is_bfloat16_exactly_where_the_cpu_computes_it(monkeypatch):
+    """"auto" is bfloat16 on a CPU with bfloat16 instructions (AVX512_BF16, or AMX's bfloat16 tiles) as the kernel
+    reports them, float32 elsewhere and wherever oneDNN is capped below them; "bfloat16" whatever the CPU."""
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    native = bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+    assert resolve_dtype("auto", torch.device("cpu")) == (torch.bfloat16 if native else torch.float32)
+    assert resolve_dtype("bfloat16", torch.device("cpu")) == torch.bfloat16
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert resolve_dtype("auto", torch.device("cpu")) == torch.float32
 
 
 @pytest.mark.float_sensitive

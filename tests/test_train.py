@@ -38,9 +38,13 @@ def test_outputs_are_complete_and_consistent(trained):
                  "confusion_matrix.png", "training_curves.png"):
         assert (output_dir / name).exists(), name
     eval_results = json.loads((output_dir / "eval_results.json").read_text())
-    for prefix in ("eval", "test"):
-        for key in ("accuracy", "tpr", "tnr", "fnr", "fpr", "precision", "f1"):
-            assert 0 <= eval_results[f"{prefix}_{key}"] <= 1
+    for prefix in ("eval", "test"):  # each rate from its split's confusion counts, as its definition reads
+        tp, fp, tn, fn = (eval_results[f"{prefix}_{count}"] for count in ("tp", "fp", "tn", "fn"))
+        expected = {"accuracy": (tp + tn) / (tp + tn + fp + fn), "tpr": tp / (tp + fn), "tnr": tn / (tn + fp),
+                    "fnr": fn / (tp + fn), "fpr": fp / (tn + fp), "precision": tp / (tp + fp) if tp + fp else 0.0,
+                    "f1": 2 * tp / (2 * tp + fp + fn)}
+        for key, value in expected.items():
+            assert eval_results[f"{prefix}_{key}"] == pytest.approx(value), (prefix, key)
     assert eval_results["test_tp"] + eval_results["test_fn"] + eval_results["test_tn"] + eval_results["test_fp"] == 200
     rows = [json.loads(line) for line in (output_dir / "test_predictions.jsonl").read_text().splitlines()]
     assert [row["row"] for row in rows] == list(range(200))

@@ -47,15 +47,35 @@ def test_three_string_labels_train_with_macro_f1_and_per_class_figures(three_cla
     config = json.loads((output_dir / "config.json").read_text())
     assert config["id2label"] == {"0": "comedy", "1": "drama", "2": "horror"}
     saved = json.loads((output_dir / "eval_results.json").read_text())
-    for prefix in ("eval", "test"):
-        for key in ("accuracy", "macro_f1", *(f"{name}_{genre}" for name in ("recall", "precision", "f1")
-                                              for genre in PLANTED)):
-            assert 0 <= saved[f"{prefix}_{key}"] <= 1, key
-        assert f"{prefix}_tpr" not in saved
+    # Test: every figure from the test confusion matrix (rows: truth), by its definition.
+    matrix = np.asarray(saved["test_confusion_matrix"], dtype=float)
+    hits, present, predicted = np.diag(matrix), matrix.sum(axis=1), matrix.sum(axis=0)
+    recall = np.divide(hits, present, out=np.zeros(3), where=present > 0)
+    precision = np.divide(hits, predicted, out=np.zeros(3), where=predicted > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(3), where=precision + recall > 0)
+    expected = {"accuracy": hits.sum() / matrix.sum(), "macro_f1": f1.mean()}
+    for i, genre in enumerate(sorted(PLANTED)):  # class ids follow the sorted names (id2label above)
+        expected |= {f"recall_{genre}": recall[i], f"precision_{genre}": precision[i], f"f1_{genre}": f1[i]}
+    for key, value in expected.items():
+        assert saved[f"test_{key}"] == pytest.approx(value), key
+    # Validation (no matrix saved): F1 from precision and recall, macro figures the class means, and the accuracy a
+    # mean of the class recalls weighted by the class shares.
+    recalls = [saved[f"eval_recall_{genre}"] for genre in PLANTED]
+    for genre in PLANTED:
+        p, r = saved[f"eval_precision_{genre}"], saved[f"eval_recall_{genre}"]
+        assert saved[f"eval_f1_{genre}"] == pytest.approx(2 * p * r / (p + r) if p + r else 0.0), genre
+    assert saved["eval_macro_f1"] == pytest.approx(np.mean([saved[f"eval_f1_{genre}"] for genre in PLANTED]))
+    assert saved["eval_macro_recall"] == pytest.approx(np.mean(recalls))
+    assert min(recalls) - 1e-9 <= saved["eval_accuracy"] <= max(recalls) + 1e-9
+    assert "eval_tpr" not in saved and "test_tpr" not in saved
     assert np.sum(saved["test_confusion_matrix"]) == 30
     # The planted words are learnable within a few steps: well above the 1/3 of guessing.
     assert saved["test_macro_f1"] > 0.6, saved
     rows = [json.loads(line) for line in (output_dir / "test_predictions.jsonl").read_text().splitlines()]
+    counted = np.zeros((3, 3), dtype=int)
+    for row in rows:
+        counted[row["label"], row["prediction"]] += 1
+    assert counted.tolist() == saved["test_confusion_matrix"]  # the matrix is the saved predictions' own
     assert len(rows) == 30 and set(rows[0]["probabilities"]) == set(PLANTED)
     assert (output_dir / "confusion_matrix.png").exists()
 

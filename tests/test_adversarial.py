@@ -1,6 +1,7 @@
-"""Adversarial and virtual adversarial training on the embeddings (imdb_lstm.training.adversarial, FineTuningTrainer): the
+"""Adversarial and virtual adversarial training on the embeddings (imdb_lstm.training.adversarial): the
 perturbation's norm and place, nothing changed at ε = 0, VAT's KL, the embedding normalisation, short trainings
-with each option that save, reload and load through remote code, and the bad input refused."""
+with each option that save, reload and load through remote code, and the bad input refused (`AdversarialArguments`
+on its own and through the command line). The Trainer's side: tests/test_trainer.py."""
 
 import json
 import os
@@ -17,9 +18,10 @@ from transformers import AutoModelForSequenceClassification
 
 from imdb_lstm.commands.build_default import classifier_arguments
 from imdb_lstm.training import finetune as train
-from imdb_lstm.training.adversarial import (EmbeddingPerturbation, UnlabelledBatches, adversarial_loss,
-                                   bake_normalized_embeddings, kl_from_logits, normalize_embeddings, real_token_mask,
-                                   scale_per_review, token_frequencies, virtual_adversarial_loss)
+from imdb_lstm.training.adversarial import (AdversarialArguments, EmbeddingPerturbation, UnlabelledBatches,
+                                            adversarial_loss, bake_normalized_embeddings, kl_from_logits,
+                                            normalize_embeddings, real_token_mask, scale_per_review,
+                                            token_frequencies, virtual_adversarial_loss)
 from imdb_lstm.data import DataError, load_imdb, load_unlabelled_texts, tokenize_unlabelled_texts
 from safetensors.torch import load_file
 from torch.nn.utils import parametrize
@@ -28,7 +30,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def load_vat_texts(source, splits, text_column="text", excluded_texts=()):
-    """The unlabelled texts VAT reads, as fine-tuning loads them (`finetune.prepare_perturbation_training`)."""
+    """The unlabelled texts VAT reads, as fine-tuning loads them (`adversarial.load_vat_reviews`, untokenised)."""
     return load_unlabelled_texts(source, splits, text_column=text_column, use="VAT", excluded_texts=excluded_texts)
 
 REVIEWS = [
@@ -112,18 +114,7 @@ def test_zero_epsilon_changes_nothing(tokenizer):
         clean = model(**batch).loss
         assert torch.equal(adversarial_loss(model, batch, clean, perturbation, 0.0), clean)
         assert virtual_adversarial_loss(model, batch, perturbation, epsilon=0.0) == 0
-    # The trainer with both terms off computes exactly the plain loss, through the same code as without them.
-    args = train.ImdbTrainingArguments(output_dir="unused", report_to="none", use_cpu=True,
-                                      eval_strategy="no", save_strategy="no", load_best_model_at_end=False)
-    assert args.adversarial_epsilon == 0 and args.vat_epsilon == 0 and args.normalize_embeddings == "none"
-    trainer = train.FineTuningTrainer(model=model, args=args, processing_class=tokenizer)
-    assert args.ema_decay == 0 and trainer.weight_average is None
-    model.train()
-    torch.manual_seed(3)
-    loss = trainer.compute_loss(model, dict(batch))
-    torch.manual_seed(3)
-    assert torch.equal(loss, model(**batch).loss)
-    assert trainer._perturbation_logs == {}
+    # The trainer with both terms off: tests/test_trainer.py.
 
 
 def test_vat_divergence_vanishes_with_epsilon_and_is_positive_otherwise(tokenizer):
@@ -371,6 +362,19 @@ def test_training_with_each_option_saves_reloads_and_loads_through_remote_code(t
 def test_bad_settings_are_refused(flag, value, message):
     with pytest.raises(ValueError, match=message):
         train.parse_args(["--dataset", "sample", flag, value])
+
+
+def test_adversarial_arguments_check_themselves():
+    """Made on their own (not gathered by ImdbTrainingArguments), the options are checked all the same; the options
+    of VAT's own stream are refused where distillation's transfer batches replace it."""
+    assert AdversarialArguments(normalize_embeddings=True).normalize_embeddings == "once"
+    with pytest.raises(ValueError, match="--vat_epsilon=-1: VAT needs a perturbation norm"):
+        AdversarialArguments(vat_epsilon=-1)
+    with pytest.raises(ValueError, match="--vat_dataset sample is given, but --vat_epsilon is 0.0"):
+        AdversarialArguments(vat_dataset="sample")
+    AdversarialArguments(vat_epsilon=5).refuse_vat_stream_options()  # the defaults: nothing to refuse
+    with pytest.raises(ValueError, match="--vat_batch_size 8 with --teacher_model and --vat_epsilon"):
+        AdversarialArguments(vat_epsilon=5, vat_batch_size=8).refuse_vat_stream_options()
 
 
 def test_a_vat_dataset_without_vat_is_refused():

@@ -1,7 +1,8 @@
-"""Distillation with the embedding terms (FineTuningTrainer on transfer batches, imdb_lstm/training/distill.py): VAT
-on each transfer batch reusing its clean pass, the adversarial loss, every term logged and summed; a short
-distillation under --bf16 whose test scores are float32; and the bad input refused (VAT's own stream with a
-teacher, test splits, a teacher of another split protocol)."""
+"""Distillation (imdb_lstm/training/distill.py) with the embedding terms: a short distillation under --bf16 with VAT
+and the adversarial loss, every term logged, whose test scores are float32; its arguments checking themselves; and
+the bad input refused (VAT's own stream with a teacher, test splits, a teacher of another split protocol). The
+transfer batch's loss in the Trainer (VAT reusing its clean pass, each term logged and summed):
+tests/test_trainer.py."""
 
 import json
 import logging
@@ -10,98 +11,15 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_model, tiny_tokenizer
 
 from imdb_lstm.data import DataError, load_imdb
 from imdb_lstm.predict import load_classifier, predict_logits
 from imdb_lstm.training import finetune as train
-from imdb_lstm.training.adversarial import EmbeddingPerturbation
-from imdb_lstm.training.distill import TEACHER_LOGITS, distillation_terms
+from imdb_lstm.training.distill import DistillationArguments
 from imdb_lstm.training.teachers import (TeacherError, check_split_protocol, describe_split_protocol,
                                          split_protocol_of)
 
-REVIEWS = [
-    "A wonderful, moving film with a brilliant cast. I loved every minute of it!",
-    "Terrible. The plot made no sense and the acting was wooden.",
-    "ok",
-    "Not bad at all, though far too long. " * 12,
-]
 QUIET = ["--report_to", "none", "--disable_tqdm", "true"]
-
-
-def transfer_batch(tokenizer):
-    """Two training reviews (labels, gold-like targets) and two unlabelled ones (label -100, soft targets)."""
-    batch = dict(tokenizer(REVIEWS, padding=True, return_tensors="pt"))
-    batch["labels"] = torch.tensor([1, 0, -100, -100])
-    batch[TEACHER_LOGITS] = torch.tensor([[-2.0, 2.0], [2.0, -2.0], [0.3, -0.1], [-0.5, 0.8]])
-    return batch
-
-
-def distilling_trainer(tmp_path, model, tokenizer, **options):
-    args = train.ImdbTrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True, eval_strategy="no",
-                                       save_strategy="no", load_best_model_at_end=False, teacher_model=["unused"],
-                                       **options)
-    return train.FineTuningTrainer(model=model, args=args, processing_class=tokenizer)
-
-
-def test_a_transfer_batch_loss_is_the_sum_of_its_logged_terms_and_vat_reuses_the_clean_pass(tmp_path):
-    tokenizer = tiny_tokenizer()
-    model, _ = tiny_model(tokenizer, embedding_dropout=0.3, dropout=0.5)
-    model.train()
-    trainer = distilling_trainer(tmp_path, model, tokenizer, adversarial_epsilon=1.0, vat_epsilon=5.0,
-                                 vat_weight=0.5, distill_label_weight=0.3, distill_temperature=2.0)
-    assert trainer.unlabelled_batches is None  # no VAT stream of its own: VAT reads the transfer batch
-    batch = transfer_batch(tokenizer)
-    passes = []
-    model.classifier.register_forward_hook(lambda module, args, output: passes.append(output.dtype))
-    torch.manual_seed(0)
-    loss = trainer.compute_loss(model, dict(batch))
-    assert loss.requires_grad
-    # The clean pass (shared by the distillation loss, the adversarial gradient and VAT), the adversarial pass,
-    # VAT's power iteration and its perturbed pass: four passes, not five.
-    assert len(passes) == 4
-    terms = {name: float(total) / count for name, (total, count) in trainer._perturbation_logs.items()}
-    assert set(terms) == {"distillation_loss", "supervised_loss", "adversarial_loss", "vat_loss"}
-    assert all(value > 0 for value in terms.values())
-    expected = (terms["distillation_loss"] + 0.3 * terms["supervised_loss"] + terms["adversarial_loss"]
-                + 0.5 * terms["vat_loss"])
-    assert loss.item() == pytest.approx(expected, rel=1e-5)
-    # The logged distillation and supervised terms are those of the clean pass: recomputed here as the trainer ran
-    # it (recorded, from the same seed: the same dropout masks).
-    torch.manual_seed(0)
-    with EmbeddingPerturbation(model) as perturbation:
-        perturbation.record(track_gradient=True)
-        logits = model(**{name: batch[name] for name in ("input_ids", "attention_mask")}).logits
-    clean = distillation_terms(logits, batch[TEACHER_LOGITS], batch["labels"], temperature=2.0, label_weight=0.3)
-    assert terms["distillation_loss"] == pytest.approx(float(clean["distillation_loss"]), rel=1e-5)
-    assert terms["supervised_loss"] == pytest.approx(float(clean["supervised_loss"]), rel=1e-5)
-    # Every term trains the network.
-    loss.backward()
-    assert model.embedding.weight.grad.abs().sum() > 0 and model.classifier.weight.grad.abs().sum() > 0
-
-
-@pytest.mark.forces_bfloat16
-def test_under_bf16_the_clean_transfer_pass_that_vat_reuses_runs_in_float32(tmp_path):
-    tokenizer = tiny_tokenizer()
-    model, _ = tiny_model(tokenizer)
-    model.train()
-    trainer = distilling_trainer(tmp_path, model, tokenizer, vat_epsilon=5.0, bf16=True)
-    prepared = trainer.accelerator.prepare_model(model)  # what Trainer does: bf16 autocast wrapped around forward
-    passes = []
-    model.classifier.register_forward_hook(lambda module, args, output: passes.append(output.dtype))
-    trainer.compute_loss(prepared, dict(transfer_batch(tokenizer)))
-    # Clean pass and power iteration in float32 (VAT compares them at a step below bf16's resolution), the final
-    # perturbed pass in bf16; and the model keeps its bf16 forward afterwards.
-    assert passes == [torch.float32, torch.float32, torch.bfloat16]
-    passes.clear()
-    model(**tokenizer(REVIEWS[:2], padding=True, return_tensors="pt"))
-    assert passes == [torch.bfloat16]
-    # Without VAT the transfer pass keeps the ambient precision.
-    passes.clear()
-    trainer._perturbation_logs.clear()
-    trainer.args.vat_epsilon = 0.0
-    trainer.compute_loss(prepared, dict(transfer_batch(tokenizer)))
-    assert passes == [torch.bfloat16] and set(trainer._perturbation_logs) == {"distillation_loss"}
 
 
 @pytest.mark.forces_bfloat16
@@ -159,6 +77,19 @@ def test_vat_stream_options_are_refused_when_distilling(option):
     # Without VAT the distillation ignores them as before (only --vat_dataset, read by nothing then, is refused).
     if option[0] != "--vat_dataset":
         train.parse_args(["--dataset", "sample", "--teacher_model", "ngram:2", *option])
+
+
+def test_distillation_arguments_check_themselves():
+    """Made on their own (not gathered by ImdbTrainingArguments), the distillation options are checked all the same."""
+    assert DistillationArguments(teacher_model="ngram:2").teacher_model == ["ngram:2"]  # one teacher, as JSON gives it
+    assert DistillationArguments().teacher_model is None
+    with pytest.raises(ValueError, match="--distill_temperature=0 must be a positive finite number"):
+        DistillationArguments(distill_temperature=0)
+    with pytest.raises(ValueError, match="--distill_labelled_targets='soft': choose one of gold, out_of_fold, teacher"):
+        DistillationArguments(distill_labelled_targets="soft")
+    with pytest.raises(DataError, match="--distill_splits .*never reach its training"):
+        DistillationArguments(teacher_model=["ngram:2"], distill_splits="test")
+    DistillationArguments(distill_splits="test")  # no teacher: nothing reads them
 
 
 def test_vat_and_adversarial_epsilons_are_accepted_with_a_teacher():

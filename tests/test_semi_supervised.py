@@ -24,7 +24,7 @@ from imdb_lstm.data import DataError, held_out_texts, load_imdb, make_splits, wi
 from imdb_lstm.glove import load_glove
 from imdb_lstm.training import finetune as training
 from imdb_lstm.training import pretrain as pretraining
-from imdb_lstm.training.finetune import PretrainedModelError
+from imdb_lstm.training.pretrained import PretrainedModelError
 from imdb_lstm.word_vectors import WordVectorArguments, learn_word_vectors
 
 REVIEWS = [

@@ -7,7 +7,7 @@
 
 from ..data import DataError
 from ..training import finetune
-from ..training.finetune import PretrainedModelError
+from ..training.pretrained import PretrainedModelError
 from . import exit_on_errors, run_then_push
 
 __all__ = ["cli_main", "main", "parse_args"]

@@ -7,7 +7,8 @@ then the push with `--push_to_hub`.
 """
 
 from ..data import DataError
-from ..training.finetune import PretrainedModelError, parse_args, run
+from ..training.finetune import parse_args, run
+from ..training.pretrained import PretrainedModelError
 from . import exit_on_errors, run_then_push
 
 __all__ = ["cli_main", "main", "parse_args"]

@@ -37,13 +37,20 @@
   pretrained language model) the inverse transform of the starting vectors is folded into the encoder's first
   layer, so the model starts out computing what it computed before.
 
-Unlabelled reviews for VAT: `imdb_lstm.data.load_unlabelled_texts(..., use="VAT")` (any `datasets` text source;
-`test` refused), tokenised by `imdb_lstm.data.tokenize_unlabelled_texts`, and `UnlabelledBatches` (an endless,
-seeded, length-grouped iterator over them).
+Unlabelled reviews for VAT: `load_vat_reviews` (`imdb_lstm.data.load_unlabelled_texts(..., use="VAT")`: any
+`datasets` text source, `test` refused, the run's validation and test reviews left out; tokenised by
+`imdb_lstm.data.tokenize_unlabelled_texts`), and `UnlabelledBatches` (an endless, seeded, length-grouped iterator
+over them).
+
+The command-line options of all this are `AdversarialArguments` (`--adversarial_epsilon`, `--vat_*`,
+`--normalize_embeddings`), each checked when it is made; fine-tuning's `ImdbTrainingArguments` gathers them, and
+`FineTuningTrainer` (`imdb_lstm.training.trainer`) adds the terms to the loss.
 """
 
 import contextlib
 import itertools
+import logging
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -51,14 +58,125 @@ from torch import nn
 from torch.nn.utils import parametrize
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
+from ..data import check_unlabelled_splits, load_unlabelled_texts, tokenize_unlabelled_texts
+
 __all__ = [
-    "EmbeddingPerturbation", "FrequencyWeightedNormalization", "UnlabelledBatches",
-    "adversarial_loss", "bake_normalized_embeddings", "float32_passes", "kl_from_logits", "normalize_embeddings",
-    "plain_state_dict", "real_token_mask", "scale_per_review", "token_frequencies", "virtual_adversarial_loss",
+    "AdversarialArguments", "EmbeddingPerturbation", "FrequencyWeightedNormalization", "UnlabelledBatches",
+    "adversarial_loss", "bake_normalized_embeddings", "float32_passes", "kl_from_logits", "load_vat_reviews",
+    "normalization_mode", "normalize_embeddings", "normalize_for_training", "plain_state_dict", "real_token_mask",
+    "scale_per_review", "token_frequencies", "virtual_adversarial_loss",
 ]
+
+logger = logging.getLogger(__name__)
 
 # Mega-batches of this many batches are sorted by length before they are cut (as Trainer's group_by_length).
 LENGTH_GROUP_BATCHES = 50
+# --normalize_embeddings: what each value does (see normalize_embeddings), and the booleans of configs written before
+# there were three.
+NORMALIZATION_MODES = ("none", "once", "every_step")
+NORMALIZATION_ALIASES = {"false": "none", "true": "once"}
+# Options of VAT's own stream of unlabelled batches, which distillation replaces by its transfer batches.
+VAT_STREAM_OPTIONS = ("vat_dataset", "vat_splits", "vat_text_column", "vat_batch_size", "vat_max_length")
+
+
+def normalization_mode(value) -> str:
+    """`--normalize_embeddings` as one of NORMALIZATION_MODES: a mode by name, or true/false (JSON booleans or the
+    strings, any case) as 'once'/'none', the meanings they had when the option was a switch."""
+    if isinstance(value, bool):
+        return "once" if value else "none"
+    name = str(value).strip().lower()
+    name = NORMALIZATION_ALIASES.get(name, name)
+    if name not in NORMALIZATION_MODES:
+        raise ValueError(f"--normalize_embeddings={value!r}: choose one of {', '.join(NORMALIZATION_MODES)} (true "
+                         "means once, false none).")
+    return name
+
+
+def _is_finite_at_least_zero(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 <= value < float("inf")
+
+
+@dataclass
+class AdversarialArguments:
+    """Adversarial and virtual adversarial training on the embeddings (Miyato et al. 2017), and the embedding
+    normalisation that makes their epsilons mean the same for any vectors; checked when made. A mixin of
+    fine-tuning's `ImdbTrainingArguments` (the flags are the fine-tuning command's), usable on its own."""
+
+    adversarial_epsilon: float = field(
+        default=0.0,
+        metadata={"help": "adversarial training: add the loss of each labelled batch perturbed after the embedding "
+                  "dropout by this L2 norm per review, along the loss gradient (0: off)"},
+    )
+    vat_epsilon: float = field(
+        default=0.0,
+        metadata={"help": "virtual adversarial training: add --vat_weight × KL(p ‖ p perturbed) on unlabelled batches, "
+                  "the perturbation of this L2 norm per review (Miyato: 5 on normalised embeddings; 0: off). With "
+                  "--teacher_model, on each distillation transfer batch (training reviews and --distill_splits), "
+                  "reusing its clean pass: the separate unlabelled stream (--vat_dataset, --vat_splits, "
+                  "--vat_text_column, --vat_batch_size, --vat_max_length) is then not read, and refused if given"},
+    )
+    vat_xi: float = field(default=0.1, metadata={"help": "VAT: norm of the finite-difference step of the power iteration"})
+    vat_weight: float = field(default=1.0, metadata={"help": "VAT: weight λ of the unlabelled term"})
+    vat_dataset: str | None = field(
+        default=None,
+        metadata={"help": "VAT: datasets source of the unlabelled reviews (Hub id, local folder, 'sample'; default: "
+                  "--dataset); the run's validation and test reviews are left out of it. Not with --teacher_model "
+                  "(VAT then reads the transfer batches: choose their reviews with --distill_dataset)"},
+    )
+    vat_splits: str = field(default="train,unsupervised",
+                            metadata={"help": "VAT: comma-separated splits of --vat_dataset ('test' is refused)"})
+    vat_text_column: str = field(default="text", metadata={"help": "VAT: the column of --vat_dataset holding the texts"})
+    vat_batch_size: int = field(default=32, metadata={"help": "VAT: unlabelled reviews per training step"})
+    vat_max_length: int = field(default=400, metadata={"help": "VAT: tokens kept per unlabelled review"})
+    normalize_embeddings: str = field(
+        default="none",
+        metadata={"help": "shift and scale each embedding dimension to mean 0 and variance 1 weighted by the training "
+                  "token frequencies, so that the epsilons mean the same for any vectors: 'once' (before training; "
+                  "true), 'every_step' (as Miyato et al.: the network reads the trainable matrix normalised at every "
+                  "step, gradients through the normalisation; the saved model holds the normalised vectors) or "
+                  "'none' (false). A pretrained encoder's first layer absorbs the inverse transform of its vectors"},
+    )
+
+    def __post_init__(self):
+        self.normalize_embeddings = normalization_mode(self.normalize_embeddings)
+        for name, what in (("adversarial_epsilon", "adversarial training"), ("vat_epsilon", "VAT")):
+            if not _is_finite_at_least_zero(getattr(self, name)):
+                raise ValueError(f"--{name}={getattr(self, name)}: {what} needs a perturbation norm (L2 per review) "
+                                 "that is a positive finite number, e.g. 5 on normalised embeddings as Miyato et al.; "
+                                 f"give 0 to switch {what} off.")
+        if not _is_finite_at_least_zero(self.vat_weight):
+            raise ValueError(f"--vat_weight={self.vat_weight} must be a finite number >= 0 (0 switches the term off).")
+        if not self.vat_xi > 0 or self.vat_xi == float("inf"):
+            raise ValueError(f"--vat_xi={self.vat_xi} must be a positive finite number (the reference uses 0.1).")
+        for name in ("vat_batch_size", "vat_max_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name}={getattr(self, name)} must be at least 1.")
+        check_unlabelled_splits(self.vat_split_names, "VAT")
+        if not self.vat_epsilon > 0 and self.vat_dataset is not None:
+            raise ValueError(f"--vat_dataset {self.vat_dataset} is given, but --vat_epsilon is {self.vat_epsilon}: "
+                             "VAT is off and would not read it. Give --vat_epsilon > 0 (e.g. 5) to train with VAT, or "
+                             "drop --vat_dataset.")
+        if hasattr(super(), "__post_init__"):  # the next dataclass of a class that gathers several
+            super().__post_init__()
+
+    def refuse_vat_stream_options(self) -> None:
+        """Refuse the options of VAT's own unlabelled stream (VAT_STREAM_OPTIONS) given other values than their
+        defaults: for a run where VAT reads distillation's transfer batches instead (--teacher_model with
+        --vat_epsilon), so that nothing would read them."""
+        defaults = {name: type(self).__dataclass_fields__[name].default for name in VAT_STREAM_OPTIONS}
+        given = [f"--{name} {getattr(self, name)}" for name in VAT_STREAM_OPTIONS
+                 if getattr(self, name) != defaults[name]]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)} with --teacher_model and --vat_epsilon: when distilling, VAT runs on each "
+                "transfer batch (the training reviews and the unlabelled --distill_splits of --distill_dataset), "
+                "reusing its clean pass, and reads no separate unlabelled stream. Drop those options; choose the "
+                "unlabelled reviews with --distill_dataset and --distill_splits."
+            )
+
+    @property
+    def vat_split_names(self) -> list[str]:
+        return [name.strip() for name in self.vat_splits.split(",") if name.strip()]
 
 
 class EmbeddingPerturbation:
@@ -448,3 +566,32 @@ class UnlabelledBatches:
         batches = [order[start:start + self.batch_size] for start in range(0, len(order), self.batch_size)]
         return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
+
+def normalize_for_training(model: nn.Module, train_input_ids, mode: str, pretrained: bool = False) -> None:
+    """`--normalize_embeddings` before training (`mode` 'once' or 'every_step'): `normalize_embeddings` on the
+    frequencies of `train_input_ids` (the training split's), folded into the encoder's first layer when it comes from
+    a `pretrained` model, `every_step` parametrised to stay so; the config's `embedding_source` says so."""
+    normalize_embeddings(model, token_frequencies(train_input_ids, model.config.vocab_size),
+                         fold_into_encoder=pretrained, every_step=mode == "every_step")
+    every_step = parametrize.is_parametrized(model.get_input_embeddings(), "weight")
+    if mode == "every_step" and not every_step:
+        logger.info("--normalize_embeddings every_step: the embedding is frozen, so once is the same.")
+    model.config.embedding_source = f"{model.config.embedding_source}, normalised" \
+                                    f"{' at every training step' if every_step else ''} (frequency-weighted mean " \
+                                    "0, variance 1 per dimension)"
+    logger.info("Embedding normalised on the training token frequencies%s%s.",
+                ", and at every step" if every_step else "",
+                " (inverse folded into the pretrained encoder's first layer)" if pretrained else "")
+
+
+def load_vat_reviews(args: AdversarialArguments, dataset: str, excluded_texts, tokenizer):
+    """VAT's unlabelled reviews, tokenised by `tokenizer` and cut to `args.vat_max_length` tokens: the
+    `args.vat_splits` of `args.vat_dataset` (default: `dataset`, the run's own), `excluded_texts` (the run's
+    validation and test reviews) left out."""
+    source = args.vat_dataset or dataset
+    texts = load_unlabelled_texts(source, args.vat_split_names, text_column=args.vat_text_column, use="VAT",
+                                  excluded_texts=excluded_texts)
+    unlabelled = tokenize_unlabelled_texts(texts, tokenizer, args.vat_max_length)
+    logger.info("VAT: %d unlabelled reviews from %s (%s), cut to %d tokens.", len(unlabelled), source,
+                args.vat_splits, args.vat_max_length)
+    return unlabelled

@@ -1,7 +1,7 @@
 """An exponential moving average of a model's trainable parameters (Polyak averaging, as Miyato, Dai & Goodfellow
 2017 evaluate their classifiers: `tf.train.ExponentialMovingAverage(0.999)`), for `FineTuningTrainer`'s
 `--ema_decay`. Pure torch: the Trainer side (an update after every optimiser step, evaluation and saving with the
-average, resuming) is `imdb_lstm.training.finetune`'s.
+average, resuming) is `imdb_lstm.training.trainer`'s.
 
 After optimiser step t (1, 2, ...) every trainable parameter's float32 shadow becomes
 `shadow ← d_t · shadow + (1 − d_t) · parameter`, with `d_t = min(decay, (1 + t) / (10 + t))`, the shadow starting

@@ -2,7 +2,9 @@
 classifier learns its teachers' soft labels on a transfer set, the run's training reviews plus unlabelled reviews
 (IMDB `unsupervised` by default; `test` refused, the run's validation and test reviews left out).
 
-This module holds distillation's pieces, which fine-tuning (`imdb_lstm.training.finetune`) uses;
+This module holds distillation's pieces, which fine-tuning (`imdb_lstm.training.finetune`) uses: its options
+(`DistillationArguments`, gathered by fine-tuning's `ImdbTrainingArguments`), the loss, the transfer set and
+`prepare_distillation`, the recipe's step that builds it;
 `imdb-lstm-distill` (`imdb_lstm.commands.distill`) is `imdb-lstm-train` with `--teacher_model A [B ...]` required
 (see `configs/distill_fast.json`):
 the student is built and trained as any fresh model (its own tokenizer from the training texts, word vectors from
@@ -19,17 +21,91 @@ student's config records its teachers (`distilled_from`).
 """
 
 import logging
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from datasets import Dataset, concatenate_datasets
 
-from ..data import tokenize_unlabelled_texts
-from .teachers import SoftLabelCache, TeacherError, choose_weights, ensemble_logits, labelled_targets, load_teachers
+from ..data import check_unlabelled_splits, load_unlabelled_texts, tokenize_unlabelled_texts
+from .teachers import (LABELLED_TARGETS, SoftLabelCache, TeacherError, choose_weights, ensemble_logits,
+                       labelled_targets, load_teachers, split_protocol_of)
+
+__all__ = [
+    "TEACHER_LOGITS", "DistillationArguments",
+    "distillation_loss", "distillation_terms", "prepare_distillation", "prepare_transfer_set", "transfer_set",
+    "weighted_distillation_loss",
+]
 
 logger = logging.getLogger(__name__)
 
 TEACHER_LOGITS = "teacher_logits"
+
+
+@dataclass
+class DistillationArguments:
+    """Knowledge distillation from trained classifiers or n-gram teachers (`--teacher_model`); checked when made.
+    A mixin of fine-tuning's `ImdbTrainingArguments` (the flags are the fine-tuning command's, and
+    `imdb-lstm-distill`'s), usable on its own."""
+
+    teacher_model: list[str] | None = field(
+        default=None,
+        metadata={"help": "distillation: one or more teachers whose soft labels the model learns on the training "
+                  "reviews and --distill_splits of --distill_dataset: trained classifiers (folders or Hub repos) and/or "
+                  "ngram:N (NB-LR on word 1..N-grams of the training reviews); several are averaged with weights "
+                  "chosen on validation (unset: plain fine-tuning)"},
+    )
+    distill_labelled_targets: str = field(
+        default="teacher",
+        metadata={"help": "distillation: targets of the training reviews: 'gold' (the true label, smoothed by "
+                  "--distill_label_smoothing), 'out_of_fold' (teachers' scores from models that did not train on the "
+                  "review; ngram:N teachers only) or 'teacher' (the teachers' in-sample scores)"},
+    )
+    distill_label_smoothing: float = field(
+        default=0.1, metadata={"help": "distillation, --distill_labelled_targets gold: probability spread evenly over "
+                               "all labels"})
+    teacher_folds: int = field(default=5, metadata={"help": "distillation: folds of an ngram:N teacher's out-of-fold "
+                                                    "scores on the training reviews"})
+    soft_label_cache: str | None = field(
+        default=None,
+        metadata={"help": "distillation: folder caching each teacher's logits per set of texts, so that another student "
+                  "or round does not score again (an entry made for other weights or texts is recomputed, with a "
+                  "warning); unset: no cache"},
+    )
+    distill_dataset: str | None = field(
+        default=None,
+        metadata={"help": "distillation: datasets source of the unlabelled transfer reviews (default: --dataset); the "
+                  "run's validation and test reviews are left out of it"},
+    )
+    distill_splits: str = field(default="unsupervised",
+                                metadata={"help": "distillation: comma-separated splits of --distill_dataset ('test' is refused)"})
+    distill_temperature: float = field(default=1.0, metadata={"help": "distillation: softmax temperature T of both "
+                                                              "distributions (the KL term is scaled by T²)"})
+    distill_label_weight: float = field(
+        default=0.0, metadata={"help": "distillation: weight of the cross-entropy with the true labels of the training "
+                               "reviews, added to the KL term (0: soft labels only)"})
+
+    def __post_init__(self):
+        if isinstance(self.teacher_model, str):  # one teacher, as a JSON string
+            self.teacher_model = [self.teacher_model]
+        if self.distill_labelled_targets not in LABELLED_TARGETS:
+            raise ValueError(f"--distill_labelled_targets={self.distill_labelled_targets!r}: choose one of "
+                             f"{', '.join(LABELLED_TARGETS)}.")
+        if not 0 <= self.distill_label_smoothing < 1:
+            raise ValueError(f"--distill_label_smoothing={self.distill_label_smoothing} must be in [0, 1).")
+        if self.teacher_model:
+            check_unlabelled_splits(self.distill_split_names, "distillation")
+        if not 0 < self.distill_temperature < float("inf"):
+            raise ValueError(f"--distill_temperature={self.distill_temperature} must be a positive finite number (1: "
+                             "the teacher's own probabilities).")
+        if isinstance(self.distill_label_weight, bool) or not 0 <= self.distill_label_weight < float("inf"):
+            raise ValueError(f"--distill_label_weight={self.distill_label_weight} must be a finite number >= 0.")
+        if hasattr(super(), "__post_init__"):  # the next dataclass of a class that gathers several
+            super().__post_init__()
+
+    @property
+    def distill_split_names(self) -> list[str]:
+        return [name.strip() for name in self.distill_splits.split(",") if name.strip()]
 
 
 def transfer_set(labelled, unlabelled, labelled_logits: np.ndarray, unlabelled_logits: np.ndarray) -> Dataset:
@@ -119,3 +195,21 @@ def prepare_transfer_set(args, tokenizer, train_split, tokenized_train, validati
     logger.info("Transfer set: %d training reviews (targets: %s) and %d unlabelled reviews.", len(tokenized_train),
                 kind, len(unlabelled))
     return transfer_set(tokenized_train, unlabelled, labelled_logits, unlabelled_logits), report
+
+
+def prepare_distillation(model, tokenizer, splits, tokenized, data_args, training_args) -> tuple[Dataset, dict]:
+    """The transfer set `--teacher_model` needs (see `prepare_transfer_set`): the training reviews and the
+    unlabelled `--distill_splits` (the run's validation and test reviews left out), with their targets; returns it
+    and what the teachers measured. A classifier teacher trained under another split protocol than this run's
+    (`data_args`) is refused. The student's config records its teachers as `distilled_from`."""
+    source = training_args.distill_dataset or data_args.dataset
+    held_out = [text for name in ("validation", "test") if name in splits for text in splits[name]["text"]]
+    texts = load_unlabelled_texts(source, training_args.distill_split_names, use="distillation", excluded_texts=held_out)
+    transfer, report = prepare_transfer_set(training_args, tokenizer, splits["train"], tokenized["train"],
+                                            splits.get("validation"), texts, data_args.max_length,
+                                            {int(k): v for k, v in model.config.id2label.items()},
+                                            split_protocol=split_protocol_of(data_args))
+    model.config.distilled_from = ", ".join(training_args.teacher_model)
+    logger.info("Distillation: %d transfer reviews (%d labelled) from %s, teachers %s.", len(transfer),
+                len(tokenized["train"]), source, report["teacher_weights"])
+    return transfer, report

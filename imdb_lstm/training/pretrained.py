@@ -1,0 +1,116 @@
+"""Fine-tuning from a pretrained imdb-lstm model (`--model_name_or_path`: the output of `imdb-lstm-pretrain`, or a
+classifier to fine-tune further; a folder or a Hub repo): its config and tokenizer checked, its tokenizer and base
+model kept, the classification head new. A fresh classifier over word vectors is `imdb_lstm.glove.build_model`'s;
+`imdb_lstm.training.finetune` chooses between them.
+"""
+
+import logging
+
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+from ..configuration_imdb_lstm import ImdbLstmConfig
+from ..glove import DEFAULT_GLOVE, load_glove
+
+__all__ = ["FINE_TUNING_CONFIG_FIELDS", "PretrainedModelError", "load_pretrained_for_classification"]
+
+logger = logging.getLogger(__name__)
+
+# Config fields a fine-tuning run chooses even when the encoder comes from a pretrained model.
+FINE_TUNING_CONFIG_FIELDS = ("pooling", "embedding_dropout", "dropout", "freeze_embedding")
+
+
+class PretrainedModelError(ValueError):
+    """`--model_name_or_path` is no usable imdb-lstm model; the message says what was found and what to give."""
+
+
+def load_pretrained_for_classification(model_args, data_args, label_fields=None):
+    """(classifier, tokenizer) from `model_args.model_name_or_path`, a folder or Hub repo of an imdb-lstm model
+    (a pretrained language model, or a classifier to fine-tune further): the tokenizer and the base model's
+    weights are loaded, the classification head is new. The architecture (encoder, cell, sizes) is the pretrained
+    one; pooling, dropouts and `freeze_embedding` come from `model_args`, the review length and truncation side
+    from `data_args`. Raises `PretrainedModelError` when the source is no imdb-lstm model or its tokenizer does
+    not match it. With `label_fields` (another label set than IMDB's, see `finetune.choose_labels`) a classifier of
+    another number of labels is re-headed (ignore_mismatched_sizes): its encoder is kept, its head is new, and an
+    n-gram branch, binary by nature, is dropped."""
+    source = model_args.model_name_or_path
+    config = read_imdb_lstm_config(source)
+    tokenizer = load_matching_tokenizer(source, config)
+    check_word_vectors(model_args.glove, source, config)
+    tokenizer.model_max_length = data_args.max_length
+    tokenizer.truncation_side = data_args.truncation_side
+    overrides = {name: getattr(model_args, name) for name in FINE_TUNING_CONFIG_FIELDS}
+    if label_fields:
+        overrides.update(new_head_overrides(source, config, label_fields))
+    model = AutoModelForSequenceClassification.from_pretrained(
+        source, **overrides, model_max_length=data_args.max_length, truncation_side=data_args.truncation_side,
+        inference_dtype="auto",  # as build_model's: bfloat16 serving where it is free
+    )
+    initial = f"; its embedding started from {config.embedding_source}" if config.embedding_source else ""
+    model.config.embedding_source = f"pretrained imdb-lstm model {source}{initial}"
+    return model, tokenizer
+
+
+def read_imdb_lstm_config(source: str) -> ImdbLstmConfig:
+    """The config of `source`, refused (`PretrainedModelError`) when there is none or it is another model type's."""
+    try:
+        config = AutoConfig.from_pretrained(source)
+    except (OSError, ValueError, KeyError) as error:
+        raise PretrainedModelError(
+            f"--model_name_or_path {source}: no model config could be read ({type(error).__name__}: {error}). Give "
+            "the output folder of imdb-lstm-pretrain (or imdb-lstm-train), or the Hub repo id it was pushed to."
+        ) from error
+    if not isinstance(config, ImdbLstmConfig):
+        found = getattr(config, "model_type", None) or type(config).__name__
+        architectures = ", ".join(getattr(config, "architectures", None) or []) or "no recorded architecture"
+        raise PretrainedModelError(
+            f"--model_name_or_path {source} is a {found!r} model ({architectures}), not an imdb-lstm model "
+            f"(model_type {ImdbLstmConfig.model_type!r}). Give the output folder or Hub repo of imdb-lstm-pretrain "
+            "(or imdb-lstm-train); without --model_name_or_path the encoder starts from GloVe."
+        )
+    return config
+
+
+def load_matching_tokenizer(source: str, config: ImdbLstmConfig):
+    """The tokenizer saved with `source`, refused when it is missing or does not fit `config` (vocabulary, [PAD])."""
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as error:
+        raise PretrainedModelError(f"--model_name_or_path {source}: its tokenizer could not be loaded ({error}); the "
+                                   "folder needs the tokenizer.json saved with the model.") from error
+    if len(tokenizer) != config.vocab_size or tokenizer.pad_token_id != config.pad_token_id:
+        raise PretrainedModelError(
+            f"--model_name_or_path {source}: the tokenizer ({len(tokenizer)} tokens, [PAD] = {tokenizer.pad_token_id}) "
+            f"does not match the model (vocab_size {config.vocab_size}, pad_token_id {config.pad_token_id}): they "
+            "were not saved together. Save the tokenizer used in pretraining next to the model."
+        )
+    return tokenizer
+
+
+def check_word_vectors(glove: str, source: str, config: ImdbLstmConfig) -> None:
+    """The embedding comes from the pretrained model: a vector file given as well (`--glove`) must at least fit it;
+    it is not read."""
+    if glove == DEFAULT_GLOVE:
+        return
+    dimension = load_glove(glove).vector_size
+    if dimension != config.embedding_dim:
+        raise PretrainedModelError(
+            f"--glove {glove} holds {dimension}-dimensional vectors, but --model_name_or_path {source} "
+            f"has a {config.embedding_dim}-dimensional embedding. Drop --glove (the pretrained embedding is "
+            "used), or pretrain with these vectors (imdb-lstm-pretrain --glove ...)."
+        )
+    logger.warning("--glove %s is not read: the embedding comes from the pretrained model %s.", glove, source)
+
+
+def new_head_overrides(source: str, config: ImdbLstmConfig, label_fields: dict) -> dict:
+    """`from_pretrained` overrides for the data's own labels (`label_fields`: id2label, label2id): a head of their
+    number (mismatched sizes re-initialised), and no n-gram branch where they are not two."""
+    num_labels = len(label_fields["id2label"])
+    overrides = {**label_fields, "num_labels": num_labels, "ignore_mismatched_sizes": True}
+    if getattr(config, "ngram_order", 0) and num_labels != 2:
+        overrides["ngram_order"] = 0
+        logger.info("--model_name_or_path %s has an n-gram branch (order %d), which is binary by nature: dropped "
+                    "for the %d labels of this data.", source, config.ngram_order, num_labels)
+    if config.num_labels != num_labels:
+        logger.info("--model_name_or_path %s: its encoder is kept and a new head for %d labels %s is trained.",
+                    source, num_labels, list(label_fields["id2label"].values()))
+    return overrides

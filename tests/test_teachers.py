@@ -151,3 +151,33 @@ def test_two_teachers_distil_once_and_a_second_student_reads_the_cache(sample_mo
     calls.clear()
     distill.main([*arguments, "--seed", "7", "--output_dir", str(tmp_path / "second")])
     assert calls == []  # every teacher's soft labels came from the cache
+
+
+def test_a_distillation_run_weighs_its_teachers_on_validation_labels_and_no_teacher_scores_a_test_review(
+        tmp_path, monkeypatch):
+    """Through the real command on a tiny IMDB with a test review planted (disguised) among the unlabelled ones:
+    the ensemble's weights are chosen with validation's labels, and no teacher is asked to score a test review."""
+    from test_data import PLANTED_WORD, planted_imdb_folder
+
+    from imdb_lstm.commands import distill
+    from imdb_lstm.data import make_splits
+
+    folder, _ = planted_imdb_folder(tmp_path / "planted_imdb", monkeypatch)
+    scored, weighed = [], []
+    real_score, real_choose = Teacher.score, teaching.choose_weights
+    monkeypatch.setattr(Teacher, "score", lambda self, texts: scored.extend(texts) or real_score(self, texts))
+    monkeypatch.setattr(teaching, "choose_weights", lambda members, labels, **kwargs: weighed.append(list(labels))
+                        or real_choose(members, labels, **kwargs))
+    import imdb_lstm.training.distill as distillation
+    monkeypatch.setattr(distillation, "choose_weights", teaching.choose_weights)
+    distill.main([
+        "--dataset", str(folder), "--teacher_model", "ngram:1", "ngram:2", "--teacher_folds", "2",
+        "--soft_label_cache", str(tmp_path / "cache"), "--hidden_size", "8", "--max_length", "64",
+        "--vocab_size", "2000", "--max_steps", "2", "--per_device_train_batch_size", "8", "--save_strategy", "no",
+        "--eval_strategy", "no", "--load_best_model_at_end", "false", "--report_to", "none", "--disable_tqdm",
+        "true", "--do_predict", "false", "--output_dir", str(tmp_path / "student")])
+
+    splits = make_splits(load_imdb(str(folder)), "canonical", 0.1, 42)
+    assert weighed == [list(splits["validation"]["label"])]
+    assert scored and not any(PLANTED_WORD in text.lower() for text in scored)
+    assert not set(scored) & set(splits["test"]["text"])

@@ -205,7 +205,12 @@ def build_model(
     )
     torch.manual_seed(seed)
     model = model_class(config)
-    # After construction: post_init() has already initialised every weight, so the vectors are not overwritten.
+    # After construction: post_init() has already initialised every weight, so the vectors are not overwritten. A
+    # language model with its own output vectors (tie_word_embeddings=False: `lm_head.decoder`) starts from them too.
+    vectors = torch.from_numpy(matrix)
     with torch.no_grad():
-        model.get_input_embeddings().weight.copy_(torch.from_numpy(matrix))
+        model.get_input_embeddings().weight.copy_(vectors)
+        output = model.get_output_embeddings()
+        if output is not None and output.weight.shape == vectors.shape:
+            output.weight.copy_(vectors)
     return model

@@ -11,17 +11,16 @@ from collections.abc import Iterable
 from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import WordLevel
 from tokenizers.trainers import WordLevelTrainer
-from .configuration_imdb_lstm import TRUNCATION_SIDES
+from .configuration_imdb_lstm import TRUNCATION_SIDES, ImdbLstmConfig
 from .tokenization_imdb_lstm import ImdbLstmTokenizer
 
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
-DEFAULT_MAX_LENGTH = 400
-# Which part of a review longer than `model_max_length` is kept (the sides: configuration_imdb_lstm.TRUNCATION_SIDES):
-# new tokenizers cut at the front and keep the ending (where verdicts usually are, and what Keras' `pad_sequences`
-# keeps by default). Saved in tokenizer_config.json, so every later call (predict, pipeline) cuts the way training did.
-DEFAULT_TRUNCATION_SIDE = "left"
-# What each side keeps, for messages.
+# The vocabulary size, longest input and truncation side of a tokenizer are those of the model it serves: unset, they
+# are `ImdbLstmConfig`'s (`vocab_size`, `model_max_length`, `truncation_side`; the recipes state their own in
+# configs/*.json, e.g. "left": cut the front and keep the ending, where verdicts usually are, as Keras'
+# `pad_sequences` does). Saved in tokenizer_config.json, so every later call (predict, pipeline) cuts the way training
+# did. What each side keeps, for messages:
 KEPT_PART = {"left": "keep the end", "right": "keep the beginning"}
 
 # Markup (IMDB's `<br />` above all) becomes a space; everything else GloVe-like is a token. A plain pattern, so that
@@ -47,22 +46,25 @@ def build_backend(vocab: dict[str, int] | None = None) -> Tokenizer:
 
 def build_tokenizer(
     texts: Iterable[str],
-    vocab_size: int = 30000,
+    vocab_size: int | None = None,
     min_frequency: int = 2,
-    model_max_length: int = DEFAULT_MAX_LENGTH,
-    truncation_side: str = DEFAULT_TRUNCATION_SIDE,
+    model_max_length: int | None = None,
+    truncation_side: str | None = None,
 ) -> ImdbLstmTokenizer:
     """Learn a word vocabulary from `texts`: the `vocab_size` most frequent words seen at least `min_frequency`
     times (the two special tokens included), `[PAD]` = 0 and `[UNK]` = 1. Reviews longer than `model_max_length`
     tokens are cut on `truncation_side` when the tokenizer is called with `truncation=True` ("left": the
-    beginning is dropped and the ending kept; "right": the ending is dropped)."""
+    beginning is dropped and the ending kept; "right": the ending is dropped). Unset, `vocab_size`,
+    `model_max_length` (None: no limit) and `truncation_side` are `ImdbLstmConfig`'s defaults."""
+    vocab_size = ImdbLstmConfig.vocab_size if vocab_size is None else vocab_size
     if vocab_size < 3:
         raise ValueError(f"vocab_size={vocab_size} must be at least 3 ([PAD], [UNK] and one word).")
     if min_frequency < 1:
         raise ValueError(f"min_frequency={min_frequency} must be at least 1.")
-    if model_max_length < 1:
+    if model_max_length is not None and model_max_length < 1:
         raise ValueError(f"model_max_length={model_max_length} must be a positive number of tokens.")
-    check_truncation_side(truncation_side)
+    if truncation_side is not None:
+        check_truncation_side(truncation_side)
     backend = build_backend()
     trainer = WordLevelTrainer(
         vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=[PAD_TOKEN, UNK_TOKEN], show_progress=False
@@ -83,16 +85,18 @@ def check_truncation_side(truncation_side: str) -> None:
 
 
 def wrap_backend(
-    backend: Tokenizer, model_max_length: int = DEFAULT_MAX_LENGTH, truncation_side: str = DEFAULT_TRUNCATION_SIDE
+    backend: Tokenizer, model_max_length: int | None = None, truncation_side: str | None = None
 ) -> ImdbLstmTokenizer:
     """The `transformers` face of a backend tokenizer: right padding with `[PAD]` (the model needs real tokens
-    first), truncation on `truncation_side`, no token type ids."""
+    first), truncation on `truncation_side`, no token type ids; unset, the longest input and the truncation side are
+    `ImdbLstmConfig`'s defaults (no limit: transformers' own)."""
+    length = {} if model_max_length is None else {"model_max_length": model_max_length}
     return ImdbLstmTokenizer(
         tokenizer_object=backend,
         pad_token=PAD_TOKEN,
         unk_token=UNK_TOKEN,
-        model_max_length=model_max_length,
         padding_side="right",
-        truncation_side=truncation_side,
+        truncation_side=ImdbLstmConfig.truncation_side if truncation_side is None else truncation_side,
         model_input_names=["input_ids", "attention_mask"],
+        **length,
     )

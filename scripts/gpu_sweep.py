@@ -24,6 +24,7 @@ from imdb_lstm.benchmarking import default_dataset
 from imdb_lstm.training import finetune as train
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+RECIPE = REPO_ROOT / "configs" / "imdb_bilstm.json"  # the supervised recipe every variant starts from
 # name → what differs from the recipe (ModelArguments, DataArguments or ImdbTrainingArguments fields).
 VARIANTS = {
     "recipe": {},
@@ -61,9 +62,11 @@ def selected_variants(variants: str | None) -> list[str]:
 
 
 def variant_arguments(name: str, args: SweepArguments):
-    """The recipe's dataclasses for one variant: validation every epoch, no checkpoints, no test scoring."""
+    """The recipe's dataclasses (`configs/imdb_bilstm.json`) for one variant: validation every epoch, no
+    checkpoints, no test scoring."""
     arguments = train.parse_args([
-        "--dataset", "sample" if args.smoke else args.dataset, "--output_dir", str(Path(args.output_dir) / name),
+        str(RECIPE), "--dataset", "sample" if args.smoke else args.dataset,
+        "--output_dir", str(Path(args.output_dir) / name),
         "--do_predict", "false", "--save_strategy", "no", "--load_best_model_at_end", "false",
         "--disable_tqdm", "true", "--report_to", "none",
     ])  # fmt: skip

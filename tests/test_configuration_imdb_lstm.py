@@ -147,3 +147,225 @@ def test_the_hub_copy_imports_transformers_and_the_standard_library_only():
     for module in modules:
         top = module.split(".")[0]
         assert top == "transformers" or top in sys.stdlib_module_names, module
+
+
+# ------------------------------------------------------------ one home for every default (issue 31)
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+# Names that declare a config field's value: its fields, their aliases, and the flag for model_max_length.
+FIELD_NAMES = {*ImdbLstmConfig.__annotations__, *ImdbLstmConfig.attribute_map, "max_length"}
+# (file, declaration) -> why its own literal default is right there.
+OWN_DEFAULTS = {
+    # The reproduction's settings (BENCHMARKS.md's seed table): the study's Keras cut at 400 tokens keeping the end.
+    ("scripts/reproduce_seed_table.py", "ReproductionArguments.max_length"): "the study's setting",
+    ("scripts/reproduce_seed_table.py", "ReproductionArguments.truncation_side"): "the study's setting",
+    ("scripts/reproduce_seed_table.py", "ReproductionArguments.pooling"): "the reproduction's measured choice",
+    # The setting whose memory the script measures (a BiLSTM-256 over 100-d vectors), not a model default.
+    ("scripts/measure_checkpointing_memory.py", "--hidden_size"): "the measured setting",
+    ("scripts/measure_checkpointing_memory.py", "--embedding_dim"): "the measured setting",
+    ("scripts/measure_checkpointing_memory.py", "--vocab_size"): "the measured setting",
+    ("scripts/measure_checkpointing_memory.py", "--cell"): "the measured setting",
+}
+
+
+def declared_name(name: str) -> str:
+    """`DEFAULT_TRUNCATION_SIDE` -> `truncation_side`: a constant named for a field, any case, prefix dropped."""
+    name = name.lower().lstrip("_")
+    return name.removeprefix("default_")
+
+
+def is_literal(node, constants=frozenset()) -> bool:
+    """Whether a default is a literal value (None is no value): a constant, a container, a lambda returning one,
+    `field(default=...)` / `field(default_factory=...)` of one, or a module constant holding one."""
+    if isinstance(node, ast.Constant):
+        return node.value is not None
+    if isinstance(node, ast.UnaryOp):
+        return is_literal(node.operand, constants)
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set, ast.Dict)):
+        return True
+    if isinstance(node, ast.Name):
+        return node.id in constants
+    if isinstance(node, ast.Lambda):
+        return is_literal(node.body, constants)
+    if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "field":
+        return any(is_literal(k.value, constants) for k in node.keywords if k.arg in ("default", "default_factory"))
+    return False
+
+
+def redeclared_defaults(source: str, constants: set[str] = frozenset()) -> list[str]:
+    """Declarations in `source` that give a config field (by name) a literal default: module constants, dataclass
+    (or class) fields, function parameters and argparse options; `constants` are literal constants defined elsewhere
+    (a name imported from another module)."""
+    tree = ast.parse(source)
+    constants = set(constants) | {target.id for node in tree.body if isinstance(node, ast.Assign)
+                                  and is_literal(node.value) for target in node.targets if isinstance(target, ast.Name)}
+    found = [target.id for node in tree.body if isinstance(node, ast.Assign) and is_literal(node.value)
+             for target in node.targets if isinstance(target, ast.Name) and declared_name(target.id) in FIELD_NAMES]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            found += [f"{node.name}.{item.target.id}" for item in node.body if isinstance(item, ast.AnnAssign)
+                      and isinstance(item.target, ast.Name) and item.target.id in FIELD_NAMES
+                      and is_literal(item.value, constants)]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            arguments = node.args
+            positional = arguments.posonlyargs + arguments.args
+            pairs = [*zip(positional[len(positional) - len(arguments.defaults):], arguments.defaults),
+                     *zip(arguments.kwonlyargs, arguments.kw_defaults)]
+            found += [f"{getattr(node, 'name', 'lambda')}({argument.arg}=)" for argument, default in pairs
+                      if argument.arg in FIELD_NAMES and is_literal(default, constants)]
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_argument" and node.args \
+                and isinstance(node.args[0], ast.Constant) and str(node.args[0].value).lstrip("-") in FIELD_NAMES:
+            found += [node.args[0].value for keyword in node.keywords
+                      if keyword.arg == "default" and is_literal(keyword.value, constants)]
+    return found
+
+
+def checked_modules() -> list[Path]:
+    package = [path for path in sorted((REPOSITORY / "imdb_lstm").rglob("*.py"))
+               if "default_model" not in path.parts and path.name != "configuration_imdb_lstm.py"]
+    return package + sorted((REPOSITORY / "scripts").glob("*.py"))
+
+
+def test_no_module_declares_a_config_fields_default_again():
+    """ImdbLstmConfig is the one home of every architecture default: a flag, parameter or constant named like one
+    of its fields defaults to None ("the config's value"); a recipe's own values live in its configs/*.json."""
+    paths = checked_modules()
+    literal_constants = set()
+    for path in paths:  # a constant imported from another module counts as that module's literal
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        literal_constants |= {target.id for node in tree.body if isinstance(node, ast.Assign) and is_literal(node.value)
+                              for target in node.targets if isinstance(target, ast.Name) and target.id.isupper()}
+    found = []
+    for path in paths:
+        relative = path.relative_to(REPOSITORY).as_posix()
+        declared = redeclared_defaults(path.read_text(encoding="utf-8"), literal_constants)
+        found += [f"{relative}: {name}" for name in declared if (relative, name) not in OWN_DEFAULTS]
+    assert not found, "config defaults declared again (default them to None, or state them in configs/*.json):\n" \
+        + "\n".join(found)
+
+
+def test_the_default_check_finds_every_kind_of_declaration():
+    source = '''
+DEFAULT_TRUNCATION_SIDE = "left"
+HIDDEN_SIZE = 128
+OTHER = None
+@dataclass
+class Arguments:
+    cell: str = field(default="lstm")
+    cnn_kernel_sizes: list[int] = field(default_factory=lambda: [3, 4, 5])
+    pooling: str | None = field(default=None)
+    dropout: float = -0.5
+def build(texts, vocab_size=30000, *, truncation_side=DEFAULT_TRUNCATION_SIDE, max_length=None, seed=42):
+    parser.add_argument("--num_hidden_layers", type=int, default=2)
+    parser.add_argument("--bidirectional", action="store_true")
+def imported(truncation_side=SIDE_FROM_ELSEWHERE): ...
+'''
+    found = redeclared_defaults(source, {"SIDE_FROM_ELSEWHERE"})
+    assert sorted(found) == sorted([
+        "DEFAULT_TRUNCATION_SIDE", "HIDDEN_SIZE", "Arguments.cell", "Arguments.cnn_kernel_sizes", "Arguments.dropout",
+        "build(vocab_size=)", "build(truncation_side=)", "--num_hidden_layers", "imported(truncation_side=)"])
+
+
+def fine_tuning_run(*argv):
+    """(resolved config, model arguments, data arguments) of an imdb-lstm-train command line (nothing is read)."""
+    from imdb_lstm.training import finetune
+
+    model_args, data_args, _ = finetune.parse_args([*argv, "--report_to", "none"])
+    return finetune.resolve_model_config(model_args, data_args), model_args, data_args
+
+
+def test_training_flags_default_to_the_configs_values_and_record_them():
+    config, model_args, data_args = fine_tuning_run()
+    defaults = ImdbLstmConfig()
+    assert all(getattr(config, name) == getattr(defaults, name) for name in ImdbLstmConfig.__annotations__)
+    # Unset flags are filled in with the values used (run_info.json and the model card read them).
+    assert (model_args.hidden_size, model_args.bidirectional, model_args.pooling) == (128, False, "last")
+    assert (data_args.vocab_size, data_args.max_length, data_args.truncation_side) == (30000, None, "right")
+
+
+def test_config_name_then_config_overrides_then_explicit_flags(tmp_path):
+    ImdbLstmConfig(cell="gru", hidden_size=64, pooling="max", dropout=0.1).save_pretrained(tmp_path)
+    for source in (tmp_path, tmp_path / "config.json"):  # a folder or its config.json file
+        config, model_args, data_args = fine_tuning_run(
+            "--config_name", str(source),
+            "--config_overrides", "hidden_size=96, bidirectional=true,model_max_length=300",
+            "--pooling", "mean", "--truncation_side", "left")
+        assert (config.cell, config.dropout) == ("gru", 0.1)  # the starting config's
+        assert (config.hidden_size, config.bidirectional, config.model_max_length) == (96, True, 300)  # overridden
+        assert (config.pooling, config.truncation_side) == ("mean", "left")  # the flags win
+        assert (model_args.cell, model_args.hidden_size, data_args.max_length) == ("gru", 96, 300)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ("hidden=64", r"'hidden' is no ImdbLstmConfig field; the fields are vocab_size, embedding_dim, .*hidden_size"),
+    ("hidden_size", r"'hidden_size' is no FIELD=VALUE pair"),
+    ("hidden_size=big", r"hidden_size='big' cannot be read"),
+    ("cell=transformer", r"ImdbLstmConfig.cell='transformer' is not allowed"),
+])
+def test_a_bad_config_override_is_named(overrides, message):
+    from imdb_lstm.training.model_config import ConfigArgumentError
+
+    with pytest.raises(ConfigArgumentError, match=message):
+        fine_tuning_run("--config_overrides", overrides)
+
+
+def test_config_name_of_another_model_is_refused(tmp_path):
+    from transformers import BertConfig
+
+    from imdb_lstm.training.model_config import ConfigArgumentError
+
+    BertConfig().save_pretrained(tmp_path)
+    with pytest.raises(ConfigArgumentError, match="is a 'bert' config, not an imdb-lstm one"):
+        fine_tuning_run("--config_name", str(tmp_path))
+
+
+def test_pretraining_flags_default_to_the_configs_values():
+    from imdb_lstm.training import pretrain
+
+    model_args, data_args, _ = pretrain.parse_args(["--report_to", "none"])
+    config = pretrain.language_model_config(model_args, data_args)
+    assert (config.lm_output, config.bidirectional, config.dropout, config.truncation_side) == ("tied", False, 0.5,
+                                                                                                "right")
+    model_args, data_args, _ = pretrain.parse_args(["--config_overrides", "lm_output=adaptive,vocab_size=3000"])
+    assert pretrain.language_model_config(model_args, data_args).lm_adaptive_cutoffs == [2000]  # inside the vocabulary
+
+
+def recipe_configs() -> list[tuple[str, dict]]:
+    """(name, flags) of every training recipe under configs/ (a default-model build's candidates each)."""
+    recipes = []
+    for path in sorted((REPOSITORY / "configs").rglob("*.json")):
+        values = json.loads(path.read_text())
+        name = path.relative_to(REPOSITORY).as_posix()
+        if "classifiers" in values:
+            recipes += [(f"{name}:{candidate}", flags) for candidate, flags in values["classifiers"].items()]
+        elif "method" not in values:  # word vectors have no model config
+            recipes.append((name, values))
+    return recipes
+
+
+@pytest.mark.parametrize("name, flags", recipe_configs(), ids=[name for name, _ in recipe_configs()])
+def test_every_recipe_resolves_to_the_values_it_states(name, flags):
+    """The recipes' own values live in their JSON: each one it states is the resolved config's (the values that no
+    module declares any more, such as left truncation or max+mean pooling, included)."""
+    from transformers import HfArgumentParser
+
+    from imdb_lstm.training import finetune, pretrain
+    from imdb_lstm.training.model_config import FLAG_FIELDS, explicit_flags
+
+    stated = {FLAG_FIELDS.get(key, key): value for key, value in flags.items()
+              if FLAG_FIELDS.get(key, key) in ImdbLstmConfig.__annotations__}
+    if "block_size" in flags:  # a language model
+        model_args, data_args, _ = HfArgumentParser((pretrain.LanguageModelArguments, pretrain.PretrainingDataArguments,
+                                                     pretrain.PretrainingArguments)).parse_dict(
+            {**flags, "report_to": "none"})
+        config = pretrain.language_model_config(model_args, data_args)
+    else:
+        model_args, data_args, _ = HfArgumentParser((finetune.ModelArguments, finetune.DataArguments,
+                                                     finetune.ImdbTrainingArguments)).parse_dict(
+            {**flags, "dataset": "sample", "report_to": "none"})
+        # With --model_name_or_path (read at run time) the stated values are flags given over the pretrained config.
+        config = explicit_flags(model_args, data_args) if model_args.model_name_or_path \
+            else finetune.resolve_model_config(model_args, data_args)
+    resolved = config if isinstance(config, dict) else {key: getattr(config, key) for key in stated}
+    assert {key: resolved[key] for key in stated} == stated
+    assert stated, f"{name} states no value of the model config"

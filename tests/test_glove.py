@@ -86,3 +86,17 @@ def test_build_model_copies_glove_into_the_embedding():
     assert model.config.embedding_source == DEFAULT_GLOVE
     assert 0.9 < model.config.embedding_coverage <= 1.0
     assert model.config.vocab_size == len(tokenizer) and model.config.embedding_dim == 50
+
+
+def test_build_model_copies_the_vectors_into_an_untied_language_models_output_layer():
+    import torch
+
+    from imdb_lstm import ImdbLstmForCausalLM
+
+    tokenizer = tiny_tokenizer()
+    untied = build_model(tokenizer, hidden_size=8, model_class=ImdbLstmForCausalLM, tie_word_embeddings=False)
+    output, embedding = untied.get_output_embeddings().weight, untied.get_input_embeddings().weight
+    assert torch.equal(output, embedding) and output.data_ptr() != embedding.data_ptr()  # a copy of its own
+    assert torch.equal(embedding[tokenizer.get_vocab()["movie"]], torch.tensor(load_glove(DEFAULT_GLOVE)["movie"]))
+    # Tied, the output layer is the embedding itself; a classifier has none.
+    assert build_model(tokenizer, hidden_size=8, model_class=ImdbLstmForCausalLM).get_output_embeddings() is None

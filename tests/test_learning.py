@@ -13,7 +13,8 @@ from imdb_lstm.study import EXAMPLE_REVIEW
 
 MIN_TEST_ACCURACY = 0.75
 RECIPE = [
-    "--dataset", "sample", "--hidden_size", "64", "--max_length", "256", "--vocab_size", "10000",
+    "--dataset", "sample", "--hidden_size", "64", "--bidirectional", "true", "--pooling", "max_mean",
+    "--embedding_dropout", "0.25", "--max_length", "256", "--truncation_side", "left", "--vocab_size", "10000",
     "--num_train_epochs", "4", "--learning_rate", "5e-3", "--per_device_train_batch_size", "32", "--seed", "42",
     "--logging_steps", "20", "--disable_tqdm", "true", "--report_to", "none",
 ]

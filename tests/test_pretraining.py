@@ -24,7 +24,9 @@ from imdb_lstm.training import finetune as training
 from imdb_lstm.training import pretrain as pretraining
 from imdb_lstm.training.finetune import PretrainedModelError
 
-TINY = ["--hidden_size", "16", "--block_size", "32", "--vocab_size", "3000", "--per_device_train_batch_size", "16",
+# The recipe's kind of language model (configs/ssl_pretrain.json: forward + backward, adaptive softmax), tiny.
+TINY = ["--hidden_size", "16", "--bidirectional", "true", "--lm_output", "adaptive", "--block_size", "32",
+        "--vocab_size", "3000", "--per_device_train_batch_size", "16",
         "--per_device_eval_batch_size", "32", "--glove", "none", "--embedding_dim", "16", "--disable_tqdm", "true",
         "--report_to", "none", "--save_strategy", "no", "--eval_strategy", "no"]
 LEAK_MARKER = "zzqtestreviewonly"
@@ -75,6 +77,11 @@ def test_output_folder_loads_with_the_auto_classes_and_records_the_run(pretraine
     assert train_results["train_tokens"] == results["train_tokens"] == 40 * 16 * 32
     run_info = json.loads((output_dir / "run_info.json").read_text())
     assert run_info["arguments"]["data"]["dataset_splits"] == "train,unsupervised"
+    # The config the run resolved: the flags given, the config's defaults for the rest (recorded as used).
+    recorded = run_info["model_config"]
+    assert (recorded["hidden_size"], recorded["lm_output"]) == (16, "adaptive")
+    assert recorded["lm_adaptive_cutoffs"] == model.config.lm_adaptive_cutoffs  # kept inside the vocabulary
+    assert run_info["arguments"]["model"]["dropout"] == recorded["dropout"] == model.config.dropout == 0.5
 
 
 def test_a_classifier_fine_tunes_from_the_pretrained_folder(pretrained, tmp_path):

@@ -54,6 +54,16 @@ def test_outputs_are_complete_and_consistent(trained):
     assert results["test_accuracy"] == eval_results["test_accuracy"]
 
 
+def test_run_info_records_the_resolved_model_config(trained):
+    """Flags left unset are the config's values (ImdbLstmConfig's defaults here), recorded as used."""
+    output_dir, _ = trained
+    info = json.loads((output_dir / "run_info.json").read_text())
+    recorded, saved = info["model_config"], json.loads((output_dir / "config.json").read_text())
+    assert (recorded["hidden_size"], recorded["vocab_size"], recorded["model_max_length"]) == (32, 5000, 128)
+    assert info["arguments"]["model"]["pooling"] == recorded["pooling"] == saved["pooling"] == "last"
+    assert info["arguments"]["data"]["truncation_side"] == saved["truncation_side"] == "right"
+
+
 def test_predictions_file_follows_dataset_order(trained):
     """Length-grouped evaluation permutes batches: the file must still line up with the test split's rows."""
     output_dir, _ = trained

@@ -8,6 +8,7 @@
 from ..data import DataError
 from ..training import finetune
 from ..training.pretrained import PretrainedModelError
+from ..training.model_config import ConfigArgumentError
 from . import exit_on_errors, run_then_push
 
 __all__ = ["cli_main", "main", "parse_args"]
@@ -27,4 +28,4 @@ def main(argv=None) -> dict:
 
 
 def cli_main() -> None:
-    exit_on_errors(main, (DataError, PretrainedModelError))
+    exit_on_errors(main, (DataError, PretrainedModelError, ConfigArgumentError))

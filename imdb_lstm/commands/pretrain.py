@@ -13,6 +13,7 @@ dataset as above); the count is logged and written to `run_info.json` (`excluded
 
 from ..data import DataError
 from ..training.pretrain import parse_args, run
+from ..training.model_config import ConfigArgumentError
 from . import exit_on_errors, run_then_push
 
 __all__ = ["cli_main", "main", "parse_args"]
@@ -23,4 +24,4 @@ def main(argv=None) -> dict:
 
 
 def cli_main() -> None:
-    exit_on_errors(main, (DataError,))
+    exit_on_errors(main, (DataError, ConfigArgumentError))

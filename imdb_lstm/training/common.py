@@ -75,11 +75,14 @@ def parse_arguments(dataclass_types: tuple, argv=None) -> tuple:
     return parser.parse_args_into_dataclasses(args=argv)
 
 
-def write_run_info(trainer: Trainer, output_dir: Path, argument_groups: dict, training_args: TrainingArguments) -> None:
-    """`output_dir/run_info.json` (see `run_information`), written by the main process only."""
+def write_run_info(trainer: Trainer, output_dir: Path, argument_groups: dict, training_args: TrainingArguments,
+                   record: dict | None = None) -> None:
+    """`output_dir/run_info.json` (see `run_information`, plus the recipe's `record`: the model config it
+    resolved), written by the main process only."""
     output_dir.mkdir(parents=True, exist_ok=True)
     if trainer.is_world_process_zero():
         information = run_information(*argument_groups.values(), training_args, group_names=tuple(argument_groups))
+        information.update(record or {})
         (output_dir / "run_info.json").write_text(json.dumps(information, indent=2, default=str))
 
 
@@ -189,12 +192,14 @@ def resolve_checkpoint(requested: str | None, output_dir: Path) -> str | None:
 @dataclass
 class PreparedRun:
     """What a recipe's `prepare` hands `run_recipe`: its Trainer, extra train metrics (saved in
-    train_results.json) and `evaluate(train_metrics) -> results`, called on every process after training (files
-    are for the main process to write)."""
+    train_results.json), `evaluate(train_metrics) -> results`, called on every process after training (files
+    are for the main process to write), and what run_info.json records besides the arguments (`record`: the
+    resolved model config)."""
 
     trainer: Trainer
     evaluate: Callable[[dict], dict]
     train_metrics: dict = field(default_factory=dict)
+    record: dict = field(default_factory=dict)
 
 
 def run_recipe(prepare: Callable[[Path], PreparedRun], argument_groups: dict, training_args: TrainingArguments) -> dict:
@@ -209,7 +214,7 @@ def run_recipe(prepare: Callable[[Path], PreparedRun], argument_groups: dict, tr
     training_args.push_to_hub = False
     prepared = prepare(output_dir)
     trainer = prepared.trainer
-    write_run_info(trainer, output_dir, argument_groups, training_args)
+    write_run_info(trainer, output_dir, argument_groups, training_args, prepared.record)
     train_metrics = train_and_save(trainer, training_args, output_dir, **prepared.train_metrics)
     results = prepared.evaluate(train_metrics)
     if trainer.is_world_process_zero():

@@ -17,14 +17,14 @@ which VAT runs on the transfer batches): `imdb_lstm.training.distill`; a moving 
 (`--ema_decay`), evaluated and saved: `imdb_lstm.training.averaging`. Validation and test are scored in float32,
 whatever `--bf16` and the model's `inference_dtype`.
 
-    imdb-lstm-train --dataset ../shared/data/imdb --output_dir outputs/imdb-bilstm   # the shipped recipe
-    imdb-lstm-train configs/imdb_bilstm.json                                         # the same, from JSON
-    imdb-lstm-train --dataset sample --output_dir outputs/demo --num_train_epochs 3  # offline, minutes
+    imdb-lstm-train configs/imdb_bilstm.json --dataset ../shared/data/imdb           # the supervised recipe
+    imdb-lstm-train configs/imdb_bilstm.json --config_overrides "hidden_size=256,cell=gru"   # its config changed
+    imdb-lstm-train --dataset sample --output_dir outputs/demo --num_train_epochs 3  # ImdbLstmConfig(), offline
 """
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +33,13 @@ from transformers import DataCollatorWithPadding
 from ..data import HUB_DATASET, DataError, load_labelled, make_splits, parse_data_files, subsample
 from ..glove import DEFAULT_GLOVE, build_model
 from ..metrics import metrics_for, multiclass_metrics
-from ..tokenization import DEFAULT_TRUNCATION_SIDE, build_tokenizer
+from ..tokenization import build_tokenizer
 from .adversarial import AdversarialArguments, load_vat_reviews, normalize_for_training
 from .common import CpuTrainingArguments, PreparedRun, parse_arguments, run_recipe
 from .distill import DistillationArguments, prepare_distillation
-from .pretrained import PretrainedModelError, load_pretrained_for_classification
+from .model_config import (ConfigArguments, architecture_fields, config_flag, explicit_flags, fill_in_flags,
+                           model_config, run_config_record)
+from .pretrained import PretrainedModelError, fine_tuning_config, load_pretrained_for_classification
 from .scoring import add_ngram_branch, predictions_in_dataset_order, write_test_outputs
 from .teachers import check_split_protocol, split_protocol_of
 from .trainer import EncoderUnfreezing, FineTuningTrainer
@@ -45,27 +47,26 @@ from .trainer import EncoderUnfreezing, FineTuningTrainer
 __all__ = [
     "DataArguments", "ImdbTrainingArguments", "ModelArguments",
     "choose_labels", "evaluate_and_predict", "load_model_and_tokenizer", "load_splits", "main", "parse_args",
-    "prepare_fine_tuning", "prepare_perturbation_training", "refuse_binary_only_parts", "run", "tokenize_splits",
+    "prepare_fine_tuning", "prepare_perturbation_training", "refuse_binary_only_parts", "resolve_model_config", "run",
+    "tokenize_splits",
     # Defined in the modules imported above; the commands and tests import them from here too.
     "FineTuningTrainer", "PretrainedModelError", "load_pretrained_for_classification",
 ]
 
 logger = logging.getLogger(__name__)
 
-# ModelArguments fields that are no ImdbLstmConfig field.
-NOT_CONFIG_FIELDS = ("model_name_or_path", "num_labels", "glove", "oov_init", "ngram_order", "ngram_min_count", "ngram_c")
-
-
 @dataclass
-class ModelArguments:
-    """The network (see `ImdbLstmConfig`) and its initial word vectors, or the pretrained model it starts from."""
+class ModelArguments(ConfigArguments):
+    """The network and its initial word vectors, or the pretrained model it starts from. The architecture is the
+    config's (`--config_name`, `--config_overrides`; see `imdb_lstm.training.model_config`): each flag below named
+    like an `ImdbLstmConfig` field defaults to None, the config's value, and wins over it when given."""
 
     model_name_or_path: str | None = field(
         default=None,
         metadata={"help": "folder or Hub repo of a pretrained imdb-lstm model (imdb-lstm-pretrain's output): its "
-                  "tokenizer and encoder are used, only the classification head is new, and the architecture "
-                  "arguments below are ignored (pooling, dropouts and freeze_embedding still apply); unset: a "
-                  "fresh model over GloVe"},
+                  "tokenizer, encoder and config are used, only the classification head is new, and the "
+                  "architecture flags below are ignored (pooling, dropouts, freeze_embedding, --max_length and "
+                  "--truncation_side still apply); unset: a fresh model over GloVe"},
     )
 
     num_labels: int | None = field(
@@ -74,29 +75,27 @@ class ModelArguments:
                   "integer labels (IMDB). With --model_name_or_path a classifier of another number of labels gets a "
                   "new head (its encoder kept)"},
     )
-    encoder: str = field(default="rnn", metadata={"help": "'rnn' (see --cell) or 'cnn' (Kim 2014)"})
-    cell: str = field(default="lstm", metadata={"help": "'lstm' or 'gru'"})
-    bidirectional: bool = field(default=True, metadata={"help": "add a right-to-left direction"})
-    hidden_size: int = field(default=128, metadata={"help": "units per direction and layer"})
-    num_layers: int = field(default=1)
-    pooling: str = field(default="max_mean", metadata={"help": "'last', 'max', 'mean' or 'max_mean'"})
-    cnn_kernel_sizes: list[int] = field(default_factory=lambda: [3, 4, 5])
-    cnn_num_filters: int = field(default=100)
-    embedding_dropout: float = field(default=0.25, metadata={"help": "spatial dropout on the word vectors"})
-    rnn_dropout: float = field(default=0.0, metadata={"help": "dropout between stacked recurrent layers"})
-    dropout: float = field(default=0.5, metadata={"help": "dropout before the linear head"})
-    freeze_embedding: bool = field(default=False, metadata={"help": "keep the GloVe vectors fixed"})
+    encoder: str | None = config_flag("'rnn' (see --cell) or 'cnn' (Kim 2014)")
+    cell: str | None = config_flag("'lstm' or 'gru'")
+    bidirectional: bool | None = config_flag("add a right-to-left direction")
+    hidden_size: int | None = config_flag("units per direction and layer")
+    num_layers: int | None = config_flag("stacked recurrent layers")
+    pooling: str | None = config_flag("'last', 'max', 'mean' or 'max_mean'")
+    cnn_kernel_sizes: list[int] | None = config_flag("the CNN's filter widths")
+    cnn_num_filters: int | None = config_flag("the CNN's filters per width")
+    embedding_dropout: float | None = config_flag("spatial dropout on the word vectors")
+    rnn_dropout: float | None = config_flag("dropout between stacked recurrent layers")
+    dropout: float | None = config_flag("dropout before the linear head")
+    freeze_embedding: bool | None = config_flag("keep the GloVe vectors fixed")
     glove: str = field(
         default=DEFAULT_GLOVE,
         metadata={"help": "gensim-data name (e.g. glove-wiki-gigaword-100) or a local vector file; default offline"},
     )
     oov_init: str = field(default="random", metadata={"help": "vectors of words GloVe lacks: 'zero' or 'random'"})
-    ngram_order: int = field(
-        default=0,
-        metadata={"help": "after training, add an n-gram branch: NB-weighted logistic regression over 1..N-grams of "
-                  "the token ids, fitted on the training reviews, its share in the joined log-odds chosen on "
-                  "validation (0: none; see imdb_lstm.ngrams)"},
-    )
+    ngram_order: int | None = config_flag(
+        "after training, add an n-gram branch: NB-weighted logistic regression over 1..N-grams of the token ids, "
+        "fitted on the training reviews, its share in the joined log-odds chosen on validation (0: none; see "
+        "imdb_lstm.ngrams; with --model_name_or_path only when given here or in --config_overrides)")
     ngram_min_count: int = field(default=2, metadata={"help": "n-grams found in fewer training reviews are dropped"})
     ngram_c: list[float] = field(
         default_factory=lambda: [0.1, 0.3, 1.0],
@@ -128,14 +127,13 @@ class DataArguments:
     )
     validation_fraction: float = field(default=0.1, metadata={"help": "canonical protocol: share of train held out"})
     split_seed: int = field(default=42)
-    vocab_size: int = field(default=40000, metadata={"help": "largest vocabulary (special tokens included)"})
+    vocab_size: int | None = config_flag("largest vocabulary (special tokens included), the config's vocab_size")
     min_frequency: int = field(default=2, metadata={"help": "words seen fewer times in train become [UNK]"})
-    max_length: int = field(default=1000, metadata={"help": "tokens kept per review (see --truncation_side)"})
-    truncation_side: str = field(
-        default=DEFAULT_TRUNCATION_SIDE,
-        metadata={"help": "which part of a longer review is kept: 'left' cuts the front (keeps the ending), 'right' "
-                  "cuts the end (keeps the beginning); saved with the tokenizer, so inference cuts the same way"},
-    )
+    max_length: int | None = config_flag("tokens kept per review (see --truncation_side), the config's "
+                                         "model_max_length (None: whole reviews)")
+    truncation_side: str | None = config_flag(
+        "which part of a longer review is kept: 'left' cuts the front (keeps the ending), 'right' cuts the end "
+        "(keeps the beginning); saved with the tokenizer and the config, so inference cuts the same way")
     max_train_samples: int | None = field(default=None, metadata={"help": "use only this many training reviews"})
     max_eval_samples: int | None = field(default=None, metadata={"help": "use only this many validation/test reviews"})
 
@@ -223,8 +221,10 @@ def prepare_fine_tuning(model_args: ModelArguments, data_args: DataArguments, tr
     model and tokenizer, tokenised splits, what the embedding terms and distillation need, the Trainer; after
     training (`evaluate_and_predict`), the n-gram branch, validation, the test split scored once and its
     predictions."""
+    config = resolve_model_config(model_args, data_args)
     splits, label_fields = load_splits(model_args, data_args, training_args)
-    model, tokenizer = load_model_and_tokenizer(model_args, data_args, training_args, splits["train"], label_fields)
+    model, tokenizer = load_model_and_tokenizer(model_args, data_args, training_args, splits["train"], label_fields,
+                                                config)
     tokenized = tokenize_splits(splits, tokenizer, data_args.max_length)
     unlabelled = prepare_perturbation_training(model, tokenizer, splits, tokenized, model_args, data_args,
                                                training_args)
@@ -249,7 +249,21 @@ def prepare_fine_tuning(model_args: ModelArguments, data_args: DataArguments, tr
         trainer,
         lambda train_metrics: evaluate_and_predict(trainer, splits, tokenized, model_args, training_args, output_dir),
         train_metrics={"train_samples": len(train_dataset), **train_metrics},
+        record=run_config_record(config),
     )
+
+
+def resolve_model_config(model_args: ModelArguments, data_args: DataArguments):
+    """The run's model config (see `imdb_lstm.training.model_config`): `--config_name`'s (ImdbLstmConfig's
+    defaults without it) or, with `--model_name_or_path`, the pretrained model's (`pretrained.fine_tuning_config`),
+    changed by `--config_overrides` and the flags given; every unset flag named like a config field is then set to
+    the config's value, so the run and its run_info.json see what it used."""
+    if model_args.model_name_or_path:
+        config = fine_tuning_config(model_args, data_args)
+    else:
+        config = model_config(model_args, explicit_flags(model_args, data_args))
+    fill_in_flags(config, model_args, data_args)
+    return config
 
 
 def load_splits(model_args: ModelArguments, data_args: DataArguments, training_args: ImdbTrainingArguments):
@@ -312,26 +326,25 @@ def refuse_binary_only_parts(num_labels: int, model_args: ModelArguments, traini
 
 
 def load_model_and_tokenizer(model_args: ModelArguments, data_args: DataArguments,
-                             training_args: ImdbTrainingArguments, train_split, label_fields: dict):
+                             training_args: ImdbTrainingArguments, train_split, label_fields: dict, config=None):
     """(classifier, tokenizer): from `--model_name_or_path` (see `imdb_lstm.training.pretrained`), or a word
-    tokenizer learnt on the texts of `train_split` and a fresh model over `--glove`'s vectors."""
+    tokenizer learnt on the texts of `train_split` and a fresh model over `--glove`'s vectors, of the run's
+    `config` (by default `resolve_model_config`'s): its vocabulary size, length and truncation side for the
+    tokenizer, its architecture for the model."""
+    config = config if config is not None else resolve_model_config(model_args, data_args)
     if model_args.model_name_or_path:
         model, tokenizer = load_pretrained_for_classification(model_args, data_args, label_fields)
     else:
         # The vocabulary comes from training texts only, so nothing of validation or test leaks into the model.
         tokenizer = build_tokenizer(
             train_split["text"],
-            vocab_size=data_args.vocab_size,
+            vocab_size=config.vocab_size,
             min_frequency=data_args.min_frequency,
-            model_max_length=data_args.max_length,
-            truncation_side=data_args.truncation_side,
+            model_max_length=config.model_max_length,
+            truncation_side=config.truncation_side,
         )
-        # Every ModelArguments field but the vector source, OOV choice and pretrained model is an ImdbLstmConfig field.
-        config_fields = {k: v for k, v in asdict(model_args).items() if k not in NOT_CONFIG_FIELDS}
-        model = build_model(
-            tokenizer, glove_source=model_args.glove, oov=model_args.oov_init, seed=training_args.seed, **config_fields,
-            **label_fields,
-        )
+        model = build_model(tokenizer, glove_source=model_args.glove, oov=model_args.oov_init, seed=training_args.seed,
+                            **architecture_fields(config), **label_fields)
     coverage = model.config.embedding_coverage
     logger.info(
         "Model: %s, %d trainable parameters; vocabulary %d words, embedding from %s%s",

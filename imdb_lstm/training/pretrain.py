@@ -22,7 +22,7 @@ memory; set `--max_steps`).
 import json
 import logging
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 
@@ -36,46 +36,42 @@ from ..glove import DEFAULT_GLOVE, build_model
 from ..modeling_imdb_lstm import ImdbLstmForCausalLM
 from ..tokenization import build_tokenizer
 from .common import CpuTrainingArguments, PreparedRun, parse_arguments, run_recipe
+from .model_config import (ConfigArguments, architecture_fields, checked, config_flag, explicit_flags, fill_in_flags,
+                           model_config, run_config_record)
 
 logger = logging.getLogger(__name__)
 
-# The adaptive softmax's head: the 2,000 most frequent words (about 85 % of IMDB's tokens), then 8,000, then the rest.
-DEFAULT_ADAPTIVE_CUTOFFS = (2000, 10000)
 
 @dataclass
-class LanguageModelArguments:
-    """The language model (see `ImdbLstmConfig` and `ImdbLstmForCausalLM`) and its initial word vectors."""
+class LanguageModelArguments(ConfigArguments):
+    """The language model (see `ImdbLstmConfig` and `ImdbLstmForCausalLM`) and its initial word vectors. The
+    architecture is the config's (`--config_name`, `--config_overrides`; see `imdb_lstm.training.model_config`):
+    each flag below named like an `ImdbLstmConfig` field defaults to None, the config's value, and wins when given
+    (`configs/ssl_pretrain.json` holds the recipe's values)."""
 
-    cell: str = field(default="lstm", metadata={"help": "'lstm' or 'gru'"})
-    bidirectional: bool = field(
-        default=True, metadata={"help": "train a backward language model too (right-to-left, previous word)"}
-    )
-    hidden_size: int = field(default=128, metadata={"help": "units per direction and layer"})
-    num_layers: int = field(default=1, metadata={"help": "stacked layers (bidirectional: 1 only)"})
-    embedding_dropout: float = field(default=0.1, metadata={"help": "spatial dropout on the word vectors"})
-    rnn_dropout: float = field(default=0.0, metadata={"help": "dropout between stacked layers"})
-    dropout: float = field(default=0.1, metadata={"help": "dropout before the output layer"})
+    cell: str | None = config_flag("'lstm' or 'gru'")
+    bidirectional: bool | None = config_flag("train a backward language model too (right-to-left, previous word)")
+    hidden_size: int | None = config_flag("units per direction and layer")
+    num_layers: int | None = config_flag("stacked layers (bidirectional: 1 only)")
+    embedding_dropout: float | None = config_flag("spatial dropout on the word vectors")
+    rnn_dropout: float | None = config_flag("dropout between stacked layers")
+    dropout: float | None = config_flag("dropout before the output layer")
     glove: str | None = field(
         default=DEFAULT_GLOVE,
         metadata={"help": "initial word vectors (as imdb-lstm-train's --glove); 'none': random, --embedding_dim wide"},
     )
-    embedding_dim: int = field(default=50, metadata={"help": "width of random word vectors (with --glove none)"})
+    embedding_dim: int | None = config_flag("width of random word vectors (with --glove none)")
     oov_init: str = field(default="random", metadata={"help": "vectors of words GloVe lacks: 'zero' or 'random'"})
     tokenizer_name: str | None = field(
         default=None,
         metadata={"help": "folder or Hub repo whose tokenizer to reuse; unset: learn one on the pretraining texts"},
     )
-    lm_output: str = field(
-        default="adaptive",
-        metadata={"help": "output layer: 'adaptive' (adaptive softmax, fast) or 'tied' (full softmax through the "
-                  "embedding, the first version's)"},
-    )
-    lm_adaptive_cutoffs: list[int] | None = field(
-        default=None,
-        metadata={"help": "adaptive softmax cluster bounds (word ids, frequency order); unset: "
-                  f"{list(DEFAULT_ADAPTIVE_CUTOFFS)}, keeping those below the vocabulary size"},
-    )
-    lm_adaptive_div_value: float = field(default=4.0, metadata={"help": "each cluster's projection is this much narrower"})
+    lm_output: str | None = config_flag("output layer: 'adaptive' (adaptive softmax, fast; the recipe's) or 'tied' "
+                                        "(full softmax through the embedding, the first version's)")
+    lm_adaptive_cutoffs: list[int] | None = config_flag(
+        "adaptive softmax cluster bounds (word ids, frequency order); the config's are kept where they lie below "
+        "the vocabulary size (one cluster at half of it where none does)")
+    lm_adaptive_div_value: float | None = config_flag("each cluster's projection is this much narrower")
 
 
 @dataclass
@@ -108,7 +104,9 @@ class PretrainingDataArguments:
     )
     split_seed: int = field(default=42)
     block_size: int = field(default=128, metadata={"help": "tokens per training block (backpropagation length)"})
-    vocab_size: int = field(default=30000, metadata={"help": "largest vocabulary (special tokens included)"})
+    vocab_size: int | None = config_flag("largest vocabulary (special tokens included), the config's vocab_size")
+    truncation_side: str | None = config_flag("the end a call with truncation=True cuts from a long text, saved "
+                                              "with the tokenizer (a classifier fine-tuned from it sets its own)")
     min_frequency: int = field(default=2, metadata={"help": "rarer words become [UNK]"})
     max_train_texts: int | None = field(default=None, metadata={"help": "use only this many pretraining texts"})
     max_tokenizer_texts: int | None = field(
@@ -245,27 +243,43 @@ def make_blocks(texts, tokenizer, block_size: int):
     return tokenized.map(group, batched=True, batch_size=1000, **map_kwargs)
 
 
-def adaptive_cutoffs(requested: list[int] | None, vocab_size: int) -> list[int]:
-    """The adaptive softmax's cluster bounds: those requested, or the defaults that lie inside this vocabulary (a
-    small one, such as the shipped sample's, keeps one cluster at half its size)."""
+def adaptive_cutoffs(requested: list[int] | None, vocab_size: int, configured=None) -> list[int]:
+    """The adaptive softmax's cluster bounds: those requested, or those of the config (`configured`, by default
+    ImdbLstmConfig's: the 2,000 most frequent words, about 85 % of IMDB's tokens, then 8,000, then the rest) that lie
+    inside this vocabulary (a small one, such as the shipped sample's, keeps one cluster at half its size)."""
     if requested:
         return list(requested)
-    cutoffs = [cutoff for cutoff in DEFAULT_ADAPTIVE_CUTOFFS if cutoff < vocab_size - 1]
+    configured = ImdbLstmConfig.lm_adaptive_cutoffs if configured is None else configured
+    cutoffs = [cutoff for cutoff in configured if cutoff < vocab_size - 1]
     return cutoffs or [max(1, vocab_size // 2)]
 
 
-def build_language_model(model_args: LanguageModelArguments, tokenizer, seed: int) -> ImdbLstmForCausalLM:
-    config_fields = {k: v for k, v in asdict(model_args).items()
-                     if k not in ("glove", "embedding_dim", "oov_init", "tokenizer_name")}
-    config_fields["lm_adaptive_cutoffs"] = adaptive_cutoffs(model_args.lm_adaptive_cutoffs, len(tokenizer))
+def language_model_config(model_args: LanguageModelArguments, data_args: PretrainingDataArguments | None = None,
+                          vocab_size: int | None = None) -> ImdbLstmConfig:
+    """The language model's config (see `imdb_lstm.training.model_config`), its adaptive softmax's cluster bounds
+    kept inside the vocabulary (`vocab_size`, by default the largest the config allows) unless given."""
+    groups = (model_args,) if data_args is None else (model_args, data_args)
+    config = model_config(model_args, explicit_flags(*groups), check=False)
+    config.lm_adaptive_cutoffs = adaptive_cutoffs(model_args.lm_adaptive_cutoffs, vocab_size or config.vocab_size,
+                                                  config.lm_adaptive_cutoffs)
+    return checked(config)
+
+
+def build_language_model(model_args: LanguageModelArguments, tokenizer, seed: int,
+                         config: ImdbLstmConfig | None = None) -> ImdbLstmForCausalLM:
+    """A fresh language model for `tokenizer` of `config` (by default `language_model_config(model_args)`), its
+    embedding from `--glove` (random, `embedding_dim` wide, with 'none')."""
+    config = config if config is not None else language_model_config(model_args, vocab_size=len(tokenizer))
+    config.lm_adaptive_cutoffs = adaptive_cutoffs(model_args.lm_adaptive_cutoffs, len(tokenizer),
+                                                  config.lm_adaptive_cutoffs)
+    config_fields = architecture_fields(config)
     if model_args.glove and model_args.glove.lower() != "none":
         model = build_model(tokenizer, glove_source=model_args.glove, oov=model_args.oov_init, seed=seed,
                             model_class=ImdbLstmForCausalLM, **config_fields)
     else:
-        config = ImdbLstmConfig(vocab_size=len(tokenizer), embedding_dim=model_args.embedding_dim,
-                                pad_token_id=tokenizer.pad_token_id, truncation_side=tokenizer.truncation_side,
-                                **config_fields)
-        model = ImdbLstmForCausalLM(config)
+        model = ImdbLstmForCausalLM(ImdbLstmConfig(
+            vocab_size=len(tokenizer), embedding_dim=config.embedding_dim, pad_token_id=tokenizer.pad_token_id,
+            truncation_side=tokenizer.truncation_side, **config_fields))
     # A language model reads texts of any length; the fine-tuning run sets the classifier's maximum.
     model.config.model_max_length = None
     return model
@@ -279,6 +293,21 @@ def load_reused_tokenizer(name: str):
     if tokenizer.pad_token_id is None:
         raise DataError(f"--tokenizer_name {name}: the tokenizer has no padding token; reuse an imdb-lstm tokenizer.")
     return tokenizer
+
+
+def pretraining_tokenizer(model_args: LanguageModelArguments, data_args: PretrainingDataArguments,
+                          config: ImdbLstmConfig, train_texts):
+    """`--tokenizer_name`'s tokenizer, or one learnt on the training texts with the config's vocabulary size and
+    truncation side."""
+    if model_args.tokenizer_name:
+        return load_reused_tokenizer(model_args.tokenizer_name)
+    try:
+        return build_tokenizer(texts_for_vocabulary(train_texts, data_args.max_tokenizer_texts),
+                               vocab_size=config.vocab_size, min_frequency=data_args.min_frequency,
+                               model_max_length=data_args.block_size, truncation_side=config.truncation_side)
+    except ValueError as error:  # no word at all: empty texts
+        raise DataError(f"The pretraining texts of {data_args.dataset!r} yield no vocabulary ({error}); are "
+                        f"they empty? Check --text_column ({data_args.text_column!r}).") from error
 
 
 def run(model_args: LanguageModelArguments, data_args: PretrainingDataArguments,
@@ -296,22 +325,15 @@ def prepare_pretraining(model_args: LanguageModelArguments, data_args: Pretraini
     if data_args.streaming and training_args.max_steps <= 0:
         raise DataError("--streaming reads a source of unknown length: give --max_steps (training steps to run).")
 
+    config = language_model_config(model_args, data_args)
     exclusion = pretraining_exclusion(data_args)
     texts = load_text_source(data_args, exclusion)
     texts_record = {"pretraining_texts": None if data_args.streaming else len(texts),
                     "excluded_texts": exclusion.count, "excluded_from": exclusion.source}
     train_texts, validation_texts = train_validation_texts(texts, data_args)
-    if model_args.tokenizer_name:
-        tokenizer = load_reused_tokenizer(model_args.tokenizer_name)
-    else:
-        try:
-            tokenizer = build_tokenizer(texts_for_vocabulary(train_texts, data_args.max_tokenizer_texts),
-                                        vocab_size=data_args.vocab_size, min_frequency=data_args.min_frequency,
-                                        model_max_length=data_args.block_size)
-        except ValueError as error:  # no word at all: empty texts
-            raise DataError(f"The pretraining texts of {data_args.dataset!r} yield no vocabulary ({error}); are "
-                            f"they empty? Check --text_column ({data_args.text_column!r}).") from error
-    model = build_language_model(model_args, tokenizer, training_args.seed)
+    tokenizer = pretraining_tokenizer(model_args, data_args, config, train_texts)
+    model = build_language_model(model_args, tokenizer, training_args.seed, config)
+    fill_in_flags(config, model_args, data_args)  # the values used, for run_info.json
     train_blocks = make_blocks(train_texts, tokenizer, data_args.block_size)
     validation_blocks = make_blocks(validation_texts, tokenizer, data_args.block_size)
     if not data_args.streaming:
@@ -348,7 +370,7 @@ def prepare_pretraining(model_args: LanguageModelArguments, data_args: Pretraini
         trainer.save_metrics("eval", results)
         return {**results, "train_tokens": tokens_seen, **texts_record}
 
-    return PreparedRun(trainer, evaluate)
+    return PreparedRun(trainer, evaluate, record=run_config_record(config))
 
 
 def main(argv=None) -> dict:

@@ -4,19 +4,27 @@ model kept, the classification head new. A fresh classifier over word vectors is
 `imdb_lstm.training.finetune` chooses between them.
 """
 
+import copy
 import logging
 
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+from transformers.tokenization_utils_base import VERY_LARGE_INTEGER
 
 from ..configuration_imdb_lstm import ImdbLstmConfig
 from ..glove import DEFAULT_GLOVE, load_glove
+from .model_config import CONFIG_FIELDS, ConfigArgumentError, explicit_flags, model_config, override_keys
 
-__all__ = ["FINE_TUNING_CONFIG_FIELDS", "PretrainedModelError", "load_pretrained_for_classification"]
+__all__ = ["FINE_TUNING_CONFIG_FIELDS", "PretrainedModelError", "fine_tuning_config",
+           "load_pretrained_for_classification"]
 
 logger = logging.getLogger(__name__)
 
-# Config fields a fine-tuning run chooses even when the encoder comes from a pretrained model.
+# Config fields a fine-tuning run chooses even when the encoder comes from a pretrained model, with the review length
+# and truncation side (--max_length, --truncation_side).
 FINE_TUNING_CONFIG_FIELDS = ("pooling", "embedding_dropout", "dropout", "freeze_embedding")
+RUN_CONFIG_FIELDS = (*FINE_TUNING_CONFIG_FIELDS, "model_max_length", "truncation_side")
+# Fitted after training (`--ngram_order`), never passed to from_pretrained: a loaded classifier keeps its own branch.
+NGRAM_FIELDS = ("ngram_order", "ngram_features", "ngram_weight")
 
 
 class PretrainedModelError(ValueError):
@@ -27,27 +35,55 @@ def load_pretrained_for_classification(model_args, data_args, label_fields=None)
     """(classifier, tokenizer) from `model_args.model_name_or_path`, a folder or Hub repo of an imdb-lstm model
     (a pretrained language model, or a classifier to fine-tune further): the tokenizer and the base model's
     weights are loaded, the classification head is new. The architecture (encoder, cell, sizes) is the pretrained
-    one; pooling, dropouts and `freeze_embedding` come from `model_args`, the review length and truncation side
-    from `data_args`. Raises `PretrainedModelError` when the source is no imdb-lstm model or its tokenizer does
-    not match it. With `label_fields` (another label set than IMDB's, see `finetune.choose_labels`) a classifier of
-    another number of labels is re-headed (ignore_mismatched_sizes): its encoder is kept, its head is new, and an
-    n-gram branch, binary by nature, is dropped."""
+    one; pooling, dropouts, `freeze_embedding`, the review length and truncation side are the pretrained config's
+    unless `--config_overrides` or a flag changes them (`fine_tuning_config`). Raises `PretrainedModelError` when
+    the source is no imdb-lstm model or its tokenizer does not match it. With `label_fields` (another label set than
+    IMDB's, see `finetune.choose_labels`) a classifier of another number of labels is re-headed
+    (ignore_mismatched_sizes): its encoder is kept, its head is new, and an n-gram branch, binary by nature, is
+    dropped."""
     source = model_args.model_name_or_path
     config = read_imdb_lstm_config(source)
     tokenizer = load_matching_tokenizer(source, config)
     check_word_vectors(model_args.glove, source, config)
-    tokenizer.model_max_length = data_args.max_length
-    tokenizer.truncation_side = data_args.truncation_side
-    overrides = {name: getattr(model_args, name) for name in FINE_TUNING_CONFIG_FIELDS}
+    resolved = fine_tuning_config(model_args, data_args, config)
+    tokenizer.model_max_length = resolved.model_max_length or VERY_LARGE_INTEGER
+    tokenizer.truncation_side = resolved.truncation_side
+    overrides = {name: getattr(resolved, name) for name in CONFIG_FIELDS if name not in NGRAM_FIELDS and (
+        name in RUN_CONFIG_FIELDS or getattr(resolved, name) != getattr(config, name))}
     if label_fields:
         overrides.update(new_head_overrides(source, config, label_fields))
     model = AutoModelForSequenceClassification.from_pretrained(
-        source, **overrides, model_max_length=data_args.max_length, truncation_side=data_args.truncation_side,
-        inference_dtype="auto",  # as build_model's: bfloat16 serving where it is free
+        source, **{"inference_dtype": "auto", **overrides},  # as build_model's: bfloat16 serving where it is free
     )
     initial = f"; its embedding started from {config.embedding_source}" if config.embedding_source else ""
     model.config.embedding_source = f"pretrained imdb-lstm model {source}{initial}"
     return model, tokenizer
+
+
+def fine_tuning_config(model_args, data_args, pretrained: ImdbLstmConfig | None = None) -> ImdbLstmConfig:
+    """The config of a classifier fine-tuned from `--model_name_or_path`: the pretrained model's (`pretrained`, read
+    from it by default), changed by `--config_overrides` and by the flags given of the fields a fine-tuning run
+    chooses (`RUN_CONFIG_FIELDS`); other architecture flags are ignored with a warning (the weights fix them), and
+    `--config_name` is refused. `--ngram_order` is the flag's or the override's, else ImdbLstmConfig's default: a
+    pretrained classifier's own n-gram branch is kept as loaded, not fitted again."""
+    source = model_args.model_name_or_path
+    if model_args.config_name:
+        raise ConfigArgumentError(f"--config_name {model_args.config_name} with --model_name_or_path {source}: the "
+                                  "config is the pretrained model's; change its fine-tuning fields with "
+                                  "--config_overrides or their flags instead.")
+    pretrained = pretrained if pretrained is not None else read_imdb_lstm_config(source)
+    given = explicit_flags(model_args, data_args)
+    ignored = sorted(name for name, value in given.items() if name not in (*RUN_CONFIG_FIELDS, "ngram_order")
+                     and value != getattr(pretrained, name))
+    if ignored:
+        logger.warning("--model_name_or_path %s: the architecture is the pretrained model's; ignored: %s.", source,
+                       ", ".join(ignored))
+    config = model_config(model_args, {name: value for name, value in given.items() if name in RUN_CONFIG_FIELDS},
+                          start=copy.deepcopy(pretrained))
+    if model_args.ngram_order is None:
+        overridden = "ngram_order" in override_keys(model_args.config_overrides)
+        model_args.ngram_order = config.ngram_order if overridden else ImdbLstmConfig.ngram_order
+    return config
 
 
 def read_imdb_lstm_config(source: str) -> ImdbLstmConfig:

@@ -6,7 +6,7 @@ of scripts/benchmark.py and scripts/train.py).
     python scripts/gpu_sweep.py --dataset ../shared/data/imdb --variants recipe,gru,hidden256
     python scripts/gpu_sweep.py --smoke                                         # shipped sample, tiny: the plumbing
 
-Each variant is the fine-tuning recipe (`imdb_lstm.training.finetune`: scripts/train.py's defaults, canonical split,
+Each variant is the fine-tuning recipe (`imdb_lstm.training.finetune` with configs/imdb_bilstm.json, canonical split,
 a stratified 10 % of train held out, split seed 42) with the differences in VARIANTS, trained by the recipe's own
 Trainer on whatever device it finds (the GPU when there is one). Validation accuracy is read after every epoch; the
 test split is never scored (`do_predict` off). Prints one JSON line per variant: its settings, validation accuracy

@@ -37,7 +37,7 @@ from ..tokenization import build_tokenizer
 from .adversarial import AdversarialArguments, load_vat_reviews, normalize_for_training
 from .common import CpuTrainingArguments, PreparedRun, parse_arguments, run_recipe
 from .distill import DistillationArguments, prepare_distillation
-from .model_config import (ConfigArguments, architecture_fields, config_flag, explicit_flags, fill_in_flags,
+from .model_config import (RecurrentFlags, architecture_fields, config_flag, explicit_flags, fill_in_flags,
                            model_config, run_config_record)
 from .pretrained import PretrainedModelError, fine_tuning_config, load_pretrained_for_classification
 from .scoring import add_ngram_branch, predictions_in_dataset_order, write_test_outputs
@@ -56,7 +56,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 @dataclass
-class ModelArguments(ConfigArguments):
+class ModelArguments(RecurrentFlags):
     """The network and its initial word vectors, or the pretrained model it starts from. The architecture is the
     config's (`--config_name`, `--config_overrides`; see `imdb_lstm.training.model_config`): each flag below named
     like an `ImdbLstmConfig` field defaults to None, the config's value, and wins over it when given."""
@@ -76,16 +76,9 @@ class ModelArguments(ConfigArguments):
                   "new head (its encoder kept)"},
     )
     encoder: str | None = config_flag("'rnn' (see --cell) or 'cnn' (Kim 2014)")
-    cell: str | None = config_flag("'lstm' or 'gru'")
-    bidirectional: bool | None = config_flag("add a right-to-left direction")
-    hidden_size: int | None = config_flag("units per direction and layer")
-    num_layers: int | None = config_flag("stacked recurrent layers")
     pooling: str | None = config_flag("'last', 'max', 'mean' or 'max_mean'")
     cnn_kernel_sizes: list[int] | None = config_flag("the CNN's filter widths")
     cnn_num_filters: int | None = config_flag("the CNN's filters per width")
-    embedding_dropout: float | None = config_flag("spatial dropout on the word vectors")
-    rnn_dropout: float | None = config_flag("dropout between stacked recurrent layers")
-    dropout: float | None = config_flag("dropout before the linear head")
     freeze_embedding: bool | None = config_flag("keep the GloVe vectors fixed")
     glove: str = field(
         default=DEFAULT_GLOVE,

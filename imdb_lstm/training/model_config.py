@@ -15,9 +15,9 @@ from transformers import AutoConfig
 
 from ..configuration_imdb_lstm import ImdbLstmConfig
 
-__all__ = ["CONFIG_FIELDS", "ConfigArgumentError", "ConfigArguments", "FLAG_FIELDS", "apply_overrides",
-           "architecture_fields", "checked", "config_flag", "explicit_flags", "fill_in_flags", "model_config",
-           "override_keys", "run_config_record", "starting_config"]
+__all__ = ["CONFIG_FIELDS", "ConfigArgumentError", "ConfigArguments", "FLAG_FIELDS", "RecurrentFlags",
+           "apply_overrides", "architecture_fields", "checked", "config_flag", "explicit_flags", "fill_in_flags",
+           "model_config", "override_keys", "run_config_record", "starting_config"]
 
 # Every field of the config (its own, typed ones); a flag of one of these names sets that field.
 CONFIG_FIELDS = tuple(ImdbLstmConfig.__annotations__)
@@ -54,6 +54,20 @@ class ConfigArguments:
                   "'hidden_size=256,cell=gru,bidirectional=true' (a list field takes its own flag); a flag given "
                   "explicitly wins over both"},
     )
+
+
+@dataclass
+class RecurrentFlags(ConfigArguments):
+    """The recurrent encoder's flags, both training commands' (each None unless given: the config's value)."""
+
+    cell: str | None = config_flag("'lstm' or 'gru'")
+    bidirectional: bool | None = config_flag("add a right-to-left direction (a language model: a backward one, "
+                                             "predicting the previous word)")
+    hidden_size: int | None = config_flag("units per direction and layer")
+    num_layers: int | None = config_flag("stacked recurrent layers (a bidirectional language model: 1 only)")
+    embedding_dropout: float | None = config_flag("spatial dropout on the word vectors")
+    rnn_dropout: float | None = config_flag("dropout between stacked recurrent layers")
+    dropout: float | None = config_flag("dropout before the classifier's head or the language model's output layer")
 
 
 def starting_config(name: str | None) -> ImdbLstmConfig:

@@ -36,26 +36,19 @@ from ..glove import DEFAULT_GLOVE, build_model
 from ..modeling_imdb_lstm import ImdbLstmForCausalLM
 from ..tokenization import build_tokenizer
 from .common import CpuTrainingArguments, PreparedRun, parse_arguments, run_recipe
-from .model_config import (ConfigArguments, architecture_fields, checked, config_flag, explicit_flags, fill_in_flags,
+from .model_config import (RecurrentFlags, architecture_fields, checked, config_flag, explicit_flags, fill_in_flags,
                            model_config, run_config_record)
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class LanguageModelArguments(ConfigArguments):
+class LanguageModelArguments(RecurrentFlags):
     """The language model (see `ImdbLstmConfig` and `ImdbLstmForCausalLM`) and its initial word vectors. The
     architecture is the config's (`--config_name`, `--config_overrides`; see `imdb_lstm.training.model_config`):
     each flag below named like an `ImdbLstmConfig` field defaults to None, the config's value, and wins when given
     (`configs/ssl_pretrain.json` holds the recipe's values)."""
 
-    cell: str | None = config_flag("'lstm' or 'gru'")
-    bidirectional: bool | None = config_flag("train a backward language model too (right-to-left, previous word)")
-    hidden_size: int | None = config_flag("units per direction and layer")
-    num_layers: int | None = config_flag("stacked layers (bidirectional: 1 only)")
-    embedding_dropout: float | None = config_flag("spatial dropout on the word vectors")
-    rnn_dropout: float | None = config_flag("dropout between stacked layers")
-    dropout: float | None = config_flag("dropout before the output layer")
     glove: str | None = field(
         default=DEFAULT_GLOVE,
         metadata={"help": "initial word vectors (as imdb-lstm-train's --glove); 'none': random, --embedding_dim wide"},

@@ -2,12 +2,14 @@
 IMDB source of a checkout and their own section of BENCHMARKS.md (every script that reports); the options of a run
 and its folders, and the running of a part of a benchmark in its own process (`scripts/benchmark.py` and
 `scripts/bench_speed.py`, which run the scripts of their parts: `bench_recipe.py`, `bench_baselines.py`,
-`bench_training_speed.py`, `bench_serving_speed.py`); the options of the speed benchmark's parts; the accuracy
+`bench_training_speed.py`, `bench_serving_speed.py`, `bench_pretrain_speed.py`); what every part's script does
+around its own measuring (`parse_part_options`, `part_main`); the options of the speed benchmark's parts; the accuracy
 benchmark's shared pieces (the smoke sizes, the rates of a row, the recipe's domain word vectors, train times).
 The scripts pass in every path (their checkout's root, the report files); nothing here reads a file of the
 repository.
 """
 
+import argparse
 import dataclasses
 import datetime
 import json
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from transformers import HfArgumentParser
 
 from .data import HUB_DATASET
 from .word_vectors import learn_word_vectors
@@ -32,8 +35,9 @@ __all__ = [
     "ACCURACY_SMOKE_DATA", "RATE_KEYS", "SMOKE_VECTORS", "SPEED_SMOKE", "PartArguments", "PretrainingSpeedArguments",
     "ReportArguments", "RunArguments", "ServingSpeedArguments", "SpeedArguments", "TrainingSpeedArguments",
     "apply_smoke", "as_argv", "command_line", "default_dataset", "domain_vectors_path", "file_mb",
-    "learn_domain_vectors", "machine_description", "optimisation_seconds", "relative_to", "replace_section",
-    "resolve_run", "run_part", "time_training", "utc_now", "write_part", "write_report",
+    "learn_domain_vectors", "machine_description", "optimisation_seconds", "options_namespace", "parse_part_options",
+    "part_main", "relative_to", "replace_section", "resolve_run", "run_part", "time_training", "utc_now",
+    "write_part", "write_report",
 ]  # fmt: skip
 logger = logging.getLogger(__name__)
 
@@ -200,6 +204,38 @@ def write_part(output: str | None, measured) -> None:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(text)
     print(text, end="")
+
+
+def parse_part_options(own_options: tuple, argv, benchmark: str, repo_root: Path, smoke_sizes: dict | None = None
+                       ) -> tuple:
+    """A part's command line: `RunArguments`, the part's `own_options` (dataclass types) and `PartArguments`,
+    parsed from `argv` (None: sys.argv); the run's defaults filled in as `benchmark`'s (`resolve_run`, no report:
+    the benchmark that runs the part writes it) and, under --smoke, `smoke_sizes` set on the part's own options.
+    Returns the parsed instances in that order."""
+    parsed = HfArgumentParser((RunArguments, *own_options, PartArguments)).parse_args_into_dataclasses(args=argv)
+    run = parsed[0]
+    resolve_run(run, None, benchmark, repo_root)
+    if run.smoke and smoke_sizes:
+        apply_smoke(smoke_sizes, *parsed[1:-1])
+    return parsed
+
+
+def options_namespace(*arguments) -> argparse.Namespace:
+    """The fields of `arguments` (dataclass instances, no field name twice) as one namespace, as a part reads them."""
+    return argparse.Namespace(**{key: value for item in arguments for key, value in dataclasses.asdict(item).items()})
+
+
+def part_main(parse_args, measure, argv=None):
+    """What every part's `main` does around its own measuring: log at INFO, `parse_args(argv)` (a namespace with
+    `threads` and `output`), pin torch's threads where `--threads` is given, `measure(args)`, then print its result
+    and write it to `--output` (`write_part`). Returns the result."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    result = measure(args)
+    write_part(args.output, result)
+    return result
 
 
 # ---------------------------------------------------------------- the speed benchmark's options

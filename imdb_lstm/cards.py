@@ -454,6 +454,63 @@ def describe_build(run_info: dict, test_samples: int) -> dict:
     }
 
 
+def read_build_record(model_dir: Path) -> dict:
+    """The build's record, `run_info.json` with its `stages`: only imdb-lstm-build-default writes one, so a folder
+    without it is not the default model's."""
+    run_info_path = model_dir / "run_info.json"
+    run_info = read_json_if_present(run_info_path)
+    if not isinstance(run_info.get("stages"), dict):
+        raise ValueError(f"{run_info_path} is missing or has no `stages`: the default model's card is rendered from "
+                         "the record imdb-lstm-build-default writes there. For the output folder of imdb-lstm-train, "
+                         "use render_model_card.")
+    return run_info
+
+
+def describe_test_split(eval_results: dict) -> dict:
+    """What the card says of the split the build scored: its confusion counts (None where eval_results.json has
+    none), its size (`test_samples`, else the counts' sum), whether it is IMDB's whole test split and a phrase
+    naming it (a smaller split is said to be one, so that its figures are compared with care)."""
+    confusion = {cell: eval_results.get(f"test_{cell}") for cell in ("tn", "fp", "fn", "tp")}
+    counted = sum(int(value) for value in confusion.values() if value is not None)
+    test_samples = int(eval_results.get("test_samples") or counted)
+    full_imdb_test = test_samples == IMDB_TEST_SIZE
+    test_description = (
+        f"IMDB's test split ({IMDB_TEST_SIZE:,} reviews)" if full_imdb_test
+        else f"{test_samples:,} reviews of a test split (not the full {IMDB_TEST_SIZE:,}-review IMDB test split, so "
+        "compare with care)"
+    )
+    return {"test_samples": test_samples, "full_test": full_imdb_test, "test_description": test_description,
+            "confusion": confusion if counted else None}
+
+
+def network_design(config: dict) -> str:
+    """The model's design in a few words: "bag-of-n-grams + BiLSTM", "CNN", "GRU"..."""
+    if config.get("encoder") == "cnn":
+        network = "CNN"
+    else:
+        network = ("Bi" if config.get("bidirectional") else "") + config.get("cell", "lstm").upper()
+    return ("bag-of-n-grams + " if config.get("ngram_order") else "") + network
+
+
+def default_card_metadata(config: dict, word_vectors_tag: str, metrics: list[dict]) -> dict:
+    """The default model card's own metadata: the task, the data, the tags (the encoder, the n-gram branch, the
+    word vectors) and the test results the Hub shows (`model-index`)."""
+    encoder_tag = "cnn" if config.get("encoder") == "cnn" else config.get("cell", "lstm")
+    return dict(
+        pipeline_tag="text-classification",
+        datasets=["stanfordnlp/imdb"],
+        metrics=["accuracy"],
+        tags=["sentiment-analysis", "imdb", "movie-reviews", encoder_tag,
+              *(["n-grams"] if config.get("ngram_order") else []), word_vectors_tag, "imdb-lstm", "custom_code"],
+        eval_results=[
+            EvalResult(task_type="text-classification", task_name="Sentiment analysis",
+                       dataset_type="stanfordnlp/imdb", dataset_name="IMDB", dataset_split="test",
+                       metric_type=metric["type"], metric_name=metric["name"], metric_value=metric["value"])
+            for metric in metrics[:len(TEST_METRICS)]  # the five rates; precision and F1 only in the card's table
+        ],
+    )
+
+
 def render_default_model_card(model_dir, repo_id: str | None = None, explain_example: bool = False,
                               template_path: Path = CARD_TEMPLATE) -> ModelCard:
     """The model card of the default model's folder (`imdb_lstm/default_model/`, written by
@@ -467,63 +524,33 @@ def render_default_model_card(model_dir, repo_id: str | None = None, explain_exa
     `render_model_card` (off by default, so the shipped folder gains no picture)."""
     model_dir = Path(model_dir)
     check_model_dir(model_dir)
-    run_info_path = model_dir / "run_info.json"
-    run_info = read_json_if_present(run_info_path)
-    if not isinstance(run_info.get("stages"), dict):
-        raise ValueError(f"{run_info_path} is missing or has no `stages`: the default model's card is rendered from "
-                         "the record imdb-lstm-build-default writes there. For the output folder of imdb-lstm-train, "
-                         "use render_model_card.")
+    run_info = read_build_record(model_dir)
     config = read_json(model_dir / "config.json")
     eval_path = model_dir / "eval_results.json"
     eval_results = read_json(eval_path)
     metrics = read_build_test_metrics(eval_results, eval_path)
     tokenizer_config = read_json(model_dir / "tokenizer_config.json")
-
-    confusion = {cell: eval_results.get(f"test_{cell}") for cell in ("tn", "fp", "fn", "tp")}
-    counted = sum(int(value) for value in confusion.values() if value is not None)
-    test_samples = int(eval_results.get("test_samples") or counted)
-    full_imdb_test = test_samples == IMDB_TEST_SIZE
-    test_description = (
-        f"IMDB's test split ({IMDB_TEST_SIZE:,} reviews)" if full_imdb_test
-        else f"{test_samples:,} reviews of a test split (not the full {IMDB_TEST_SIZE:,}-review IMDB test split, so "
-        "compare with care)"
-    )
-    build = describe_build(run_info, test_samples)
-    serving = run_info.get("serving") or None
-    ngram = bool(config.get("ngram_order"))
-    cnn = config.get("encoder") == "cnn"
-    network = "CNN" if cnn else ("Bi" if config.get("bidirectional") else "") + config.get("cell", "lstm").upper()
-    card_data = dict(
-        pipeline_tag="text-classification",
-        datasets=["stanfordnlp/imdb"],
-        metrics=["accuracy"],
-        tags=["sentiment-analysis", "imdb", "movie-reviews", "cnn" if cnn else config.get("cell", "lstm"),
-              *(["n-grams"] if ngram else []), build["word_vectors"]["tag"], "imdb-lstm", "custom_code"],
-        eval_results=[
-            EvalResult(task_type="text-classification", task_name="Sentiment analysis",
-                       dataset_type="stanfordnlp/imdb", dataset_name="IMDB", dataset_split="test",
-                       metric_type=metric["type"], metric_name=metric["name"], metric_value=metric["value"])
-            for metric in metrics[:len(TEST_METRICS)]  # the five rates; precision and F1 only in the card's table
-        ],
-    )
+    test_split = describe_test_split(eval_results)
+    build = describe_build(run_info, test_split["test_samples"])
     return render_card(
-        model_dir, repo_id, template_path, card_data, run_info,
+        model_dir, repo_id, template_path, default_card_metadata(config, build["word_vectors"]["tag"], metrics),
+        run_info,
         default={
             **build,
-            "test_samples": test_samples,
-            "full_test": full_imdb_test,
-            "test_description": test_description,
+            "test_samples": test_split["test_samples"],
+            "full_test": test_split["full_test"],
+            "test_description": test_split["test_description"],
             "recurrent_accuracy": eval_results.get("test_recurrent_accuracy"),
             "validation_accuracy": eval_results.get("eval_accuracy"),
             "validation_recurrent_accuracy": eval_results.get("eval_recurrent_accuracy"),
-            "confusion": confusion if counted else None,
-            "serving": serving,
-            "design": ("bag-of-n-grams + " if ngram else "") + network,
+            "confusion": test_split["confusion"],
+            "serving": run_info.get("serving") or None,
+            "design": network_design(config),
         },
         title=repo_id or DEFAULT_MODEL_NAME,
         **model_fields(config, tokenizer_config, tokenizer_config.get("model_max_length")),
         test_results=metrics,
-        test_description=test_description,
+        test_description=test_split["test_description"],
         validation_accuracy=eval_results.get("eval_accuracy"),
         confusion_matrix=(model_dir / "confusion_matrix.png").is_file(),
         benchmark=None,

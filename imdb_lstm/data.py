@@ -188,18 +188,9 @@ def parse_data_files(entries: list[str] | None) -> dict[str, str] | None:
     return files
 
 
-def load_labelled(source: str = HUB_DATASET, text_column: str = "text", label_column: str = "label",
-                  data_files: dict[str, str] | None = None, splits: tuple[str, ...] = ("train", "test"),
-                  ) -> tuple[DatasetDict, list[str] | None]:
-    """Labelled texts for classification (see the module docstring) and the label names: the sorted string labels,
-    a ClassLabel's names, or None for integer labels and IMDB (whose config names NEGATIVE and POSITIVE)."""
-    path = Path(source).expanduser()
-    is_imdb_layout = source == SAMPLE or (path.is_dir() and (path / "train" / "pos").is_dir())
-    if is_imdb_layout:
-        if (text_column, label_column) != ("text", "label") or data_files:
-            raise DataError(f"--dataset {source} is IMDB in this package's own layout (columns 'text' and 'label'); "
-                            "--text_column, --label_column and --data_files are for other sources.")
-        return load_imdb(source, splits), None
+def check_labelled_source(source: str, path: Path, data_files: dict[str, str] | None, splits: tuple[str, ...]) -> None:
+    """Refuse, before anything is downloaded, a source that is neither a folder nor a Hub id (a mistyped path would
+    otherwise reach the Hub) and `data_files` that leave out one of `splits`."""
     if data_files is None and not path.exists() and (source.startswith((".", "/", "~")) or source.count("/") != 1):
         raise DataError(
             f"Dataset source {source!r} is neither an existing folder nor a Hub id like {HUB_DATASET!r}; use a Hub "
@@ -211,6 +202,11 @@ def load_labelled(source: str = HUB_DATASET, text_column: str = "text", label_co
         if missing:
             raise DataError(f"--data_files names no {' or '.join(missing)} file; give "
                             f"{' '.join(f'{split}=PATH' for split in splits)}.")
+
+
+def read_labelled_splits(source: str, text_column: str, label_column: str, data_files: dict[str, str] | None,
+                         splits: tuple[str, ...]) -> dict[str, Dataset]:
+    """The `splits` of `source` as read, each checked to have both columns and texts in `text_column`."""
     loaded = {}
     for split in splits:
         if data_files is None:
@@ -226,30 +222,61 @@ def load_labelled(source: str = HUB_DATASET, text_column: str = "text", label_co
         if split.features[text_column].dtype not in ("string", "large_string"):
             raise DataError(f"Column {text_column!r} of split {name!r} holds {split.features[text_column]}, not "
                             "text; give the column with the texts as --text_column.")
-    feature = loaded[splits[0]].features[label_column]
-    names = None
+    return loaded
+
+
+def label_names(loaded: dict[str, Dataset], feature, source: str, label_column: str) -> list[str] | None:
+    """The names of the labels `feature` (the label column's feature) holds: a ClassLabel's names, the sorted
+    string labels of every split, or None for integer class ids and IMDB's own (neg, pos)."""
     if isinstance(feature, ClassLabel):
         # IMDB's own (neg, pos) keeps the config's NEGATIVE/POSITIVE names, as load_imdb gives it.
-        names = None if feature.names == list(LABELS) else list(feature.names)
-    elif getattr(feature, "dtype", None) in ("string", "large_string"):
+        return None if feature.names == list(LABELS) else list(feature.names)
+    if getattr(feature, "dtype", None) in ("string", "large_string"):
         values = [value for split in loaded.values() for value in split[label_column]]
         if any(value is None or not str(value).strip() for value in values):
             raise DataError(f"Column {label_column!r} of {source} has empty labels; every text needs a label.")
-        names = sorted(set(values))
-    elif not str(getattr(feature, "dtype", "")).startswith(("int", "uint")):
+        return sorted(set(values))
+    if not str(getattr(feature, "dtype", "")).startswith(("int", "uint")):
         raise DataError(f"Column {label_column!r} of {source} holds {feature}: labels must be class names (strings) "
                         "or class ids (integers); float targets (regression) are not trained by this command.")
+    return None
+
+
+def as_text_and_label(split: Dataset, text_column: str, label_column: str, label2id: dict[str, int] | None
+                      ) -> Dataset:
+    """`split` with only a `text` and a `label` column; string labels turned into class ids with `label2id`."""
+    split = split.select_columns([text_column, label_column])
+    if label2id is not None:
+        split = split.map(lambda batch: {"label_id": [label2id[v] for v in batch[label_column]]}, batched=True,
+                          remove_columns=[label_column]).rename_column("label_id", label_column)
+    if text_column != "text":
+        split = split.rename_column(text_column, "text")
+    if label_column != "label":
+        split = split.rename_column(label_column, "label")
+    return split
+
+
+def load_labelled(source: str = HUB_DATASET, text_column: str = "text", label_column: str = "label",
+                  data_files: dict[str, str] | None = None, splits: tuple[str, ...] = ("train", "test"),
+                  ) -> tuple[DatasetDict, list[str] | None]:
+    """Labelled texts for classification (see the module docstring) and the label names: the sorted string labels,
+    a ClassLabel's names, or None for integer labels and IMDB (whose config names NEGATIVE and POSITIVE)."""
+    path = Path(source).expanduser()
+    is_imdb_layout = source == SAMPLE or (path.is_dir() and (path / "train" / "pos").is_dir())
+    if is_imdb_layout:
+        if (text_column, label_column) != ("text", "label") or data_files:
+            raise DataError(f"--dataset {source} is IMDB in this package's own layout (columns 'text' and 'label'); "
+                            "--text_column, --label_column and --data_files are for other sources.")
+        return load_imdb(source, splits), None
+    check_labelled_source(source, path, data_files, splits)
+    loaded = read_labelled_splits(source, text_column, label_column, data_files, splits)
+    feature = loaded[splits[0]].features[label_column]
+    names = label_names(loaded, feature, source, label_column)
+    # A ClassLabel already holds class ids; string labels become the index of their sorted name.
+    label2id = None if names is None or isinstance(feature, ClassLabel) else {label: i for i, label in enumerate(names)}
     result = {}
     for name, split in loaded.items():
-        split = split.select_columns([text_column, label_column])
-        if names is not None and not isinstance(feature, ClassLabel):
-            label2id = {label: i for i, label in enumerate(names)}
-            split = split.map(lambda batch: {"label_id": [label2id[v] for v in batch[label_column]]}, batched=True,
-                              remove_columns=[label_column]).rename_column("label_id", label_column)
-        if text_column != "text":
-            split = split.rename_column(text_column, "text")
-        if label_column != "label":
-            split = split.rename_column(label_column, "label")
+        split = as_text_and_label(split, text_column, label_column, label2id)
         if len(split) == 0:
             raise DataError(f"Split {name!r} of {source} is empty: there is nothing to train or evaluate on.")
         result[name] = split
@@ -426,6 +453,60 @@ def without_texts(texts: Dataset, excluded_texts=()) -> Dataset:
                          if isinstance(text, str) and text.strip() and normalised_text(text) not in excluded])
 
 
+def read_unlabelled_splits(source: str, splits: list[str], config_name: str | None, data_files: list[str] | None,
+                           streaming: bool, flags) -> list[Dataset | IterableDataset]:
+    """Each of `splits` of `source` as read (the shipped sample: its train and unsupervised parquet files), with
+    errors that name `flags` (an entry of `UNLABELLED_USES`): the command's own options."""
+    if source == SAMPLE:
+        unknown = [name for name in splits if name not in SAMPLE_PRETRAINING_SPLITS]
+        if unknown:
+            raise DataError(f"The shipped sample has no split {unknown} to pretrain on; it has {list(SAMPLE_PRETRAINING_SPLITS)}.")
+        files = {name: str(SAMPLE_DIR / f"{name}.parquet") for name in splits}
+        return [load_dataset("parquet", data_files={name: path}, split=name, streaming=streaming)
+                for name, path in files.items()]
+    kwargs = {"name": config_name, "streaming": streaming}
+    if data_files:
+        kwargs["data_files"] = data_files
+    parts = []
+    for name in splits:
+        try:
+            parts.append(load_dataset(source, split=name, **kwargs))
+        except ConnectionError as error:
+            raise DataError(f"Hub unreachable: cannot download {source!r} ({error}). Offline, use "
+                            f"--dataset {SAMPLE} or a local folder such as ../shared/data/imdb.") from error
+        except (ValueError, FileNotFoundError) as error:
+            raise DataError(f"Cannot read split {name!r} of {source!r} ({error}). Give {flags.splits_flag} "
+                            "that the source has, e.g. 'train' for most corpora.") from error
+    return parts
+
+
+def unlabelled_stream(parts: list[IterableDataset], excluded_texts) -> IterableDataset:
+    """The streamed `parts` (a `text` column each) interleaved into one stream; with `excluded_texts`, empty texts and
+    those texts are filtered out as it is read (what `without_texts` leaves out of a dataset read whole)."""
+    stream = parts[0] if len(parts) == 1 else interleave_datasets(parts, stopping_strategy="all_exhausted")
+    if excluded_texts is None:
+        return stream
+    excluded = {normalised_text(text) for text in excluded_texts}
+    return stream.filter(lambda row: isinstance(row["text"], str) and bool(row["text"].strip())
+                         and normalised_text(row["text"]) not in excluded)
+
+
+def texts_left_after_exclusion(texts: Dataset, excluded_texts, source: str, splits: list[str], use: str) -> Dataset:
+    """`texts` without empty texts and `excluded_texts` (`without_texts`), logged; refused when none is left, since
+    a stage trained on nothing would fail later with a less clear error."""
+    flags = UNLABELLED_USES[use]
+    kept = without_texts(texts, excluded_texts)
+    logger.info("%s: %d of the %d texts read left out (empty, or the text of an excluded review).", use,
+                len(texts) - len(kept), len(texts))
+    if len(kept) == 0:
+        outside = " outside the run's validation and test reviews" if excluded_texts else ""
+        raise DataError(f"{flags.dataset_flag} {source} ({flags.splits_flag} {','.join(splits)}) holds no non-empty "
+                        f"text{outside}; give "
+                        f"unlabelled reviews, e.g. {flags.dataset_flag} ../shared/data/imdb {flags.splits_flag} "
+                        f"{flags.example_splits}.")
+    return kept
+
+
 def load_unlabelled_texts(
     source: str,
     splits: list[str],
@@ -447,29 +528,9 @@ def load_unlabelled_texts(
     flags = UNLABELLED_USES[use]
     column_hint = (f"give the column that holds the texts with {flags.text_column_flag}" if flags.text_column_flag
                    else "give a source whose texts are in a 'text' column")
-    if source == SAMPLE:
-        unknown = [name for name in splits if name not in SAMPLE_PRETRAINING_SPLITS]
-        if unknown:
-            raise DataError(f"The shipped sample has no split {unknown} to pretrain on; it has {list(SAMPLE_PRETRAINING_SPLITS)}.")
-        files = {name: str(SAMPLE_DIR / f"{name}.parquet") for name in splits}
-        parts = [load_dataset("parquet", data_files={name: path}, split=name, streaming=streaming)
-                 for name, path in files.items()]
-    else:
-        kwargs = {"name": config_name, "streaming": streaming}
-        if data_files:
-            kwargs["data_files"] = data_files
-        parts = []
-        for name in splits:
-            try:
-                parts.append(load_dataset(source, split=name, **kwargs))
-            except ConnectionError as error:
-                raise DataError(f"Hub unreachable: cannot download {source!r} ({error}). Offline, use "
-                                f"--dataset {SAMPLE} or a local folder such as ../shared/data/imdb.") from error
-            except (ValueError, FileNotFoundError) as error:
-                raise DataError(f"Cannot read split {name!r} of {source!r} ({error}). Give {flags.splits_flag} "
-                                "that the source has, e.g. 'train' for most corpora.") from error
-    columns = [part.column_names for part in parts]
-    for name, names in zip(splits, columns):
+    parts = read_unlabelled_splits(source, splits, config_name, data_files, streaming, flags)
+    for name, part in zip(splits, parts):
+        names = part.column_names  # None for a stream whose columns are only known once it is read
         if names is not None and text_column not in names:
             raise DataError(
                 f"Split {name!r} of {source!r} has no {text_column!r} column (it has {names}); {column_hint}."
@@ -478,27 +539,13 @@ def load_unlabelled_texts(
     if text_column != "text":
         parts = [part.rename_column(text_column, "text") for part in parts]
     if streaming:
-        stream = parts[0] if len(parts) == 1 else interleave_datasets(parts, stopping_strategy="all_exhausted")
-        if excluded_texts is None:
-            return stream
-        excluded = {normalised_text(text) for text in excluded_texts}
-        return stream.filter(lambda row: isinstance(row["text"], str) and bool(row["text"].strip())
-                             and normalised_text(row["text"]) not in excluded)
+        return unlabelled_stream(parts, excluded_texts)
     texts = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
     if getattr(texts.features["text"], "dtype", None) not in ("string", "large_string"):
         raise DataError(f"Column {text_column!r} of {source!r} holds {texts.features['text']}, not text; {column_hint}.")
     if excluded_texts is None:
         return texts
-    kept = without_texts(texts, excluded_texts)
-    logger.info("%s: %d of the %d texts read left out (empty, or the text of an excluded review).", use,
-                len(texts) - len(kept), len(texts))
-    if len(kept) == 0:
-        outside = " outside the run's validation and test reviews" if excluded_texts else ""
-        raise DataError(f"{flags.dataset_flag} {source} ({flags.splits_flag} {','.join(splits)}) holds no non-empty "
-                        f"text{outside}; give "
-                        f"unlabelled reviews, e.g. {flags.dataset_flag} ../shared/data/imdb {flags.splits_flag} "
-                        f"{flags.example_splits}.")
-    return kept
+    return texts_left_after_exclusion(texts, excluded_texts, source, splits, use)
 
 
 def tokenize_unlabelled_texts(texts: Dataset, tokenizer, max_length: int, keep_text: bool = False) -> Dataset:

@@ -47,7 +47,8 @@ from .tokenization import MARKUP
 
 # Gauss–Legendre steps of each integral along the path. With 50, one integral over the whole path meets
 # completeness within 1 % for most reviews of trained models (of every encoder); where a recurrent network's state
-# flips along the path, `integrate` cuts the path into pieces until it does (tests/test_explain.py checks 5 %).
+# flips along the path, or the gap is spread along it, `integrate` cuts the path into pieces until it does
+# (tests/test_explain.py checks the 1 %).
 # A 269-token review with the recipe's BiLSTM-128 costs 0.2-0.4 s of one CPU core (BENCHMARKS.md).
 DEFAULT_STEPS = 50
 # Interpolated inputs are run through the model in chunks of at most this many tokens (rows × length).
@@ -271,11 +272,12 @@ def integrate(integral, evaluate, difference: float, tolerance: float | None, n_
     the path. Integrals over pieces add up to the integral over the whole path, so a piece may be replaced by
     pieces that cover it. A recurrent network can flip state within a very short stretch of the path (an LSTM
     latching onto a memory once its inputs are strong enough): there the output changes by a unit or more within
-    1/1000 of the path, which no affordable number of evenly placed steps sees. So while the gaps add up to more
-    than `tolerance` × |difference| (at least 1e-3), the piece with the largest gap is searched for that stretch
-    (the output at `n_steps` + 1 evenly spaced points, without gradients) and cut in three: before the largest
-    change, its cell, after it; each is integrated anew. Up to `max_rounds` rounds. Returns (scores, total gap,
-    number of pieces)."""
+    1/1000 of the path, which no affordable number of evenly placed steps sees. Elsewhere the gap is spread along
+    a smooth path, and halving a piece shrinks it fast. So while the gaps add up to more than `tolerance` ×
+    |difference| (at least 1e-3), the piece with the largest gap is searched for that stretch (the output at
+    `n_steps` + 1 evenly spaced points, without gradients) and cut before the largest change, after it, and at its
+    middle; each part is integrated anew. Up to `max_rounds` rounds. Returns (scores, total gap, number of
+    pieces)."""
     scores, gaps = integral([(0.0, 1.0)])
     pieces = [((0.0, 1.0), scores[0], float(gaps[0]))]
     if tolerance is not None:
@@ -288,8 +290,8 @@ def integrate(integral, evaluate, difference: float, tolerance: float | None, n_
             points = torch.linspace(a, b, n_steps + 1).tolist()
             values = evaluate(points)
             cell = int((values[1:] - values[:-1]).abs().argmax())
-            cuts = [a, points[cell], points[cell + 1], b]
-            parts = [(start, stop) for start, stop in zip(cuts, cuts[1:]) if stop > start]
+            cuts = sorted({a, points[cell], points[cell + 1], (a + b) / 2, b})
+            parts = list(zip(cuts, cuts[1:]))
             part_scores, part_gaps = integral(parts)
             pieces += [(part, part_scores[i], float(part_gaps[i])) for i, part in enumerate(parts)]
     total = torch.stack([piece_scores for _, piece_scores, _ in pieces]).sum(dim=0)

@@ -10,7 +10,7 @@ The row (one JSON object, as benchmarks/accuracy.json keeps it): the test rates,
 pickled model (`<output_dir>/<model>/model.joblib`) and the number of features.
 """
 
-import logging
+import argparse
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +22,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from datasets import DatasetDict
-from transformers import HfArgumentParser
 
 from imdb_lstm import word_vectors
-from imdb_lstm.benchmarking import (ACCURACY_SMOKE_DATA, RATE_KEYS, PartArguments, RunArguments, file_mb, resolve_run,
-                                    write_part)
+from imdb_lstm.benchmarking import (ACCURACY_SMOKE_DATA, RATE_KEYS, file_mb, options_namespace, parse_part_options,
+                                    part_main)
 from imdb_lstm.data import load_imdb, make_splits, subsample
 from imdb_lstm.metrics import binary_rates
 from imdb_lstm.ngrams import nb_log_count_ratio
@@ -145,14 +144,17 @@ def smoke_imdb(args):
     return DatasetDict({name: subsample(raw[name], ACCURACY_SMOKE_DATA["max_train_samples"], seed) for name in raw})
 
 
+def parse_args(argv=None) -> argparse.Namespace:
+    return options_namespace(*parse_part_options((BaselineArguments,), argv, "benchmark", REPO_ROOT))
+
+
+def run_baseline(args) -> dict:
+    """The row of the baseline `--model` names."""
+    return run_tfidf(args) if args.model == TFIDF else run_nblr(args)
+
+
 def main(argv=None) -> dict:
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    parser = HfArgumentParser((RunArguments, BaselineArguments, PartArguments))
-    run, baseline, part = parser.parse_args_into_dataclasses(args=argv)
-    resolve_run(run, None, "benchmark", REPO_ROOT)
-    row = run_tfidf(run) if baseline.model == TFIDF else run_nblr(run)
-    write_part(part.output, row)
-    return row
+    return part_main(parse_args, run_baseline, argv)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 
-from transformers import AutoTokenizer, HfArgumentParser, Trainer
+from transformers import AutoTokenizer, Trainer
 
-from imdb_lstm.benchmarking import (SPEED_SMOKE, PartArguments, PretrainingSpeedArguments, RunArguments,
-                                    SpeedArguments, apply_smoke, resolve_run, time_training, write_part)
+from imdb_lstm.benchmarking import (SPEED_SMOKE, PretrainingSpeedArguments, SpeedArguments, options_namespace,
+                                    parse_part_options, part_main, time_training)
 from imdb_lstm.cards import describe_language_model
 from imdb_lstm.data import load_imdb
 from imdb_lstm.serving_imdb_lstm import bfloat16_is_native
@@ -35,15 +35,12 @@ logger = logging.getLogger("bench_pretrain_speed")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = HfArgumentParser((RunArguments, SpeedArguments, PretrainingSpeedArguments, PartArguments))
-    run, speed, pretraining_args, part = parser.parse_args_into_dataclasses(args=argv)
-    resolve_run(run, None, "bench_speed", REPO_ROOT)
-    if run.smoke:
-        apply_smoke(SPEED_SMOKE, speed, pretraining_args)
-    if not speed.model:
+    parsed = parse_part_options((SpeedArguments, PretrainingSpeedArguments), argv, "bench_speed", REPO_ROOT,
+                                SPEED_SMOKE)
+    args = options_namespace(*parsed)
+    if not args.model:
         raise ValueError("--model is needed: a trained folder whose tokenizer cuts the blocks.")
-    return argparse.Namespace(**{key: value for item in (run, speed, pretraining_args, part)
-                                 for key, value in dataclasses.asdict(item).items()})
+    return args
 
 
 def recipe_optimizer(model):
@@ -87,14 +84,13 @@ def pretraining_throughput(args, tokenizer_dir: Path) -> dict:
     return results
 
 
+def measure(args) -> dict:
+    """Item 8 with the tokenizer of `--model`."""
+    return pretraining_throughput(args, Path(args.model))
+
+
 def main(argv=None) -> dict:
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    args = parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    result = pretraining_throughput(args, Path(args.model))
-    write_part(args.output, result)
-    return result
+    return part_main(parse_args, measure, argv)
 
 
 if __name__ == "__main__":

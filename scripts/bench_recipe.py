@@ -13,16 +13,12 @@ n-gram branch's accuracies, and the wall-clock time of every stage from nothing 
 times from each Trainer's state, the language model's tokens and validation perplexity.
 """
 
-import logging
+import argparse
 import time
 from pathlib import Path
 
-import torch
-
-from transformers import HfArgumentParser
-
-from imdb_lstm.benchmarking import (ACCURACY_SMOKE_DATA, RATE_KEYS, PartArguments, RunArguments, apply_smoke, file_mb,
-                                    learn_domain_vectors, optimisation_seconds, resolve_run, write_part)
+from imdb_lstm.benchmarking import (ACCURACY_SMOKE_DATA, RATE_KEYS, apply_smoke, file_mb, learn_domain_vectors,
+                                    optimisation_seconds, options_namespace, parse_part_options, part_main)
 from imdb_lstm.commands import word_vectors as word_vectors_command
 from imdb_lstm.training import finetune as train
 from imdb_lstm.training import pretrain as pretraining
@@ -107,15 +103,12 @@ def run_semi_supervised(args) -> dict:
     }
 
 
+def parse_args(argv=None) -> argparse.Namespace:
+    return options_namespace(*parse_part_options((), argv, "benchmark", REPO_ROOT))
+
+
 def main(argv=None) -> dict:
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    run, part = HfArgumentParser((RunArguments, PartArguments)).parse_args_into_dataclasses(args=argv)
-    resolve_run(run, None, "benchmark", REPO_ROOT)
-    if run.threads is not None:
-        torch.set_num_threads(run.threads)
-    row = run_semi_supervised(run)
-    write_part(part.output, row)
-    return row
+    return part_main(parse_args, run_semi_supervised, argv)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ report's, items 5, 6, 9, 10 and 11 of its list):
 """
 
 import argparse
-import dataclasses
 import json
 import logging
 import time
@@ -34,11 +33,11 @@ import numpy as np
 import torch
 
 from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DistilBertConfig,
-                          DistilBertForSequenceClassification, HfArgumentParser, pipeline)
+                          DistilBertForSequenceClassification, pipeline)
 
 import imdb_lstm  # noqa: F401  (registers the Auto classes the pipeline loads the model with)
-from imdb_lstm.benchmarking import (SPEED_SMOKE, PartArguments, RunArguments, ServingSpeedArguments, SpeedArguments,
-                                    apply_smoke, file_mb, relative_to, resolve_run, write_part)
+from imdb_lstm.benchmarking import (SPEED_SMOKE, ServingSpeedArguments, SpeedArguments, file_mb, options_namespace,
+                                    parse_part_options, part_main, relative_to)
 from imdb_lstm.data import load_imdb, make_splits
 from imdb_lstm.onnx_export import export_onnx, onnx_logits, onnx_session
 from imdb_lstm.predict import length_sorted_batches, load_classifier, predict_proba
@@ -50,15 +49,11 @@ logger = logging.getLogger("bench_serving_speed")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = HfArgumentParser((RunArguments, SpeedArguments, ServingSpeedArguments, PartArguments))
-    run, speed, serving, part = parser.parse_args_into_dataclasses(args=argv)
-    resolve_run(run, None, "bench_speed", REPO_ROOT)
-    if run.smoke:
-        apply_smoke(SPEED_SMOKE, speed, serving)
-    if not speed.model:
+    parsed = parse_part_options((SpeedArguments, ServingSpeedArguments), argv, "bench_speed", REPO_ROOT, SPEED_SMOKE)
+    args = options_namespace(*parsed)
+    if not args.model:
         raise ValueError("--model is needed: the trained folder whose serving is measured.")
-    return argparse.Namespace(**{key: value for item in (run, speed, serving, part)
-                                 for key, value in dataclasses.asdict(item).items()})
+    return args
 
 
 # ---------------------------------------------------------------- 5./6./9./11.
@@ -245,13 +240,7 @@ def measure(args) -> dict:
 
 
 def main(argv=None) -> dict:
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    args = parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    result = measure(args)
-    write_part(args.output, result)
-    return result
+    return part_main(parse_args, measure, argv)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ report's): this CPU's sgemm rate, our model's training throughput (tokens/s and 
 """
 
 import argparse
-import dataclasses
 import json
 import logging
 import os
@@ -37,12 +36,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from transformers import AutoTokenizer, DataCollatorWithPadding, HfArgumentParser, Trainer
+from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from imdb_lstm import ImdbLstmForSequenceClassification
-from imdb_lstm.benchmarking import (SPEED_SMOKE, PartArguments, RunArguments, SpeedArguments, TrainingSpeedArguments,
-                                    apply_smoke, file_mb, resolve_run, time_training, write_part)
+from imdb_lstm.benchmarking import (SPEED_SMOKE, SpeedArguments, TrainingSpeedArguments, file_mb, options_namespace,
+                                    parse_part_options, part_main, time_training)
 from imdb_lstm.cards import describe_architecture
 from imdb_lstm.data import load_imdb
 from imdb_lstm.serving_imdb_lstm import bfloat16_is_native
@@ -56,17 +55,13 @@ SMOKE_TRAIN_ARGS = ["--hidden_size", "8", "--max_train_samples", "200"]
 
 def parse_args(argv=None) -> argparse.Namespace:
     """The options as one namespace; the recipe's batch size and max length where none is given."""
-    parser = HfArgumentParser((RunArguments, SpeedArguments, TrainingSpeedArguments, PartArguments))
-    run, speed, training, part = parser.parse_args_into_dataclasses(args=argv)
-    resolve_run(run, None, "bench_speed", REPO_ROOT)
-    if run.smoke:
-        apply_smoke(SPEED_SMOKE, speed, training)
-    if training.batch_size is None:
-        training.batch_size = ImdbTrainingArguments.per_device_train_batch_size
-    if training.max_length is None:
-        training.max_length = DataArguments.max_length
-    return argparse.Namespace(**{key: value for item in (run, speed, training, part)
-                                 for key, value in dataclasses.asdict(item).items()})
+    args = options_namespace(*parse_part_options((SpeedArguments, TrainingSpeedArguments), argv, "bench_speed",
+                                                 REPO_ROOT, SPEED_SMOKE))
+    if args.batch_size is None:
+        args.batch_size = ImdbTrainingArguments.per_device_train_batch_size
+    if args.max_length is None:
+        args.max_length = DataArguments.max_length
+    return args
 
 
 # ---------------------------------------------------------------- 1. sgemm
@@ -250,13 +245,7 @@ def measure(args) -> dict:
 
 
 def main(argv=None) -> dict:
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    args = parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    result = measure(args)
-    write_part(args.output, result)
-    return result
+    return part_main(parse_args, measure, argv)
 
 
 if __name__ == "__main__":

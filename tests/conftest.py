@@ -1,4 +1,5 @@
-"""Fixtures shared by several test files: one small model trained on the shipped sample, once per session."""
+"""Fixtures shared by several test files, each built once per session: one small model trained on the shipped sample,
+and one tiny language model pretrained on it."""
 
 import pytest
 
@@ -22,3 +23,16 @@ def sample_model_dir(tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("sample_model")
     training.main([*SAMPLE_MODEL_RECIPE, "--output_dir", str(output_dir)])
     return output_dir
+
+
+@pytest.fixture(scope="session")
+def pretrained(tmp_path_factory):
+    """(output folder, results) of a 40-step pretraining of a tiny language model on the shipped sample
+    (tests/test_pretrain.py, tests/test_pretrained.py, tests/test_trainer.py)."""
+    from helpers import pretrain
+
+    output_dir = tmp_path_factory.mktemp("lm")
+    results = pretrain(output_dir, "--dataset", "sample", "--max_train_texts", "600", "--max_steps", "40",
+                       "--learning_rate", "1e-2", "--logging_steps", "5", "--eval_strategy", "steps",
+                       "--eval_steps", "20")
+    return output_dir, results

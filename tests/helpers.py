@@ -1,9 +1,13 @@
-"""Small shared builders for the tests: a tokenizer and a model over the shipped IMDB sample, and a script of
-scripts/ loaded as a module."""
+"""Small shared builders for the tests: a tokenizer and a model over the shipped IMDB sample, a tiny pretraining run,
+a file cut short, a folder's logits through remote code only, and a script of scripts/ loaded as a module."""
 
 import functools
 import importlib.util
+import json
+import os
+import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 from imdb_lstm import ImdbLstmForCausalLM, build_model, build_tokenizer
@@ -51,3 +55,56 @@ def load_script(name: str):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+# A tiny language model's pretraining (imdb_lstm.training.pretrain), for tests/test_pretrain.py and the `pretrained`
+# fixture (tests/conftest.py): the recipe's kind of language model (configs/ssl_pretrain.json: forward + backward,
+# adaptive softmax), tiny.
+TINY_PRETRAINING = [
+    "--hidden_size", "16", "--bidirectional", "true", "--lm_output", "adaptive", "--block_size", "32",
+    "--vocab_size", "3000", "--per_device_train_batch_size", "16",
+    "--per_device_eval_batch_size", "32", "--glove", "none", "--embedding_dim", "16", "--disable_tqdm", "true",
+    "--report_to", "none", "--save_strategy", "no", "--eval_strategy", "no",
+]
+
+
+def pretrain(output_dir: Path, *extra: str) -> dict:
+    from imdb_lstm.training import pretrain as pretraining
+
+    return pretraining.main([*TINY_PRETRAINING, "--output_dir", str(output_dir), *extra])
+
+
+def truncate(path: Path, keep: float = 0.5) -> None:
+    """Cut a file to its first `keep` share of bytes (a save a kill cut short)."""
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+REMOTE_CLASSIFIER = textwrap.dedent(
+    """
+    import json, sys
+    sys.modules["imdb_lstm"] = None  # only the folder's own code may run
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    folder, texts = sys.argv[1], json.loads(sys.argv[2])
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
+    model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True).eval()
+    assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
+    with torch.no_grad():
+        print("LOGITS " + json.dumps(model(**tokenizer(texts, padding=True, return_tensors="pt")).logits.tolist()))
+    """
+)
+
+
+def assert_remote_code_logits(folder: Path, expected, texts=SHORT_REVIEWS):
+    """The classifier saved in `folder`, loaded in a fresh process through its own code only (the package hidden),
+    gives `expected` logits for `texts`."""
+    import torch
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(folder / "hf_home"), "PYTHONPATH": ""}
+    result = subprocess.run([sys.executable, "-c", REMOTE_CLASSIFIER, str(folder), json.dumps(texts)],
+                            capture_output=True, text=True, cwd=folder, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = next(line for line in result.stdout.splitlines() if line.startswith("LOGITS "))
+    remote = torch.tensor(json.loads(line.removeprefix("LOGITS ")))
+    torch.testing.assert_close(remote, expected, atol=1e-5, rtol=1e-5)

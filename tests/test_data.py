@@ -1,5 +1,5 @@
 """IMDB sources, split protocols and data validation; what unlabelled stages leave out (a test review planted in
-the unlabelled data: `planted_imdb_folder`, which tests/test_word_vectors.py and tests/test_pretraining.py use)."""
+the unlabelled data: `planted_imdb_folder`, which tests/test_word_vectors.py and tests/test_pretrain.py use)."""
 
 import logging
 

@@ -1,7 +1,7 @@
 """The export module (`imdb_lstm.onnx_export`): its export-only paths go into a model through the model's two
 replaceable functions while exporting and come out afterwards, and they compute what the model's own paths compute.
-(Exported graphs against eager logits: tests/test_modeling.py for torch.export, tests/test_speed_features.py and
-tests/test_semi_supervised.py for ONNX.)"""
+(Exported graphs against eager logits: tests/test_modeling_imdb_lstm.py for torch.export, tests/test_speed_features.py
+and tests/test_ngrams.py for ONNX.)"""
 
 import pytest
 import torch

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import pytest
 import torch
 from datasets import Dataset
-from helpers import sample_texts, tiny_model, tiny_tokenizer
+from helpers import sample_texts, tiny_model, tiny_tokenizer, truncate
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from transformers import pipeline
@@ -179,11 +179,6 @@ def train_on_aclimdb_without_test_reviews(env):
     (root / "train" / "pos" / "0_9.txt").write_text("A fine film.")
     (root / "train" / "neg" / "1_2.txt").write_text("A dull film.")
     return train.main(["--dataset", str(root), "--output_dir", str(env.scratch / "aclimdb-out")])
-
-
-def truncate(path: Path, keep: float = 0.5) -> None:
-    data = path.read_bytes()
-    path.write_bytes(data[: int(len(data) * keep)])
 
 
 def without_weights(env):
@@ -480,32 +475,6 @@ def test_killed_training_resumes_to_the_uninterrupted_result(reference_run, trai
     reference_weights, resumed_weights = (load_file(d / "model.safetensors") for d in (reference_run, output_dir))
     for name, tensor in reference_weights.items():
         torch.testing.assert_close(resumed_weights[name], tensor, atol=1e-5, rtol=1e-4, msg=name)
-
-
-def write_checkpoint(folder: Path, source: Path) -> Path:
-    """A complete-looking checkpoint folder: trainer_state.json and the weights of `source`."""
-    folder.mkdir(parents=True)
-    (folder / "trainer_state.json").write_text(json.dumps({"global_step": int(folder.name.split("-")[1])}))
-    shutil.copy(source / "model.safetensors", folder / "model.safetensors")
-    return folder
-
-
-def test_last_checkpoint_skips_incomplete_ones(env, tmp_path):
-    complete = write_checkpoint(tmp_path / "checkpoint-20", env.model_dir)
-    write_checkpoint(tmp_path / "checkpoint-9", env.model_dir)  # older, and 9 < 20 although "9" > "20"
-    truncate(write_checkpoint(tmp_path / "checkpoint-30", env.model_dir) / "model.safetensors")
-    (write_checkpoint(tmp_path / "checkpoint-40", env.model_dir) / "trainer_state.json").unlink()
-    (write_checkpoint(tmp_path / "checkpoint-50", env.model_dir) / "model.safetensors").unlink()
-    (write_checkpoint(tmp_path / "checkpoint-60", env.model_dir) / "trainer_state.json").write_text('{"global_st')
-    write_checkpoint(tmp_path / "checkpoint-70-old", env.model_dir)  # not a Trainer checkpoint name
-
-    assert common.resolve_checkpoint("last", tmp_path) == str(complete)
-    assert common.resolve_checkpoint(str(complete), tmp_path) == str(complete)
-    assert common.resolve_checkpoint(None, tmp_path) is None
-    with pytest.raises(FileNotFoundError, match="not a complete checkpoint"):
-        common.resolve_checkpoint(str(tmp_path / "checkpoint-30"), tmp_path)
-    with pytest.raises(FileNotFoundError, match="no complete checkpoint in"):
-        common.resolve_checkpoint("last", tmp_path / "checkpoint-30")
 
 
 @pytest.mark.slow

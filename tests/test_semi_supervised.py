@@ -1,25 +1,21 @@
 """The semi-supervised recipe's parts on small data: the adaptive-softmax language model (exact against its full
-distribution; the same alone or padded: tests/test_model_family.py), domain word vectors (test refused, full coverage through --glove), the
-n-gram branch (equal to its scikit-learn fit, exact under padding, saved and loaded, through remote code) and the
-whole chain word vectors → pretraining → fine-tuning with the n-gram branch (the embedding normalised at every step,
-the weights averaged)."""
+distribution; the same alone or padded: tests/test_model_family.py), domain word vectors (test refused, full coverage
+through --glove), and the whole chain word vectors → pretraining → fine-tuning with the n-gram branch (the embedding
+normalised at every step, the weights averaged). The n-gram branch alone: tests/test_ngrams.py; fitted and weighted
+in a training run: tests/test_scoring.py."""
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
 import torch
 from datasets import Dataset
 from gensim.models import KeyedVectors
-from helpers import tiny_model, tiny_tokenizer
+from helpers import assert_remote_code_logits, tiny_tokenizer
 from sklearn.metrics import accuracy_score
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from imdb_lstm import ImdbLstmConfig, ImdbLstmForCausalLM, build_model, build_tokenizer, ngrams
+from imdb_lstm import ImdbLstmConfig, ImdbLstmForCausalLM, build_model, build_tokenizer
 from imdb_lstm.data import DataError, held_out_texts, load_imdb, make_splits, without_texts
 from imdb_lstm.glove import load_glove
 from imdb_lstm.training import finetune as training
@@ -130,106 +126,6 @@ def test_word_vectors_refuse_test_and_sources_without_text(tmp_path):
         WordVectorArguments(output=str(tmp_path / "vectors.bin"))
 
 
-# ---------------------------------------------------------------- the n-gram branch
-
-
-@pytest.fixture(scope="module")
-def fitted_ngrams(tokenizer):
-    data = load_imdb("sample")["train"]
-    ids = tokenizer(data["text"][:800], truncation=True)["input_ids"]
-    return ngrams.fit_ngram_logistic_regression(ids, data["label"][:800], len(tokenizer), order=3, min_count=2, C=1.0)
-
-
-@pytest.mark.float_sensitive
-def test_ngram_branch_computes_the_fitted_regression_alone_or_padded(tokenizer, fitted_ngrams):
-    model, _ = tiny_model(tokenizer)
-    ngrams.attach_ngram_branch(model, fitted_ngrams, weight=1.0)  # the n-gram log-odds alone
-    texts = load_imdb("sample")["test"]["text"][:6] + ["ok", "bad bad bad bad"]
-    expected = fitted_ngrams.log_odds(tokenizer(texts, truncation=True)["input_ids"])
-    for side in ("right", "left"):
-        tokenizer.padding_side = side
-        batch = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
-        tokenizer.padding_side = "right"
-        with torch.no_grad():
-            logits = model(**batch).logits
-        np.testing.assert_allclose((logits[:, 1] - logits[:, 0]).numpy(), expected, atol=1e-4)
-    # A repeated n-gram counts once: "bad" four times scores as the distinct n-grams it forms.
-    assert len(ngrams.review_keys([5, 5, 5, 5], 3, len(tokenizer))) == 3
-
-
-def test_ngram_weight_joins_the_log_odds_and_is_chosen_on_validation(tokenizer, fitted_ngrams):
-    model, _ = tiny_model(tokenizer)
-    batch = tokenizer(REVIEWS, padding=True, return_tensors="pt")
-    with torch.no_grad():
-        recurrent = model(**batch).logits
-        ngrams.attach_ngram_branch(model, fitted_ngrams, weight=0.3)
-        joined = model(**batch).logits
-    ngram_log_odds = torch.tensor(fitted_ngrams.log_odds(tokenizer(REVIEWS)["input_ids"]), dtype=torch.float32)
-    expected = 0.7 * (recurrent[:, 1] - recurrent[:, 0]) + 0.3 * ngram_log_odds
-    torch.testing.assert_close(joined[:, 1] - joined[:, 0], expected, atol=1e-5, rtol=1e-5)
-    labels = np.array([1, 0, 1, 0])
-    weight, accuracy = ngrams.choose_ngram_weight(np.array([-1.0, 1.0, 2.0, -2.0]), np.array([3.0, -3.0, 1.0, 1.0]), labels)
-    assert accuracy == 1.0 and 0 < weight < 1  # only a mix gets all four right
-
-
-def test_ngram_classifier_saves_reloads_and_loads_through_remote_code(tmp_path, tokenizer, fitted_ngrams):
-    model, _ = tiny_model(tokenizer)
-    ngrams.attach_ngram_branch(model, fitted_ngrams, weight=0.4)
-    model.save_pretrained(tmp_path)
-    tokenizer.save_pretrained(tmp_path)
-    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
-    batch = tokenizer(REVIEWS, padding=True, return_tensors="pt")
-    with torch.no_grad():
-        expected = model(**batch).logits
-        assert torch.equal(reloaded(**batch).logits, expected)
-    assert torch.equal(reloaded.ngram.keys, model.ngram.keys)
-    assert_remote_code_logits(tmp_path, expected)
-
-
-@pytest.mark.float_sensitive
-def test_ngram_classifier_exports_to_onnx_with_the_same_logits(tmp_path, tokenizer, fitted_ngrams):
-    pytest.importorskip("onnxruntime")
-    from imdb_lstm.onnx_export import export_onnx, exportable_ngram_log_odds, max_abs_difference, onnx_session
-
-    model, _ = tiny_model(tokenizer, bidirectional=True, pooling="max_mean")
-    ngrams.attach_ngram_branch(model, fitted_ngrams, weight=0.6)
-    texts = [*REVIEWS, REVIEWS[0] + " " + REVIEWS[0]]  # a repeated n-gram counts once there too
-    batch = tokenizer(texts, padding=True, return_tensors="pt")
-    lengths = batch["attention_mask"].sum(dim=1)
-    with torch.no_grad():  # the formulation used while exporting (no searchsorted, no unique) gives the same scores
-        torch.testing.assert_close(exportable_ngram_log_odds(model.ngram, batch["input_ids"], lengths),
-                                   model.ngram(batch["input_ids"], lengths), atol=1e-5, rtol=0)
-    session = onnx_session(export_onnx(model, tmp_path / "model.onnx", tokenizer))
-    assert max_abs_difference(model, session, tokenizer, texts) <= 1e-4
-    assert max_abs_difference(model, session, tokenizer, texts[:1]) <= 1e-4
-
-
-REMOTE_CLASSIFIER = textwrap.dedent(
-    """
-    import json, sys
-    sys.modules["imdb_lstm"] = None  # only the folder's own code may run
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-    folder, texts = sys.argv[1], json.loads(sys.argv[2])
-    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
-    model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True).eval()
-    assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
-    with torch.no_grad():
-        print("LOGITS " + json.dumps(model(**tokenizer(texts, padding=True, return_tensors="pt")).logits.tolist()))
-    """
-)
-
-
-def assert_remote_code_logits(folder, expected, texts=REVIEWS):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(folder / "hf_home"), "PYTHONPATH": ""}
-    result = subprocess.run([sys.executable, "-c", REMOTE_CLASSIFIER, str(folder), json.dumps(texts)],
-                            capture_output=True, text=True, cwd=folder, env=env, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    line = next(line for line in result.stdout.splitlines() if line.startswith("LOGITS "))
-    remote = torch.tensor(json.loads(line.removeprefix("LOGITS ")))
-    torch.testing.assert_close(remote, expected, atol=1e-5, rtol=1e-5)
-
-
 # ---------------------------------------------------------------- the chain, through the commands' own code
 
 
@@ -280,55 +176,3 @@ def test_vectors_then_pretraining_then_fine_tuning_with_the_ngram_branch(tmp_pat
     with torch.no_grad():
         expected = model(**tokenizer(REVIEWS, padding=True, return_tensors="pt")).logits
     assert_remote_code_logits(output_dir, expected)
-
-
-def spy(monkeypatch, name: str, calls: list):
-    """Record every call of the package function `name`, wherever a module of the package imported it from."""
-    import importlib
-
-    real = getattr(importlib.import_module("imdb_lstm.ngrams"), name)
-
-    def recording(*args, **kwargs):
-        calls.append((args, kwargs))
-        return real(*args, **kwargs)
-    for module in [module for module_name, module in sys.modules.items() if module_name.startswith("imdb_lstm")]:
-        if getattr(module, name, None) is real:
-            monkeypatch.setattr(module, name, recording)
-
-
-def test_a_training_run_fits_the_ngram_branch_on_training_reviews_and_chooses_it_on_validation_labels(
-        tmp_path, monkeypatch):
-    """Through the real command on a tiny IMDB whose test split differs from validation: the n-gram regressions see
-    the run's training reviews only, and C and the branch's share are chosen with validation's labels."""
-    from test_data import PLANTED_WORD, planted_imdb_folder
-
-    from imdb_lstm.predict import load_classifier
-
-    folder, _ = planted_imdb_folder(tmp_path / "planted_imdb", monkeypatch)
-    fits, choices = [], []
-    spy(monkeypatch, "fit_ngram_logistic_regressions", fits)
-    spy(monkeypatch, "choose_ngram_weight", choices)
-    output_dir = tmp_path / "run"
-    results = training.main([
-        "--dataset", str(folder), "--ngram_order", "2", "--ngram_min_count", "1", "--ngram_c", "0.1", "1.0",
-        "--hidden_size", "8", "--max_length", "64", "--vocab_size", "2000", "--min_frequency", "1",
-        "--max_steps", "2", "--per_device_train_batch_size", "8", "--save_strategy", "no", "--eval_strategy", "no",
-        "--load_best_model_at_end", "false", "--report_to", "none", "--disable_tqdm", "true",
-        "--output_dir", str(output_dir)])
-
-    splits = make_splits(load_imdb(str(folder)), "canonical", 0.1, 42)
-    tokenizer = load_classifier(str(output_dir))[1]
-    encode = lambda texts: sorted(tuple(ids) for ids in tokenizer(list(texts), truncation=True)["input_ids"])  # noqa: E731
-    (id_lists, labels, *_), _ = fits[0]
-    assert len(fits) == 1 and sorted(tuple(ids) for ids in id_lists) == encode(splits["train"]["text"])
-    planted = tokenizer(PLANTED_WORD, add_special_tokens=False)["input_ids"]
-    assert not any(set(planted) <= set(ids) for ids in id_lists)  # the test review carrying it was not read
-    validation_labels = list(splits["validation"]["label"])
-    assert len(choices) == 2  # one per C
-    for (recurrent, ngram_log_odds, chosen_on), _ in choices:
-        assert list(chosen_on) == validation_labels and len(ngram_log_odds) == len(validation_labels)
-    # The chosen C is the one whose joined validation accuracy is best (the first on a tie), recomputed here.
-    monkeypatch.undo()
-    accuracies = [ngrams.choose_ngram_weight(*args)[1] for args, _ in list(choices)]
-    assert results["ngram_c"] == [0.1, 1.0][int(np.argmax(accuracies))]
-    assert results["eval_recurrent_accuracy"] == pytest.approx(ngrams.accuracy(choices[0][0][0], validation_labels))

@@ -2,8 +2,9 @@
 term off; the moving average of the weights (`--ema_decay`, the `WeightAveraging` callback) used for evaluation,
 prediction and checkpoints while training goes on from the raw weights, the saved model being the average, and a
 resumed run ending where an uninterrupted one does (with the embedding normalised at every step too); a transfer
-batch's loss the sum of its logged terms, VAT reusing its clean pass, run in float32 under bf16. (Discriminative
-learning rates and gradual unfreezing are tested with pretraining, in tests/test_pretraining.py.)"""
+batch's loss the sum of its logged terms, VAT reusing its clean pass, run in float32 under bf16; discriminative
+learning rates (`--encoder_learning_rate_factor`) and the gradual unfreezing of a pretrained encoder
+(`EncoderUnfreezing`, from tests/conftest.py's `pretrained` language model)."""
 
 import json
 
@@ -202,3 +203,43 @@ def test_under_bf16_the_clean_transfer_pass_that_vat_reuses_runs_in_float32(tmp_
     trainer.args.vat_epsilon = 0.0
     trainer.compute_loss(prepared, dict(transfer_batch(tokenizer)))
     assert passes == [torch.bfloat16] and set(trainer._perturbation_logs) == {"distillation_loss"}
+
+
+# ---------------------------------------------------------------- fine-tuning a pretrained encoder
+
+
+def test_encoder_learning_rate_factor_gives_the_base_model_its_own_rate(tmp_path):
+    model, _ = tiny_model()
+    args = ImdbTrainingArguments(output_dir=str(tmp_path), learning_rate=1e-3, encoder_learning_rate_factor=0.1,
+                                 eval_strategy="no", load_best_model_at_end=False, report_to="none")
+    optimizer = FineTuningTrainer(model=model, args=args).create_optimizer()
+    rates = {}
+    for group in optimizer.param_groups:
+        for parameter in group["params"]:
+            assert id(parameter) not in rates  # each parameter in one group only
+            rates[id(parameter)] = group["lr"]
+    names = {id(parameter): name for name, parameter in model.named_parameters() if parameter.requires_grad}
+    assert set(rates) == set(names)
+    for key, rate in rates.items():
+        assert rate == pytest.approx(1e-4 if names[key].startswith("imdb_lstm.") else 1e-3), names[key]
+    with pytest.raises(ValueError, match="encoder_learning_rate_factor"):
+        ImdbTrainingArguments(output_dir=str(tmp_path), encoder_learning_rate_factor=0)
+
+
+def test_gradual_unfreezing_keeps_the_pretrained_encoder_until_its_epoch(pretrained, tmp_path):
+    lm_dir, _ = pretrained
+    output_dir = tmp_path / "classifier"
+    finetune.main([
+        "--dataset", "sample", "--model_name_or_path", str(lm_dir), "--output_dir", str(output_dir),
+        "--num_train_epochs", "2", "--encoder_frozen_epochs", "1", "--max_train_samples", "64",
+        "--per_device_train_batch_size", "32", "--max_eval_samples", "32", "--max_length", "48",
+        "--save_total_limit", "3", "--load_best_model_at_end", "false", "--do_predict", "false",
+        "--disable_tqdm", "true", "--report_to", "none",
+    ])
+    pretrained_weights = load_file(lm_dir / "model.safetensors")
+    after_one = load_file(output_dir / "checkpoint-2" / "model.safetensors")
+    after_two = load_file(output_dir / "checkpoint-4" / "model.safetensors")
+    base = [name for name in after_one if name.startswith("imdb_lstm.")]
+    assert base and all(torch.equal(after_one[name], pretrained_weights[name]) for name in base)
+    assert not all(torch.equal(after_two[name], pretrained_weights[name]) for name in base)
+    assert not torch.equal(after_one["classifier.weight"], after_two["classifier.weight"])

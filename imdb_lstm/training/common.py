@@ -7,6 +7,7 @@ folder is the command layer's (`imdb_lstm.commands`), once `run` has returned: n
 publishing code.
 """
 
+import copy
 import json
 import logging
 import os
@@ -46,6 +47,24 @@ class CpuTrainingArguments(TrainingArguments):
         if (self.bf16 or self.bf16_full_eval) and not torch.cuda.is_available():
             self.use_cpu = True
         super().__post_init__()
+
+    # Trainer pickles its arguments into every output folder and checkpoint (training_args.bin), and a checkpoint
+    # pushed with `hub_strategy` carries that file to the Hub: the pickle leaves every token out (as `to_dict` masks
+    # it), while copies made in the process keep it for the push itself.
+    def __getstate__(self):
+        return {name: None if name.endswith("_token") and isinstance(value, str) else value
+                for name, value in self.__dict__.items()}
+
+    def __copy__(self):
+        duplicate = object.__new__(type(self))
+        duplicate.__dict__.update(self.__dict__)
+        return duplicate
+
+    def __deepcopy__(self, memo):
+        duplicate = object.__new__(type(self))
+        memo[id(self)] = duplicate
+        duplicate.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return duplicate
 
 
 def parse_arguments(dataclass_types: tuple, argv=None) -> tuple:

@@ -14,7 +14,8 @@ from transformers import HfArgumentParser
 from helpers import load_script
 from imdb_lstm import ImdbLstmConfig
 from imdb_lstm.benchmarking import (RATE_KEYS, ReportArguments, RunArguments, ServingSpeedArguments, SpeedArguments,
-                                    TrainingSpeedArguments, apply_smoke, as_argv, replace_section, resolve_run)
+                                    TrainingSpeedArguments, apply_smoke, as_argv, options_namespace,
+                                    parse_part_options, part_main, replace_section, resolve_run)
 from imdb_lstm.metrics import binary_rates
 
 REPO = Path(__file__).resolve().parents[1]
@@ -205,3 +206,21 @@ def test_smoke_sizes_and_folders_are_filled_in_only_where_the_run_leaves_them(tm
     training, serving = TrainingSpeedArguments(), ServingSpeedArguments()
     apply_smoke({"rss_steps": 2, "sweep_reviews": 16, "not_a_field": 1}, training, serving)
     assert (training.rss_steps, serving.sweep_reviews, training.train_batches) == (2, 16, 40)
+
+
+def test_a_part_parses_the_shared_options_and_prints_and_writes_what_it_measured(tmp_path, capsys):
+    """What every part's `main` shares: the run's options resolved, smoke sizes on the part's own options only, the
+    result printed and written to --output."""
+    def parse_args(argv):
+        return options_namespace(*parse_part_options((SpeedArguments,), argv, "bench_speed", tmp_path,
+                                                     {"warmup_batches": 1, "smoke": False}))
+
+    output = tmp_path / "part" / "measured.json"
+    argv = ["--smoke", "--output_dir", str(tmp_path), "--output", str(output), "--seed", "7"]
+    measured = part_main(parse_args, lambda args: {"dataset": args.dataset, "seed": args.seed,
+                                                   "warmup_batches": args.warmup_batches, "smoke": args.smoke}, argv)
+    assert measured == {"dataset": "sample", "seed": 7, "warmup_batches": 1, "smoke": True}
+    assert json.loads(output.read_text()) == measured
+    assert json.loads(capsys.readouterr().out) == measured
+    run, speed, part = parse_part_options((SpeedArguments,), ["--dataset", "somewhere"], "benchmark", tmp_path)
+    assert (run.dataset, run.output_dir, speed.warmup_batches, part.output) == ("somewhere", "outputs/benchmark", 3, None)

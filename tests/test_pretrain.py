@@ -1,20 +1,22 @@
-"""Pretraining (imdb_lstm.training.pretrain) on small data: the language-model loss falls, the output folder loads with
-the Auto classes and fine-tunes into a classifier, no `test` review ever reaches pretraining, streaming sources
-work, and bad sources or models get clear errors."""
+"""Pretraining (imdb_lstm.training.pretrain, and its command imdb_lstm.commands.pretrain) on small data: the
+language-model loss falls, the output folder loads with the Auto classes and fine-tunes into a classifier, no `test`
+review ever reaches pretraining, streaming sources work, bad sources get clear errors, and a killed run resumes from
+its last checkpoint. Fine-tuning from a pretrained folder: tests/test_pretrained.py (its checks) and
+tests/test_trainer.py (discriminative learning rates, gradual unfreezing)."""
 
 import json
 import math
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from datasets import Dataset
 from sklearn.metrics import accuracy_score
-from transformers import AutoModelForCausalLM, AutoTokenizer, BertConfig
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from helpers import TINY_PRETRAINING as TINY
+from helpers import pretrain
 from test_data import PLANTED_WORD, marker, planted_imdb_folder
 
 from imdb_lstm import ImdbLstmForCausalLM, ImdbLstmForSequenceClassification
@@ -22,28 +24,8 @@ from imdb_lstm.commands import pretrain as pretrain_command
 from imdb_lstm.data import DataError, held_out_texts, load_imdb, make_splits
 from imdb_lstm.training import finetune as training
 from imdb_lstm.training import pretrain as pretraining
-from imdb_lstm.training.finetune import PretrainedModelError
 
-# The recipe's kind of language model (configs/ssl_pretrain.json: forward + backward, adaptive softmax), tiny.
-TINY = ["--hidden_size", "16", "--bidirectional", "true", "--lm_output", "adaptive", "--block_size", "32",
-        "--vocab_size", "3000", "--per_device_train_batch_size", "16",
-        "--per_device_eval_batch_size", "32", "--glove", "none", "--embedding_dim", "16", "--disable_tqdm", "true",
-        "--report_to", "none", "--save_strategy", "no", "--eval_strategy", "no"]
 LEAK_MARKER = "zzqtestreviewonly"
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def pretrain(output_dir: Path, *extra: str) -> dict:
-    return pretraining.main([*TINY, "--output_dir", str(output_dir), *extra])
-
-
-@pytest.fixture(scope="module")
-def pretrained(tmp_path_factory) -> tuple[Path, dict]:
-    output_dir = tmp_path_factory.mktemp("lm")
-    results = pretrain(output_dir, "--dataset", "sample", "--max_train_texts", "600", "--max_steps", "40",
-                       "--learning_rate", "1e-2", "--logging_steps", "5", "--eval_strategy", "steps",
-                       "--eval_steps", "20")
-    return output_dir, results
 
 
 def test_language_model_loss_falls_on_the_sample(pretrained):
@@ -210,76 +192,6 @@ def test_unusable_pretraining_sources_are_refused_clearly(tmp_path, columns, mes
     Dataset.from_dict(columns).to_parquet(str(folder / "train.parquet"))
     with pytest.raises(DataError, match=message):
         pretrain(tmp_path / "lm", "--dataset", str(folder), "--dataset_splits", "train", "--max_steps", "1")
-
-
-def test_fine_tuning_refuses_a_model_that_is_not_imdb_lstm(tmp_path):
-    BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
-               intermediate_size=8).save_pretrained(tmp_path / "bert")
-    with pytest.raises(PretrainedModelError, match="is a 'bert' model.*not an imdb-lstm model"):
-        training.main(["--dataset", "sample", "--model_name_or_path", str(tmp_path / "bert"),
-                       "--output_dir", str(tmp_path / "out")])
-    # From the command line: one line saying what was found, no traceback.
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--dataset", "sample",
-                             "--model_name_or_path", str(tmp_path / "bert"), "--output_dir", str(tmp_path / "out")],
-                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith("error: --model_name_or_path") and "'bert'" in result.stderr
-    with pytest.raises(PretrainedModelError, match="no model config could be read"):
-        training.main(["--dataset", "sample", "--model_name_or_path", str(tmp_path / "missing"),
-                       "--output_dir", str(tmp_path / "out")])
-
-
-def test_fine_tuning_refuses_a_tokenizer_that_does_not_match_the_model(pretrained, tmp_path):
-    lm_dir, _ = pretrained
-    mismatched = tmp_path / "mismatched"
-    AutoModelForCausalLM.from_pretrained(lm_dir).save_pretrained(mismatched)
-    from helpers import tiny_tokenizer
-
-    tiny_tokenizer().save_pretrained(mismatched)  # 2,000 words, not the model's vocabulary
-    with pytest.raises(PretrainedModelError, match="does not match the model.*not saved together"):
-        training.main(["--dataset", "sample", "--model_name_or_path", str(mismatched),
-                       "--output_dir", str(tmp_path / "out")])
-
-
-def test_encoder_learning_rate_factor_gives_the_base_model_its_own_rate(tmp_path):
-    from helpers import tiny_model
-
-    model, _ = tiny_model()
-    args = training.ImdbTrainingArguments(output_dir=str(tmp_path), learning_rate=1e-3, encoder_learning_rate_factor=0.1,
-                                          eval_strategy="no", load_best_model_at_end=False, report_to="none")
-    optimizer = training.FineTuningTrainer(model=model, args=args).create_optimizer()
-    rates = {}
-    for group in optimizer.param_groups:
-        for parameter in group["params"]:
-            assert id(parameter) not in rates  # each parameter in one group only
-            rates[id(parameter)] = group["lr"]
-    names = {id(parameter): name for name, parameter in model.named_parameters() if parameter.requires_grad}
-    assert set(rates) == set(names)
-    for key, rate in rates.items():
-        assert rate == pytest.approx(1e-4 if names[key].startswith("imdb_lstm.") else 1e-3), names[key]
-    with pytest.raises(ValueError, match="encoder_learning_rate_factor"):
-        training.ImdbTrainingArguments(output_dir=str(tmp_path), encoder_learning_rate_factor=0)
-
-
-def test_gradual_unfreezing_keeps_the_pretrained_encoder_until_its_epoch(pretrained, tmp_path):
-    from safetensors.torch import load_file
-
-    lm_dir, _ = pretrained
-    output_dir = tmp_path / "classifier"
-    training.main([
-        "--dataset", "sample", "--model_name_or_path", str(lm_dir), "--output_dir", str(output_dir),
-        "--num_train_epochs", "2", "--encoder_frozen_epochs", "1", "--max_train_samples", "64",
-        "--per_device_train_batch_size", "32", "--max_eval_samples", "32", "--max_length", "48",
-        "--save_total_limit", "3", "--load_best_model_at_end", "false", "--do_predict", "false",
-        "--disable_tqdm", "true", "--report_to", "none",
-    ])
-    pretrained_weights = load_file(lm_dir / "model.safetensors")
-    after_one = load_file(output_dir / "checkpoint-2" / "model.safetensors")
-    after_two = load_file(output_dir / "checkpoint-4" / "model.safetensors")
-    base = [name for name in after_one if name.startswith("imdb_lstm.")]
-    assert base and all(torch.equal(after_one[name], pretrained_weights[name]) for name in base)
-    assert not all(torch.equal(after_two[name], pretrained_weights[name]) for name in base)
-    assert not torch.equal(after_one["classifier.weight"], after_two["classifier.weight"])
 
 
 def test_pretraining_resumes_from_its_last_checkpoint(tmp_path):

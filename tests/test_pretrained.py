@@ -1,0 +1,55 @@
+"""Fine-tuning from a pretrained imdb-lstm model (imdb_lstm.training.pretrained, `--model_name_or_path`): a model
+that is not imdb-lstm, a missing one and a tokenizer that does not match the model are refused clearly (on the
+command line in one line, without a traceback); a classifier re-headed to more labels keeps its encoder weights
+exactly. (A classifier fine-tuned from a pretrained language model: tests/test_pretrain.py.)"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import tiny_tokenizer
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, BertConfig
+
+from imdb_lstm.training import finetune as training
+from imdb_lstm.training.finetune import choose_labels, parse_args
+from imdb_lstm.training.pretrained import PretrainedModelError, load_pretrained_for_classification
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_fine_tuning_refuses_a_model_that_is_not_imdb_lstm(tmp_path):
+    BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+               intermediate_size=8).save_pretrained(tmp_path / "bert")
+    with pytest.raises(PretrainedModelError, match="is a 'bert' model.*not an imdb-lstm model"):
+        training.main(["--dataset", "sample", "--model_name_or_path", str(tmp_path / "bert"),
+                       "--output_dir", str(tmp_path / "out")])
+    # From the command line: one line saying what was found, no traceback.
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--dataset", "sample",
+                             "--model_name_or_path", str(tmp_path / "bert"), "--output_dir", str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --model_name_or_path") and "'bert'" in result.stderr
+    with pytest.raises(PretrainedModelError, match="no model config could be read"):
+        training.main(["--dataset", "sample", "--model_name_or_path", str(tmp_path / "missing"),
+                       "--output_dir", str(tmp_path / "out")])
+
+
+def test_fine_tuning_refuses_a_tokenizer_that_does_not_match_the_model(pretrained, tmp_path):
+    lm_dir, _ = pretrained
+    mismatched = tmp_path / "mismatched"
+    AutoModelForCausalLM.from_pretrained(lm_dir).save_pretrained(mismatched)
+    tiny_tokenizer().save_pretrained(mismatched)  # 2,000 words, not the model's vocabulary
+    with pytest.raises(PretrainedModelError, match="does not match the model.*not saved together"):
+        training.main(["--dataset", "sample", "--model_name_or_path", str(mismatched),
+                       "--output_dir", str(tmp_path / "out")])
+
+
+def test_reheading_keeps_the_encoder_weights_exactly(sample_model_dir):
+    model_args, data_args, _ = parse_args(["--model_name_or_path", str(sample_model_dir), "--max_length", "64"])
+    model, _ = load_pretrained_for_classification(model_args, data_args, choose_labels(None, 5))
+    imdb = AutoModelForSequenceClassification.from_pretrained(sample_model_dir)
+    assert model.config.num_labels == 5 and model.config.id2label[4] == "LABEL_4"
+    for (name, before), after in zip(imdb.base_model.named_parameters(), model.base_model.parameters()):
+        assert torch.equal(before, after), name

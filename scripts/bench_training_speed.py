@@ -4,7 +4,7 @@ report's): this CPU's sgemm rate, our model's training throughput (tokens/s and 
 `pack_padded_sequence` reference and the peak memory of a real training process (items of bench_speed.py's list):
 
 1. sgemm: `torch.mm` of float32 n×n matrices, best of `--sgemm_reps`, 2n³ FLOPs each.
-2. A real training process (`scripts/train.py` with the recipe's defaults, `--max_steps` steps) is run first: its
+2. A real training process (`scripts/train.py configs/imdb_bilstm.json`, `--max_steps` steps) is run first: its
    peak RSS (getrusage of the child) and its saved `model.safetensors` (vocabulary learnt from the training texts,
    `vocab_size` 40000, `min_frequency` 2); the saved folder (`<output_dir>/recipe_model`) is the default model of
    the serving side.
@@ -45,9 +45,10 @@ from imdb_lstm.benchmarking import (SPEED_SMOKE, SpeedArguments, TrainingSpeedAr
 from imdb_lstm.cards import describe_architecture
 from imdb_lstm.data import load_imdb
 from imdb_lstm.serving_imdb_lstm import bfloat16_is_native
-from imdb_lstm.training.finetune import DataArguments, ImdbTrainingArguments
+from imdb_lstm.training.finetune import ImdbTrainingArguments
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+RECIPE = REPO_ROOT / "configs" / "imdb_bilstm.json"  # the supervised recipe the training process runs
 logger = logging.getLogger("bench_training_speed")
 # The training process under --smoke: a tiny network on a few shipped reviews.
 SMOKE_TRAIN_ARGS = ["--hidden_size", "8", "--max_train_samples", "200"]
@@ -57,10 +58,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     """The options as one namespace; the recipe's batch size and max length where none is given."""
     args = options_namespace(*parse_part_options((SpeedArguments, TrainingSpeedArguments), argv, "bench_speed",
                                                  REPO_ROOT, SPEED_SMOKE))
+    recipe = json.loads(RECIPE.read_text())
     if args.batch_size is None:
-        args.batch_size = ImdbTrainingArguments.per_device_train_batch_size
+        args.batch_size = recipe["per_device_train_batch_size"]
     if args.max_length is None:
-        args.max_length = DataArguments.max_length
+        args.max_length = recipe["max_length"]
     return args
 
 
@@ -86,9 +88,10 @@ def sgemm_gflops(sizes: list[int], reps: int) -> tuple[float, int]:
 
 
 def run_training_process(args, model_dir: Path) -> dict:
-    """scripts/train.py with the recipe's defaults for `rss_steps` steps: its peak RSS and the model it saves."""
+    """scripts/train.py with the recipe (`configs/imdb_bilstm.json`) for `rss_steps` steps: its peak RSS and the
+    model it saves."""
     command = [
-        sys.executable, str(Path(__file__).parent / "train.py"),
+        sys.executable, str(Path(__file__).parent / "train.py"), str(RECIPE),
         "--dataset", args.dataset, "--output_dir", str(model_dir), "--max_length", str(args.max_length),
         "--per_device_train_batch_size", str(args.batch_size),
         "--max_steps", str(args.rss_steps), "--eval_strategy", "no", "--save_strategy", "no",

@@ -46,10 +46,11 @@ SCRIPTS = Path(__file__).resolve().parent
 # The shipped recipe: semi-supervised (configs/ssl_*.json, three commands run in a row: scripts/bench_recipe.py).
 RECIPE = "recipe"
 WORD_VECTORS_CONFIG = REPO_ROOT / "configs" / "ssl_word_vectors.json"
-# The supervised models (name → what differs from train.py's defaults, the supervised GloVe recipe): the ablation's
-# first two rows and the original study's family.
+# The supervised GloVe recipe, and the supervised models (name → what differs from it): the ablation's first two rows
+# and the original study's family.
+SUPERVISED_RECIPE = REPO_ROOT / "configs" / "imdb_bilstm.json"
 NEURAL_MODELS = {
-    "glove_supervised": ("BiLSTM, max+mean pooling over GloVe 50d (supervised, train.py's defaults)", {}),
+    "glove_supervised": ("BiLSTM, max+mean pooling over GloVe 50d (supervised, configs/imdb_bilstm.json)", {}),
     "domain_vectors": ("the same over the recipe's domain Word2Vec vectors (ablation: no LM, no n-grams)",
                        {"glove": "<domain vectors>"}),
     "lstm": ("LSTM, last state", {"cell": "lstm", "bidirectional": False, "pooling": "last"}),
@@ -70,7 +71,7 @@ SMOKE_MODEL = {"hidden_size": 8, "cnn_num_filters": 8}
 @dataclass
 class BenchmarkArguments:
     only: str | None = field(default=None, metadata={"help": f"comma-separated subset of {', '.join(MODEL_NAMES)}"})
-    # The comparison family's budget; the recipe row always trains with train.py's defaults.
+    # The comparison family's budget; the supervised recipe's rows always train with configs/imdb_bilstm.json's.
     num_train_epochs: float | None = field(default=None, metadata={"help": "family's epochs (default: the recipe's)"})
     learning_rate: float | None = field(default=None, metadata={"help": "family's learning rate (default: the recipe's)"})
     max_length: int | None = field(default=None, metadata={"help": "family's max tokens (default: the recipe's)"})
@@ -187,14 +188,17 @@ def ablation_table(by_name: dict) -> list[str]:
 
 
 def neural_arguments(name: str, args, model_dir: Path):
-    """train.py's dataclasses for one model: the supervised recipe's defaults, the family's differences, the
-    budget flags."""
+    """train.py's dataclasses for one model: the supervised recipe (`configs/imdb_bilstm.json`), the family's
+    differences, the budget flags."""
     differences = dict(NEURAL_MODELS[name][1])
     if differences.get("glove") == "<domain vectors>":
         differences["glove"] = str(domain_vectors(args))
-    model_args = train.ModelArguments(**differences)
-    data_args = train.DataArguments(dataset=args.dataset)
-    training_args = train.ImdbTrainingArguments(output_dir=str(model_dir), disable_tqdm=True, report_to="none")
+    model_args, data_args, training_args = train.parse_args([
+        str(SUPERVISED_RECIPE), "--dataset", args.dataset, "--output_dir", str(model_dir), "--disable_tqdm", "true",
+        "--report_to", "none",
+    ])  # fmt: skip
+    for key, value in differences.items():
+        setattr(model_args, key, value)
     if name not in ("glove_supervised", "domain_vectors"):
         # The family gets the recipe's budget unless a flag changes it; the recipe row is always the shipped one.
         if args.num_train_epochs is not None:

@@ -504,6 +504,7 @@ def test_run_info_records_seed_versions_and_every_argument(reference_run):
     assert info["versions"]["tokenizers"] == tokenizers.__version__
     assert info["versions"]["datasets"] == datasets.__version__
     model_args, data_args, training_args = train.parse_args([*RUN_ARGS, "--output_dir", str(reference_run)])
+    train.resolve_model_config(model_args, data_args)  # the unset config flags take the config's values, as in the run
     # Every field of the three argument groups, as the run saw them (JSON turns tuples into lists).
     assert info["arguments"]["model"] == json.loads(json.dumps(vars(model_args)))
     assert info["arguments"]["data"] == json.loads(json.dumps(vars(data_args)))

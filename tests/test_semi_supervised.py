@@ -136,7 +136,7 @@ def test_vectors_then_pretraining_then_fine_tuning_with_the_ngram_branch(tmp_pat
     lm_dir = tmp_path / "lm"
     lm_results = pretraining.main([
         "--dataset", "sample", "--output_dir", str(lm_dir), "--glove", str(vectors), "--hidden_size", "16",
-        "--block_size", "32", "--vocab_size", "3000", "--max_train_texts", "300", "--max_steps", "10", "--bf16", "true",
+        "--bidirectional", "true", "--lm_output", "adaptive", "--block_size", "32", "--vocab_size", "3000", "--max_train_texts", "300", "--max_steps", "10", "--bf16", "true",
         "--save_strategy", "no", "--eval_strategy", "no", *QUIET,
     ])
     config = json.loads((lm_dir / "config.json").read_text())

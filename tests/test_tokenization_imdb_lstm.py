@@ -28,7 +28,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def tokenizers():
-    fast = build_tokenizer(TEXTS * 2, vocab_size=40, min_frequency=1, model_max_length=8)
+    fast = build_tokenizer(TEXTS * 2, vocab_size=40, min_frequency=1, model_max_length=8, truncation_side="left")
     generic = PreTrainedTokenizerFast(tokenizer_object=fast.backend_tokenizer, pad_token="[PAD]", unk_token="[UNK]",
                                       model_max_length=8, padding_side="right", truncation_side="left",
                                       model_input_names=["input_ids", "attention_mask"])

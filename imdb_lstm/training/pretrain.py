@@ -1,6 +1,7 @@
 """Pretraining: the encoder as a language model on unlabelled text, the way transformers' `run_clm.py` does it.
 
-    imdb-lstm-pretrain --dataset ../shared/data/imdb --output_dir outputs/imdb-lm      # IMDB train + unsupervised
+    imdb-lstm-pretrain configs/ssl_pretrain.json --dataset ../shared/data/imdb         # the recipe's language model
+    imdb-lstm-pretrain --dataset ../shared/data/imdb --output_dir outputs/imdb-lm      # ImdbLstmConfig()'s, IMDB
     imdb-lstm-pretrain --dataset sample --output_dir outputs/demo-lm --max_steps 20    # offline, a minute
     imdb-lstm-pretrain --dataset my/corpus --dataset_splits train --streaming --max_steps 100000 ...
     imdb-lstm-pretrain configs/my_lm.json                                              # all arguments from JSON

@@ -227,28 +227,8 @@ def explain_locked(LayerIntegratedGradients, explained, tokenizer, text, ids, of
                                attention_mask.expand(2, -1))
             label_id = int(probabilities.argmax()) if target is None else label_index(config, target)
             difference = float(ends[0, label_id] - ends[1, label_id])
-            integrated = LayerIntegratedGradients(forward, embedding)
-
-            def integral(pieces: list[tuple[float, float]]) -> tuple[torch.Tensor, torch.Tensor]:
-                """Per-token scores (pieces, time) over each piece [a, b] of the path and each piece's gap."""
-                count = len(pieces)
-                rows = input_ids.expand(count, -1)
-                starts = torch.tensor([a for a, _ in pieces], device=device)
-                stops = torch.tensor([b for _, b in pieces], device=device)
-                attributions, gaps = integrated.attribute(
-                    (rows, stops), baselines=(rows, starts), target=label_id,
-                    additional_forward_args=(attention_mask.expand(count, -1),), n_steps=n_steps,
-                    internal_batch_size=max(count, MAX_TOKENS_PER_CHUNK // len(ids) // count * count),
-                    return_convergence_delta=True,
-                )
-                return attributions.sum(dim=-1).detach(), gaps.detach()
-
-            def evaluate(points: list[float]) -> torch.Tensor:
-                with torch.no_grad():
-                    count = len(points)
-                    return forward(input_ids.expand(count, -1), torch.tensor(points, device=device),
-                                   attention_mask.expand(count, -1))[:, label_id].cpu()
-
+            integral, evaluate = path_integrals(LayerIntegratedGradients(forward, embedding), forward, input_ids,
+                                                attention_mask, label_id, n_steps)
             scores, gap, pieces = integrate(integral, evaluate, difference, tolerance, n_steps)
     finally:
         hook.remove()
@@ -261,6 +241,36 @@ def explain_locked(LayerIntegratedGradients, explained, tokenizer, text, ids, of
         words=words, n_steps=n_steps, output=output, difference=difference, delta=gap, words_cut=words_cut,
         labels=tuple(id2label[i] for i in sorted(id2label)), path_pieces=pieces,
     )
+
+
+def path_integrals(integrated, forward, input_ids: torch.Tensor, attention_mask: torch.Tensor, label_id: int,
+                   n_steps: int):
+    """What `integrate` calls for one review: `integral(pieces)`, the per-token scores (pieces, time) over each
+    piece [a, b] of the path and each piece's gap (`integrated`: captum's LayerIntegratedGradients over `forward`),
+    and `evaluate(points)`, the explained output at those points of the path, without gradients."""
+    device = input_ids.device
+    length = input_ids.shape[1]
+
+    def integral(pieces: list[tuple[float, float]]) -> tuple[torch.Tensor, torch.Tensor]:
+        count = len(pieces)
+        rows = input_ids.expand(count, -1)
+        starts = torch.tensor([a for a, _ in pieces], device=device)
+        stops = torch.tensor([b for _, b in pieces], device=device)
+        attributions, gaps = integrated.attribute(
+            (rows, stops), baselines=(rows, starts), target=label_id,
+            additional_forward_args=(attention_mask.expand(count, -1),), n_steps=n_steps,
+            internal_batch_size=max(count, MAX_TOKENS_PER_CHUNK // length // count * count),
+            return_convergence_delta=True,
+        )
+        return attributions.sum(dim=-1).detach(), gaps.detach()
+
+    def evaluate(points: list[float]) -> torch.Tensor:
+        with torch.no_grad():
+            count = len(points)
+            return forward(input_ids.expand(count, -1), torch.tensor(points, device=device),
+                           attention_mask.expand(count, -1))[:, label_id].cpu()
+
+    return integral, evaluate
 
 
 def integrate(integral, evaluate, difference: float, tolerance: float | None, n_steps: int,

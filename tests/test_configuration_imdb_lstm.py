@@ -369,3 +369,21 @@ def test_every_recipe_resolves_to_the_values_it_states(name, flags):
     resolved = config if isinstance(config, dict) else {key: getattr(config, key) for key in stated}
     assert {key: resolved[key] for key in stated} == stated
     assert stated, f"{name} states no value of the model config"
+
+
+def test_a_named_field_wins_over_build_models_own_choice():
+    """A new model serves in bfloat16 where it is free (build_model's "auto") unless the user names
+    inference_dtype: `--config_overrides inference_dtype=float32` equals ImdbLstmConfig's default, and still wins."""
+    from helpers import tiny_tokenizer
+
+    from imdb_lstm import build_model
+    from imdb_lstm.training.model_config import architecture_fields
+
+    tokenizer = tiny_tokenizer()
+    config, model_args, _ = fine_tuning_run()
+    assert "inference_dtype" not in architecture_fields(config, model_args)
+    assert build_model(tokenizer, hidden_size=8, **architecture_fields(config, model_args)).config.inference_dtype == "auto"
+    config, model_args, _ = fine_tuning_run("--config_overrides", "inference_dtype=float32")
+    fields = architecture_fields(config, model_args)
+    assert fields["inference_dtype"] == "float32"
+    assert build_model(tokenizer, **{**fields, "hidden_size": 8}).config.inference_dtype == "float32"

@@ -53,3 +53,51 @@ def test_reheading_keeps_the_encoder_weights_exactly(sample_model_dir):
     assert model.config.num_labels == 5 and model.config.id2label[4] == "LABEL_4"
     for (name, before), after in zip(imdb.base_model.named_parameters(), model.base_model.parameters()):
         assert torch.equal(before, after), name
+
+
+def test_a_named_inference_dtype_is_kept_when_fine_tuning(sample_model_dir):
+    """`--config_overrides inference_dtype=float32` is the user's choice, even where it equals the config's default:
+    fine-tuning does not replace it with the "auto" a model gets when nobody names the field."""
+    model_args, data_args, _ = parse_args(["--model_name_or_path", str(sample_model_dir)])
+    model, _ = load_pretrained_for_classification(model_args, data_args)
+    assert model.config.inference_dtype == "auto"
+    model_args, data_args, _ = parse_args(["--model_name_or_path", str(sample_model_dir),
+                                           "--config_overrides", "inference_dtype=float32"])
+    model, _ = load_pretrained_for_classification(model_args, data_args)
+    assert model.config.inference_dtype == "float32"
+
+
+def test_an_override_of_the_pretrained_architecture_is_refused_before_loading(sample_model_dir, tmp_path):
+    from imdb_lstm.training.model_config import ConfigArgumentError
+
+    with pytest.raises(ConfigArgumentError, match=r"changes the architecture of --model_name_or_path .*\(hidden_size "
+                       r"64 -> 32, bidirectional True -> False\).*Drop them"):
+        training.main(["--dataset", "sample", "--model_name_or_path", str(sample_model_dir), "--output_dir",
+                       str(tmp_path / "out"), "--config_overrides", "hidden_size=32,bidirectional=false"])
+    # Fine-tuning fields, and an architecture field set to the pretrained model's own value, are accepted; a pooling
+    # that changes the width the head reads gets a new head (max_mean -> max: half as wide), the encoder is kept.
+    model_args, data_args, _ = parse_args(["--model_name_or_path", str(sample_model_dir),
+                                           "--config_overrides", "hidden_size=64,pooling=max,dropout=0.1"])
+    model, _ = load_pretrained_for_classification(model_args, data_args)
+    assert (model.config.pooling, model.config.dropout) == ("max", 0.1)
+    assert model.classifier.weight.shape == (2, 2 * 64)
+    saved = AutoModelForSequenceClassification.from_pretrained(sample_model_dir)
+    for (name, before), after in zip(saved.base_model.named_parameters(), model.base_model.parameters()):
+        assert torch.equal(before, after), name
+
+
+def test_a_recipes_vocab_size_is_no_warning_when_fine_tuning(sample_model_dir, caplog):
+    """configs/imdb_bilstm.json states vocab_size for a new tokenizer; a fine-tuning run reads the pretrained one,
+    which is said at INFO, not warned about as an ignored architecture flag (which --hidden_size still is)."""
+    from imdb_lstm.training.pretrained import fine_tuning_config
+
+    model_args, data_args, _ = parse_args(["--model_name_or_path", str(sample_model_dir), "--vocab_size", "123",
+                                           "--hidden_size", "32"])
+    with caplog.at_level("INFO", logger="imdb_lstm.training.pretrained"):
+        config = fine_tuning_config(model_args, data_args)
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    infos = [record.getMessage() for record in caplog.records if record.levelname == "INFO"]
+    assert warnings == [f"--model_name_or_path {sample_model_dir}: the architecture is the pretrained model's; "
+                        "ignored: --hidden_size 32."]
+    assert any("--vocab_size 123 applies to a new model only" in message for message in infos)
+    assert (config.vocab_size, config.hidden_size) == (10000, 64)

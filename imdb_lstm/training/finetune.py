@@ -337,7 +337,7 @@ def load_model_and_tokenizer(model_args: ModelArguments, data_args: DataArgument
             truncation_side=config.truncation_side,
         )
         model = build_model(tokenizer, glove_source=model_args.glove, oov=model_args.oov_init, seed=training_args.seed,
-                            **architecture_fields(config), **label_fields)
+                            **architecture_fields(config, model_args), **label_fields)
     coverage = model.config.embedding_coverage
     logger.info(
         "Model: %s, %d trainable parameters; vocabulary %d words, embedding from %s%s",

@@ -17,7 +17,7 @@ from ..configuration_imdb_lstm import ImdbLstmConfig
 
 __all__ = ["CONFIG_FIELDS", "ConfigArgumentError", "ConfigArguments", "FLAG_FIELDS", "RecurrentFlags",
            "apply_overrides", "architecture_fields", "checked", "config_flag", "explicit_flags", "fill_in_flags",
-           "model_config", "override_keys", "run_config_record", "starting_config"]
+           "model_config", "named_fields", "override_keys", "run_config_record", "starting_config"]
 
 # Every field of the config (its own, typed ones); a flag of one of these names sets that field.
 CONFIG_FIELDS = tuple(ImdbLstmConfig.__annotations__)
@@ -150,12 +150,25 @@ def checked(config: ImdbLstmConfig) -> ImdbLstmConfig:
     return config
 
 
-def architecture_fields(config: ImdbLstmConfig) -> dict:
-    """The fields of `config` a new model is built with (`glove.build_model`'s `config_kwargs`): those that differ
-    from ImdbLstmConfig's defaults, less `BUILT_FROM_DATA`, so build_model's own choices (bfloat16 serving) stay."""
-    defaults = ImdbLstmConfig()
-    return {name: getattr(config, name) for name in CONFIG_FIELDS
-            if name not in BUILT_FROM_DATA and getattr(config, name) != getattr(defaults, name)}
+def architecture_fields(config: ImdbLstmConfig, config_args: ConfigArguments | None = None) -> dict:
+    """The fields of `config` a new model is built with (`glove.build_model`'s `config_kwargs`), less
+    `BUILT_FROM_DATA`: those that differ from ImdbLstmConfig's defaults, and those the user named (`named_fields`)
+    even where they equal a default. A field nobody named and left at its default is not passed, so build_model's
+    own choice for it (bfloat16 serving where it is free) stays; one the user named wins over that choice."""
+    defaults, named = ImdbLstmConfig(), named_fields(config_args)
+    return {name: getattr(config, name) for name in CONFIG_FIELDS if name not in BUILT_FROM_DATA
+            and (name in named or getattr(config, name) != getattr(defaults, name))}
+
+
+def named_fields(config_args: ConfigArguments | None) -> set[str]:
+    """The config fields the user named in `config_args`: every field of `--config_name`'s config (the user chose
+    that file), and each key of `--config_overrides`. (A flag named like a field that was given and equals the
+    default changes nothing a new model would choose otherwise: no flag sets a field build_model chooses.)"""
+    if config_args is None:
+        return set()
+    if config_args.config_name:
+        return set(CONFIG_FIELDS)
+    return set(override_keys(config_args.config_overrides))
 
 
 def override_keys(overrides: str | None) -> list[str]:

@@ -266,7 +266,7 @@ def build_language_model(model_args: LanguageModelArguments, tokenizer, seed: in
     config = config if config is not None else language_model_config(model_args, vocab_size=len(tokenizer))
     config.lm_adaptive_cutoffs = adaptive_cutoffs(model_args.lm_adaptive_cutoffs, len(tokenizer),
                                                   config.lm_adaptive_cutoffs)
-    config_fields = architecture_fields(config)
+    config_fields = architecture_fields(config, model_args)
     if model_args.glove and model_args.glove.lower() != "none":
         model = build_model(tokenizer, glove_source=model_args.glove, oov=model_args.oov_init, seed=seed,
                             model_class=ImdbLstmForCausalLM, **config_fields)

@@ -1,7 +1,7 @@
 """The metrics beyond two classes (imdb_lstm.metrics.label_metrics), as Trainer's compute_metrics reports them: more
 than two classes (accuracy, macro-F1, per-class rates, the confusion matrix), two classes whatever their names (the
 binary rates), multi-label (per-label and pooled rates at a threshold, the threshold chosen on validation) and
-regression (MSE, MAE, Pearson, Spearman)."""
+regression (MSE, MAE, Pearson, Spearman); the multi-label and regression `evaluate` modules loaded offline."""
 
 import math
 import types
@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from transformers import EvalPrediction
 
-from imdb_lstm.metrics import (MULTILABEL_THRESHOLD_GRID, choose_multilabel_threshold, compute_metrics, metrics_for,
-                               multiclass_metrics, multilabel_metrics, regression_metrics)
+from imdb_lstm.metrics import (MULTILABEL_THRESHOLD_GRID, choose_multilabel_threshold, compute_metrics,
+                               load_multilabel_metrics, load_regression_metrics, metrics_for, multiclass_metrics,
+                               multilabel_metrics, regression_metrics)
 
 
 def test_three_classes_give_accuracy_macro_f1_per_class_rates_and_the_matrix():
@@ -150,6 +151,29 @@ def test_a_constant_prediction_or_target_has_no_correlation():
     for result in (constant_prediction, constant_target, one_output_constant):
         assert math.isnan(result["pearson"]) and math.isnan(result["spearman"])
         assert all(isinstance(value, float) for value in result.values())  # Trainer logs floats, NaN included
+
+
+def test_the_evaluate_modules_load_offline_and_compute_as_the_functions(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    multilabel = load_multilabel_metrics()
+    result = multilabel.compute(predictions=LOGITS, references=TARGETS, label_names=LABELS, threshold=0.7)
+    assert result == multilabel_metrics(LOGITS, TARGETS, LABELS, threshold=0.7)
+    assert multilabel.compute(predictions=LOGITS, references=TARGETS)["threshold"] == 0.5
+    regression = load_regression_metrics()
+    assert regression.compute(predictions=[1.0, 2.5, 3.0], references=[1.0, 2.0, 4.0]) == regression_metrics(
+        [1.0, 2.5, 3.0], [1.0, 2.0, 4.0])
+    several = np.array([[1.0, 3.0], [2.5, 1.0], [3.0, 2.0]]), np.array([[1.0, 1.0], [2.0, 2.0], [4.0, 3.0]])
+    assert regression.compute(predictions=several[0], references=several[1]) == pytest.approx(
+        regression_metrics(*several))
+
+
+def test_the_evaluate_folders_do_not_hide_the_functions_of_the_same_name():
+    import imdb_lstm.metrics
+    import imdb_lstm.metrics.multilabel_metrics.multilabel_metrics  # noqa: F401
+    import imdb_lstm.metrics.regression_metrics.regression_metrics  # noqa: F401
+
+    assert imdb_lstm.metrics.multilabel_metrics is multilabel_metrics
+    assert imdb_lstm.metrics.regression_metrics is regression_metrics
 
 
 def test_bad_inputs_are_refused_saying_what_to_give():

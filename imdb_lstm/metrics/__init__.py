@@ -1,5 +1,6 @@
-"""Metrics: the `binary_rates` evaluate module (loaded from its folder, offline), the metrics of more than two
-classes, multi-label and regression (`label_metrics`), and Trainer's compute_metrics."""
+"""Metrics: the `evaluate` modules (each loaded from its folder, offline) `binary_rates`, `multilabel_metrics` and
+`regression_metrics`, the metrics of more than two classes, multi-label and regression (`label_metrics`), and
+Trainer's compute_metrics."""
 
 import functools
 from collections.abc import Callable
@@ -9,10 +10,17 @@ import evaluate
 import numpy as np
 
 from .binary_rates.binary_rates import binary_rates
+# Each evaluate module's folder has the name of the function it wraps. Importing the (empty) folders before the
+# functions keeps `imdb_lstm.metrics.multilabel_metrics` (and `.regression_metrics`) the function: Python binds a
+# subpackage's name on its parent when it first imports it, which would otherwise replace the function later.
+from . import multilabel_metrics as _multilabel_metrics_folder  # noqa: F401
+from . import regression_metrics as _regression_metrics_folder  # noqa: F401
 from .label_metrics import (MULTILABEL_THRESHOLD_GRID, choose_multilabel_threshold, multiclass_metrics,
                             multilabel_metrics, regression_metrics)
 
 BINARY_RATES_PATH = str(Path(__file__).parent / "binary_rates")
+MULTILABEL_METRICS_PATH = str(Path(__file__).parent / "multilabel_metrics")
+REGRESSION_METRICS_PATH = str(Path(__file__).parent / "regression_metrics")
 # What Trainer logs per evaluation (Trainer prefixes `eval_`/`test_`); counts and the matrix go to result files.
 SCALAR_METRICS = ("accuracy", "tpr", "tnr", "fnr", "fpr", "precision", "f1")
 
@@ -21,6 +29,18 @@ SCALAR_METRICS = ("accuracy", "tpr", "tnr", "fnr", "fpr", "precision", "f1")
 def load_binary_rates() -> evaluate.EvaluationModule:
     """The `binary_rates` metric through `evaluate.load` from this package's folder (no Hub needed)."""
     return evaluate.load(BINARY_RATES_PATH)
+
+
+@functools.lru_cache(maxsize=1)
+def load_multilabel_metrics() -> evaluate.EvaluationModule:
+    """The `multilabel_metrics` metric through `evaluate.load` from this package's folder (no Hub needed)."""
+    return evaluate.load(MULTILABEL_METRICS_PATH)
+
+
+@functools.lru_cache(maxsize=1)
+def load_regression_metrics() -> evaluate.EvaluationModule:
+    """The `regression_metrics` metric through `evaluate.load` from this package's folder (no Hub needed)."""
+    return evaluate.load(REGRESSION_METRICS_PATH)
 
 
 def compute_metrics(eval_prediction, id2label: dict | None = None, problem_type: str | None = None,
@@ -59,6 +79,7 @@ def metrics_for(config) -> Callable:
                              threshold=getattr(config, "multilabel_threshold", None))
 
 
-__all__ = ["BINARY_RATES_PATH", "MULTILABEL_THRESHOLD_GRID", "SCALAR_METRICS", "binary_rates",
-           "choose_multilabel_threshold", "compute_metrics", "load_binary_rates", "metrics_for", "multiclass_metrics",
+__all__ = ["BINARY_RATES_PATH", "MULTILABEL_METRICS_PATH", "MULTILABEL_THRESHOLD_GRID", "REGRESSION_METRICS_PATH",
+           "SCALAR_METRICS", "binary_rates", "choose_multilabel_threshold", "compute_metrics", "load_binary_rates",
+           "load_multilabel_metrics", "load_regression_metrics", "metrics_for", "multiclass_metrics",
            "multilabel_metrics", "regression_metrics"]

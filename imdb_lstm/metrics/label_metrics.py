@@ -7,6 +7,9 @@ scikit-learn and scipy compute them; the binary case stays with `binary_rates` (
   label right), micro and macro F1, precision and recall, per-label precision, recall and F1, and the threshold;
   `choose_multilabel_threshold` picks the threshold on validation outputs, to be applied to test;
 - `regression_metrics`: mean squared and mean absolute error, Pearson and Spearman correlation.
+
+`multilabel_metrics` and `regression_metrics` are also `evaluate` modules: the folders of those names beside
+this file, which call these functions.
 """
 
 import numpy as np

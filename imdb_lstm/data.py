@@ -30,6 +30,7 @@ from typing import NamedTuple
 import numpy as np
 from datasets import (ClassLabel, Dataset, DatasetDict, Features, IterableDataset, Value, concatenate_datasets,
                       interleave_datasets, load_dataset)
+from datasets.exceptions import DatasetGenerationError
 from sklearn.model_selection import train_test_split
 
 HUB_DATASET = "stanfordnlp/imdb"
@@ -124,6 +125,12 @@ def load_named_split(source: str, split: str) -> Dataset:
             f"Hub unreachable: cannot download the dataset {source!r} ({error}). Offline, use --dataset {SAMPLE} "
             "(reviews shipped with this package) or a local folder such as ../shared/data/imdb."
         ) from error
+    except DatasetGenerationError as error:
+        # A folder's file with a header and no rows: datasets cannot type its columns ("the first 0 values").
+        if "the first 0 values" in str(error.__cause__):
+            raise DataError(f"Split {split!r} of {source} has no rows (a header only?): there is nothing to train "
+                            "or evaluate on.") from error
+        raise
     except ValueError as error:
         # datasets refuses a split with no rows before our own checks see it ("Instruction 'test' corresponds to no data").
         if "corresponds to no data" in str(error) or "Unknown split" in str(error):

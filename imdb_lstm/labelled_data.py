@@ -114,8 +114,8 @@ def string_labels(values, name: str, label_column: str) -> list[str]:
 
 def single_label_names(loaded: dict[str, Dataset], label_column: str) -> list[str] | None:
     """The class names of a single-label column: a ClassLabel's names (None for IMDB's own neg/pos, which the
-    config names NEGATIVE and POSITIVE), the training split's sorted string labels, or None for integer class ids,
-    which must be 0..N-1 in training; validation and test may hold no label training lacks."""
+    config names NEGATIVE and POSITIVE), the training split's sorted string labels, or None for integer class ids
+    (0..N-1: `finetune.choose_labels` counts them); validation and test may hold no label training lacks."""
     feature = loaded["train"].features[label_column]
     if isinstance(feature, ClassLabel):
         return None if feature.names == ["neg", "pos"] else list(feature.names)
@@ -130,10 +130,10 @@ def single_label_names(loaded: dict[str, Dataset], label_column: str) -> list[st
                         "class ids (integers 0..N-1); float targets are trained with --problem_type regression, label "
                         "lists with --problem_type multi_label_classification.")
     known = set(loaded["train"][label_column])
-    if known != set(range(len(known))):
-        raise DataError(f"Column {label_column!r} holds the integer labels {sorted(known)[:20]} in training: integer "
-                        f"labels are class ids 0..N-1 (here 0..{len(known) - 1}); renumber them, or give the classes "
-                        "as names (strings).")
+    if min(known) < 0:
+        raise DataError(f"Column {label_column!r} holds the negative labels {sorted(k for k in known if k < 0)} in "
+                        "training: integer labels are class ids 0..N-1 (-1 marks IMDB's unlabelled reviews, which "
+                        "supervised training cannot use); drop those rows.")
     refuse_unseen({name: split[label_column] for name, split in loaded.items()}, known, "labels")
     return None
 

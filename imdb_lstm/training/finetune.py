@@ -326,10 +326,14 @@ def choose_labels(label_names: list[str] | None, num_labels: int | None, problem
             raise DataError(f"The label column has a single label {label_names}: a classifier needs at least two.")
         id2label = dict(enumerate(label_names))
     else:
-        inferred = int(max(train_labels)) + 1 if len(train_labels) else 2
+        ids = sorted(set(np.asarray(train_labels).tolist())) if len(train_labels) else [0, 1]
+        inferred = ids[-1] + 1
         if num_labels is not None and num_labels < inferred:
             raise DataError(f"--num_labels {num_labels}, but the training labels go up to {inferred - 1}: give "
                             f"--num_labels {inferred} or more, or drop it (it is taken from the data).")
+        if num_labels is None and ids != list(range(inferred)):
+            raise DataError(f"The integer labels of training are {ids[:20]}: class ids 0..N-1 with none missing. "
+                            f"Give --num_labels {inferred} if a class has no training rows, or renumber the labels.")
         num_labels = num_labels or inferred
         if num_labels == 2 and problem_type is None:
             return {}

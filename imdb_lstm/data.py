@@ -30,8 +30,9 @@ from typing import NamedTuple
 import numpy as np
 from datasets import (ClassLabel, Dataset, DatasetDict, Features, IterableDataset, Value, concatenate_datasets,
                       interleave_datasets, load_dataset)
-from datasets.exceptions import DatasetGenerationError
 from sklearn.model_selection import train_test_split
+
+from .labelled_data import DataError, load_labelled_files, load_named_split
 
 HUB_DATASET = "stanfordnlp/imdb"
 SAMPLE = "sample"
@@ -57,10 +58,6 @@ EXCLUDE_HELP = {
 }
 
 logger = logging.getLogger(__name__)
-
-
-class DataError(ValueError):
-    """The data is not usable as labelled IMDB reviews; the message says what is wrong."""
 
 
 class UnlabelledUse(NamedTuple):
@@ -116,27 +113,23 @@ def load_imdb(source: str = HUB_DATASET, splits: tuple[str, ...] = ("train", "te
     return dataset
 
 
-def load_named_split(source: str, split: str) -> Dataset:
-    """Split `split` of a Hub id or local folder; the Hub unreachable, or the split missing or empty, refused."""
-    try:
-        return load_dataset(source, split=split)
-    except ConnectionError as error:  # datasets' "Couldn't reach '<id>' on the Hub (<reason>)"
-        raise DataError(
-            f"Hub unreachable: cannot download the dataset {source!r} ({error}). Offline, use --dataset {SAMPLE} "
-            "(reviews shipped with this package) or a local folder such as ../shared/data/imdb."
-        ) from error
-    except DatasetGenerationError as error:
-        # A folder's file with a header and no rows: datasets cannot type its columns ("the first 0 values").
-        if "the first 0 values" in str(error.__cause__):
-            raise DataError(f"Split {split!r} of {source} has no rows (a header only?): there is nothing to train "
-                            "or evaluate on.") from error
-        raise
-    except ValueError as error:
-        # datasets refuses a split with no rows before our own checks see it ("Instruction 'test' corresponds to no data").
-        if "corresponds to no data" in str(error) or "Unknown split" in str(error):
-            raise DataError(f"Split {split!r} of {source} is empty or missing (it has no rows): a labelled dataset "
-                            "needs train and test rows.") from error
-        raise
+def load_labelled(source: str = HUB_DATASET, text_column: str = "text", label_column: str = "label",
+                  data_files: dict[str, str] | None = None, splits: tuple[str, ...] = ("train", "test"),
+                  problem_type: str | None = None, label_columns: list[str] | None = None,
+                  label_separator: str = ",") -> tuple[DatasetDict, list[str] | None]:
+    """Labelled texts for a classifier or a regression and their label names: IMDB's own layouts (the sample, an
+    aclImdb folder) as `load_imdb` gives them, any other source as `imdb_lstm.labelled_data.load_labelled_files`
+    reads it (every problem type; None for IMDB, whose config names NEGATIVE and POSITIVE)."""
+    path = Path(source).expanduser()
+    if source == SAMPLE or (path.is_dir() and (path / "train" / "pos").is_dir()):
+        if (text_column, label_column) != ("text", "label") or data_files or label_columns or problem_type not in (
+                None, "single_label_classification"):
+            raise DataError(f"--dataset {source} is IMDB in this package's own layout (a 'text' and a 0/1 'label' "
+                            "column): --text_column, --label_column(s), --data_files and --problem_type are for other "
+                            "sources.")
+        return load_imdb(source, splits), None
+    return load_labelled_files(source, text_column, label_column, data_files, splits, problem_type, label_columns,
+                               label_separator)
 
 
 def load_aclimdb_split(root: Path, split: str) -> Dataset:

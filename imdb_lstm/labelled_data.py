@@ -1,7 +1,7 @@
 """Labelled texts of any problem type from any `datasets` source: a Hub id, a local folder `load_dataset` reads
 (e.g. one with train.csv and test.csv), or a loader name ("csv", "parquet", "json") with `data_files`
 {"train": path, "test": path}. Each split comes back with a `text` and a `label` column; IMDB sources give exactly
-what `imdb_lstm.data.load_imdb` gives.
+what `imdb_lstm.data.load_imdb` gives (`imdb_lstm.data.load_labelled` reads both; this module sits below it).
 
 What `label` holds, by problem type (transformers' `problem_type`):
 - single label (None, "single_label_classification"): a class id. String labels become the index of their sorted
@@ -20,14 +20,41 @@ import math
 from pathlib import Path
 
 from datasets import ClassLabel, Dataset, DatasetDict, Sequence, load_dataset
+from datasets.exceptions import DatasetGenerationError
 
-from .data import HUB_DATASET, SAMPLE, DataError, load_named_split, load_imdb
-
-__all__ = ["MULTI_LABEL", "PROBLEM_TYPES", "REGRESSION", "SINGLE_LABEL", "check_labelled_source", "load_labelled",
-           "parse_data_files", "read_labelled_splits"]
+__all__ = ["DataError", "MULTI_LABEL", "PROBLEM_TYPES", "REGRESSION", "SINGLE_LABEL", "check_labelled_source",
+           "load_labelled_files", "load_named_split", "parse_data_files", "read_labelled_splits"]
 
 SINGLE_LABEL, MULTI_LABEL, REGRESSION = "single_label_classification", "multi_label_classification", "regression"
 PROBLEM_TYPES = (SINGLE_LABEL, MULTI_LABEL, REGRESSION)
+
+
+class DataError(ValueError):
+    """The data is not usable (as labelled IMDB reviews, or as the labelled texts given); the message says what is
+    wrong and what to give instead."""
+
+
+def load_named_split(source: str, split: str) -> Dataset:
+    """Split `split` of a Hub id or local folder; the Hub unreachable, or the split missing or empty, refused."""
+    try:
+        return load_dataset(source, split=split)
+    except ConnectionError as error:  # datasets' "Couldn't reach '<id>' on the Hub (<reason>)"
+        raise DataError(
+            f"Hub unreachable: cannot download the dataset {source!r} ({error}). Offline, use --dataset sample "
+            "(reviews shipped with this package) or a local folder such as ../shared/data/imdb."
+        ) from error
+    except DatasetGenerationError as error:
+        # A folder's file with a header and no rows: datasets cannot type its columns ("the first 0 values").
+        if "the first 0 values" in str(error.__cause__):
+            raise DataError(f"Split {split!r} of {source} has no rows (a header only?): there is nothing to train "
+                            "or evaluate on.") from error
+        raise
+    except ValueError as error:
+        # datasets refuses a split with no rows before our own checks see it ("Instruction 'test' corresponds to no data").
+        if "corresponds to no data" in str(error) or "Unknown split" in str(error):
+            raise DataError(f"Split {split!r} of {source} is empty or missing (it has no rows): a labelled dataset "
+                            "needs train and test rows.") from error
+        raise
 
 
 def parse_data_files(entries: list[str] | None) -> dict[str, str] | None:
@@ -49,9 +76,9 @@ def check_labelled_source(source: str, path: Path, data_files: dict[str, str] | 
     otherwise reach the Hub) and `data_files` that leave out one of `splits`."""
     if data_files is None and not path.exists() and (source.startswith((".", "/", "~")) or source.count("/") != 1):
         raise DataError(
-            f"Dataset source {source!r} is neither an existing folder nor a Hub id like {HUB_DATASET!r}; use a Hub "
-            f"id, a folder (e.g. with train.csv and test.csv), a loader name such as 'csv' with --data_files "
-            f"train=PATH test=PATH, an aclImdb folder, or {SAMPLE!r}."
+            f"Dataset source {source!r} is neither an existing folder nor a Hub id like 'stanfordnlp/imdb'; use a "
+            "Hub id, a folder (e.g. with train.csv and test.csv), a loader name such as 'csv' with --data_files "
+            "train=PATH test=PATH, an aclImdb folder, or 'sample'."
         )
     if data_files is not None:
         missing = [split for split in splits if split not in data_files]
@@ -218,12 +245,13 @@ def regression_targets(loaded: dict[str, Dataset], columns: list[str]):
     return encoded, (None if len(columns) == 1 else list(columns))
 
 
-def load_labelled(source: str = HUB_DATASET, text_column: str = "text", label_column: str = "label",
-                  data_files: dict[str, str] | None = None, splits: tuple[str, ...] = ("train", "test"),
-                  problem_type: str | None = None, label_columns: list[str] | None = None,
-                  label_separator: str = ",") -> tuple[DatasetDict, list[str] | None]:
-    """Labelled texts (see the module docstring) and their label names: the class or label names, or None (IMDB,
-    whose config names NEGATIVE and POSITIVE; integer class ids; one regression target)."""
+def load_labelled_files(source: str, text_column: str = "text", label_column: str = "label",
+                        data_files: dict[str, str] | None = None, splits: tuple[str, ...] = ("train", "test"),
+                        problem_type: str | None = None, label_columns: list[str] | None = None,
+                        label_separator: str = ",") -> tuple[DatasetDict, list[str] | None]:
+    """Labelled texts of a source other than IMDB's own layouts (see the module docstring; `imdb_lstm.data.
+    load_labelled` reads those) and their label names: the class or label names, or None (integer class ids, one
+    regression target)."""
     if problem_type not in (None, *PROBLEM_TYPES):
         raise DataError(f"--problem_type {problem_type!r}: give one of {', '.join(PROBLEM_TYPES)}.")
     if label_columns and problem_type not in (MULTI_LABEL, REGRESSION):
@@ -231,12 +259,6 @@ def load_labelled(source: str = HUB_DATASET, text_column: str = "text", label_co
                         "(one 0/1 column per label) or regression (one target per column); a single-label "
                         "classifier reads one --label_column.")
     path = Path(source).expanduser()
-    if source == SAMPLE or (path.is_dir() and (path / "train" / "pos").is_dir()):
-        if (text_column, label_column) != ("text", "label") or data_files or problem_type not in (None, SINGLE_LABEL):
-            raise DataError(f"--dataset {source} is IMDB in this package's own layout (a 'text' and a 0/1 'label' "
-                            "column): --text_column, --label_column, --data_files and --problem_type are for other "
-                            "sources.")
-        return load_imdb(source, splits), None
     check_labelled_source(source, path, data_files, splits)
     columns = list(label_columns or [label_column])
     loaded = read_labelled_splits(source, text_column, columns, data_files, splits)

@@ -1,4 +1,4 @@
-"""Labelled texts of every problem type (imdb_lstm.labelled_data): single-label names and class ids, multi-label
+"""Labelled texts of every problem type (imdb_lstm.labelled_data, read through imdb_lstm.data.load_labelled): single-label names and class ids, multi-label
 from a column of label lists or from several 0/1 columns, regression from float columns; the label set is the
 training split's; bad input (a label training never saw, an empty label list, a non-numeric target, a missing
 column, a file with a header only) is refused naming what was wrong and what to do. (Training on them:
@@ -8,7 +8,7 @@ import pytest
 from datasets import Dataset
 
 from imdb_lstm.data import DataError
-from imdb_lstm.labelled_data import load_labelled
+from imdb_lstm.data import load_labelled
 from imdb_lstm.training.finetune import choose_labels
 
 

@@ -40,8 +40,7 @@ from ..benchmarking import machine_description
 from ..cards import render_default_model_card
 from ..compression import (choose_ngram_table, ngram_table_size, round_embedding, save_compact, saved_size_mb,
                            validation_accuracy)
-from ..data import DataError, held_out_texts, load_unlabelled_texts, make_splits, subsample
-from ..labelled_data import load_labelled
+from ..data import DataError, held_out_texts, load_labelled, load_unlabelled_texts, make_splits, subsample
 from ..metrics import binary_rates
 from ..predict import load_classifier, predict_logits
 from ..training.common import is_complete_checkpoint, redact_secrets

@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 from transformers import DataCollatorWithPadding
 
-from ..data import HUB_DATASET, DataError, make_splits, subsample
-from ..labelled_data import MULTI_LABEL, REGRESSION, load_labelled, parse_data_files
+from ..data import HUB_DATASET, DataError, load_labelled, make_splits, subsample
+from ..labelled_data import MULTI_LABEL, REGRESSION, parse_data_files
 from ..glove import DEFAULT_GLOVE, build_model
 from ..metrics import choose_multilabel_threshold, metrics_for, multiclass_metrics
 from ..tokenization import build_tokenizer

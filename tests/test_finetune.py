@@ -214,3 +214,19 @@ def test_regression_trains_on_a_float_column_and_reloads(planted_data, tmp_path)
 
 def load_labelled_test(folder):
     return Dataset.from_csv(str(folder / "test.csv"))
+
+
+@pytest.mark.parametrize("flags, metric, least", [
+    (["--label_column", "genres", "--problem_type", "multi_label_classification"], "micro_f1", 0.8),
+    (["--label_column", "intensity", "--problem_type", "regression"], "pearson", 0.7),
+])
+def test_the_linear_baseline_runs_on_the_same_split_for_each_problem_type(planted_data, tmp_path, flags, metric,
+                                                                          least):
+    """scripts/bench_own_data.py, README's baseline: TF-IDF and a linear model on train.py's own split of the data,
+    scored with the trained model's metrics (the planted words make it learnable)."""
+    from helpers import load_script
+
+    row = load_script("bench_own_data").main(["--dataset", str(planted_data), "--text_column", "review", *flags,
+                                              "--output", str(tmp_path / "row.json")])
+    assert row["splits"] == {"train": 180, "validation": 20, "test": 40}
+    assert row["test"][metric] > least and json.loads((tmp_path / "row.json").read_text()) == row

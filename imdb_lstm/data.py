@@ -6,11 +6,7 @@ Sources (`load_imdb(source)`):
 - a raw `aclImdb` folder as Stanford distributes it (`train/pos/*.txt`, `train/neg/*.txt`, `test/...`);
 - `"sample"`: 2,000 train + 1,000 test real reviews shipped inside this package (offline demo and tests).
 
-Any other labelled texts (`load_labelled(source, text_column, label_column, data_files)`): a Hub id or a local
-folder `load_dataset` reads (e.g. one with train.csv and test.csv), or a loader name ("csv", "parquet", "json")
-with `data_files` {"train": path, "test": path}; the two columns are renamed `text` and `label`; string labels
-become ids in sorted order (their names are returned for the model's id2label), integer labels are used as they
-are (0..N-1 with `--num_labels N`, 0/1 without). IMDB sources give exactly what `load_imdb` gives.
+Any other labelled texts, of any problem type (`load_labelled`): `imdb_lstm.labelled_data`.
 
 Unlabelled texts (`load_unlabelled_texts(source, splits, use=...)`) for every use that reads them: pretraining,
 word vectors, VAT and distillation. Any `datasets` source's splits (IMDB's `train` + `unsupervised` by default; a
@@ -36,6 +32,8 @@ from datasets import (ClassLabel, Dataset, DatasetDict, Features, IterableDatase
                       interleave_datasets, load_dataset)
 from sklearn.model_selection import train_test_split
 
+from .labelled_data import DataError, load_labelled_files, load_named_split
+
 HUB_DATASET = "stanfordnlp/imdb"
 SAMPLE = "sample"
 SAMPLE_DIR = Path(__file__).parent / "sample_data"
@@ -60,10 +58,6 @@ EXCLUDE_HELP = {
 }
 
 logger = logging.getLogger(__name__)
-
-
-class DataError(ValueError):
-    """The data is not usable as labelled IMDB reviews; the message says what is wrong."""
 
 
 class UnlabelledUse(NamedTuple):
@@ -113,25 +107,29 @@ def load_imdb(source: str = HUB_DATASET, splits: tuple[str, ...] = ("train", "te
                 f"use a Hub id, a parquet/Hub-layout folder, an aclImdb folder, or {SAMPLE!r}."
             )
         # Name the splits: a local IMDB folder would otherwise also build its 50k-review unsupervised split.
-        dataset = DatasetDict({split: _load_named_split(source, split) for split in splits})
+        dataset = DatasetDict({split: load_named_split(source, split) for split in splits})
     for name, split in dataset.items():
         validate_split(split, name)
     return dataset
 
 
-def _load_named_split(source: str, split: str) -> Dataset:
-    try:
-        return load_dataset(source, split=split)
-    except ConnectionError as error:  # datasets' "Couldn't reach '<id>' on the Hub (<reason>)"
-        raise DataError(
-            f"Hub unreachable: cannot download the dataset {source!r} ({error}). Offline, use --dataset {SAMPLE} "
-            "(reviews shipped with this package) or a local folder such as ../shared/data/imdb."
-        ) from error
-    except ValueError as error:
-        # datasets refuses a split with no rows before our own checks see it ("Instruction 'test' corresponds to no data").
-        if "corresponds to no data" in str(error) or "Unknown split" in str(error):
-            raise DataError(f"Split {split!r} of {source} is empty or missing: IMDB needs labelled train and test reviews.") from error
-        raise
+def load_labelled(source: str = HUB_DATASET, text_column: str = "text", label_column: str = "label",
+                  data_files: dict[str, str] | None = None, splits: tuple[str, ...] = ("train", "test"),
+                  problem_type: str | None = None, label_columns: list[str] | None = None,
+                  label_separator: str = ",") -> tuple[DatasetDict, list[str] | None]:
+    """Labelled texts for a classifier or a regression and their label names: IMDB's own layouts (the sample, an
+    aclImdb folder) as `load_imdb` gives them, any other source as `imdb_lstm.labelled_data.load_labelled_files`
+    reads it (every problem type; None for IMDB, whose config names NEGATIVE and POSITIVE)."""
+    path = Path(source).expanduser()
+    if source == SAMPLE or (path.is_dir() and (path / "train" / "pos").is_dir()):
+        if (text_column, label_column) != ("text", "label") or data_files or label_columns or problem_type not in (
+                None, "single_label_classification"):
+            raise DataError(f"--dataset {source} is IMDB in this package's own layout (a 'text' and a 0/1 'label' "
+                            "column): --text_column, --label_column(s), --data_files and --problem_type are for other "
+                            "sources.")
+        return load_imdb(source, splits), None
+    return load_labelled_files(source, text_column, label_column, data_files, splits, problem_type, label_columns,
+                               label_separator)
 
 
 def load_aclimdb_split(root: Path, split: str) -> Dataset:
@@ -147,9 +145,10 @@ def load_aclimdb_split(root: Path, split: str) -> Dataset:
     return Dataset.from_dict({"text": texts, "label": labels}, features=FEATURES)
 
 
-def validate_split(split: Dataset, name: str, num_labels: int = 2) -> None:
+def validate_split(split: Dataset, name: str, num_labels: int = 2, problem_type: str | None = None) -> None:
     """Raise `DataError` unless `split` has a string `text` column and `label`s in {0, 1} (0..num_labels-1), and
-    is not empty."""
+    is not empty. Multi-label and regression labels (`problem_type`) were checked as they were read
+    (`imdb_lstm.labelled_data`): only the columns and the rows are checked here."""
     missing = [column for column in ("text", "label") if column not in split.column_names]
     if missing:
         raise DataError(
@@ -158,6 +157,8 @@ def validate_split(split: Dataset, name: str, num_labels: int = 2) -> None:
         )
     if len(split) == 0:
         raise DataError(f"Split {name!r} is empty: there is nothing to train or evaluate on.")
+    if problem_type in ("multi_label_classification", "regression"):
+        return
     labels = np.asarray(split["label"])
     if num_labels != 2:
         unexpected = sorted(set(np.unique(labels).tolist()) - set(range(num_labels)))
@@ -172,115 +173,6 @@ def validate_split(split: Dataset, name: str, num_labels: int = 2) -> None:
             "unlabelled reviews (-1, IMDB's 'unsupervised' split) cannot be used for supervised training; integer "
             "labels of more classes need --num_labels N."
         )
-
-
-def parse_data_files(entries: list[str] | None) -> dict[str, str] | None:
-    """`["train=a.csv", "test=b.csv"]` (the `--data_files` flag) → {"train": "a.csv", "test": "b.csv"}."""
-    if not entries:
-        return None
-    files = {}
-    for entry in entries:
-        split, separator, path = entry.partition("=")
-        if not separator or not split or not path:
-            raise DataError(f"--data_files {entry!r}: give SPLIT=PATH for each split, e.g. --data_files "
-                            "train=reviews_train.csv test=reviews_test.csv (with --dataset csv).")
-        files[split] = path
-    return files
-
-
-def check_labelled_source(source: str, path: Path, data_files: dict[str, str] | None, splits: tuple[str, ...]) -> None:
-    """Refuse, before anything is downloaded, a source that is neither a folder nor a Hub id (a mistyped path would
-    otherwise reach the Hub) and `data_files` that leave out one of `splits`."""
-    if data_files is None and not path.exists() and (source.startswith((".", "/", "~")) or source.count("/") != 1):
-        raise DataError(
-            f"Dataset source {source!r} is neither an existing folder nor a Hub id like {HUB_DATASET!r}; use a Hub "
-            f"id, a folder (e.g. with train.csv and test.csv), a loader name such as 'csv' with --data_files "
-            f"train=PATH test=PATH, an aclImdb folder, or {SAMPLE!r}."
-        )
-    if data_files is not None:
-        missing = [split for split in splits if split not in data_files]
-        if missing:
-            raise DataError(f"--data_files names no {' or '.join(missing)} file; give "
-                            f"{' '.join(f'{split}=PATH' for split in splits)}.")
-
-
-def read_labelled_splits(source: str, text_column: str, label_column: str, data_files: dict[str, str] | None,
-                         splits: tuple[str, ...]) -> dict[str, Dataset]:
-    """The `splits` of `source` as read, each checked to have both columns and texts in `text_column`."""
-    loaded = {}
-    for split in splits:
-        if data_files is None:
-            loaded[split] = _load_named_split(source, split)
-        else:
-            loaded[split] = load_dataset(source, data_files={split: data_files[split]}, split=split)
-    for name, split in loaded.items():
-        missing = [column for column in (text_column, label_column) if column not in split.column_names]
-        if missing:
-            raise DataError(f"Split {name!r} has no {' or '.join(repr(c) for c in missing)} column (it has "
-                            f"{split.column_names}); rename your columns to 'text' and 'label', or name them with "
-                            "--text_column and --label_column.")
-        if split.features[text_column].dtype not in ("string", "large_string"):
-            raise DataError(f"Column {text_column!r} of split {name!r} holds {split.features[text_column]}, not "
-                            "text; give the column with the texts as --text_column.")
-    return loaded
-
-
-def label_names(loaded: dict[str, Dataset], feature, source: str, label_column: str) -> list[str] | None:
-    """The names of the labels `feature` (the label column's feature) holds: a ClassLabel's names, the sorted
-    string labels of every split, or None for integer class ids and IMDB's own (neg, pos)."""
-    if isinstance(feature, ClassLabel):
-        # IMDB's own (neg, pos) keeps the config's NEGATIVE/POSITIVE names, as load_imdb gives it.
-        return None if feature.names == list(LABELS) else list(feature.names)
-    if getattr(feature, "dtype", None) in ("string", "large_string"):
-        values = [value for split in loaded.values() for value in split[label_column]]
-        if any(value is None or not str(value).strip() for value in values):
-            raise DataError(f"Column {label_column!r} of {source} has empty labels; every text needs a label.")
-        return sorted(set(values))
-    if not str(getattr(feature, "dtype", "")).startswith(("int", "uint")):
-        raise DataError(f"Column {label_column!r} of {source} holds {feature}: labels must be class names (strings) "
-                        "or class ids (integers); float targets (regression) are not trained by this command.")
-    return None
-
-
-def as_text_and_label(split: Dataset, text_column: str, label_column: str, label2id: dict[str, int] | None
-                      ) -> Dataset:
-    """`split` with only a `text` and a `label` column; string labels turned into class ids with `label2id`."""
-    split = split.select_columns([text_column, label_column])
-    if label2id is not None:
-        split = split.map(lambda batch: {"label_id": [label2id[v] for v in batch[label_column]]}, batched=True,
-                          remove_columns=[label_column]).rename_column("label_id", label_column)
-    if text_column != "text":
-        split = split.rename_column(text_column, "text")
-    if label_column != "label":
-        split = split.rename_column(label_column, "label")
-    return split
-
-
-def load_labelled(source: str = HUB_DATASET, text_column: str = "text", label_column: str = "label",
-                  data_files: dict[str, str] | None = None, splits: tuple[str, ...] = ("train", "test"),
-                  ) -> tuple[DatasetDict, list[str] | None]:
-    """Labelled texts for classification (see the module docstring) and the label names: the sorted string labels,
-    a ClassLabel's names, or None for integer labels and IMDB (whose config names NEGATIVE and POSITIVE)."""
-    path = Path(source).expanduser()
-    is_imdb_layout = source == SAMPLE or (path.is_dir() and (path / "train" / "pos").is_dir())
-    if is_imdb_layout:
-        if (text_column, label_column) != ("text", "label") or data_files:
-            raise DataError(f"--dataset {source} is IMDB in this package's own layout (columns 'text' and 'label'); "
-                            "--text_column, --label_column and --data_files are for other sources.")
-        return load_imdb(source, splits), None
-    check_labelled_source(source, path, data_files, splits)
-    loaded = read_labelled_splits(source, text_column, label_column, data_files, splits)
-    feature = loaded[splits[0]].features[label_column]
-    names = label_names(loaded, feature, source, label_column)
-    # A ClassLabel already holds class ids; string labels become the index of their sorted name.
-    label2id = None if names is None or isinstance(feature, ClassLabel) else {label: i for i, label in enumerate(names)}
-    result = {}
-    for name, split in loaded.items():
-        split = as_text_and_label(split, text_column, label_column, label2id)
-        if len(split) == 0:
-            raise DataError(f"Split {name!r} of {source} is empty: there is nothing to train or evaluate on.")
-        result[name] = split
-    return DatasetDict(result), names
 
 
 def parse_split_spec(spec: str) -> tuple[float, float, float]:
@@ -300,9 +192,11 @@ def parse_split_spec(spec: str) -> tuple[float, float, float]:
     return tuple(p / 100 for p in percents)
 
 
-def _stratified_partition(labels: np.ndarray, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:
-    """Indices split into len(fractions) parts of those fractions, each with the label balance of the whole."""
-    remaining = np.arange(len(labels))
+def _stratified_partition(labels: np.ndarray | None, fractions: tuple[float, ...], seed: int,
+                          size: int | None = None) -> list[np.ndarray]:
+    """Indices 0..size-1 split into len(fractions) parts of those fractions, each with the label balance of the
+    whole (`labels`; None: a seeded shuffle of `size` rows, not stratified)."""
+    remaining = np.arange(len(labels) if labels is not None else size)
     parts, left = [], 1.0
     for fraction in fractions[:-1]:
         if fraction == 0:
@@ -314,7 +208,8 @@ def _stratified_partition(labels: np.ndarray, fractions: tuple[float, ...], seed
             remaining = np.array([], dtype=int)
         else:
             taken, remaining = train_test_split(
-                remaining, train_size=share, stratify=labels[remaining], random_state=seed
+                remaining, train_size=share, stratify=labels[remaining] if labels is not None else None,
+                random_state=seed
             )
             parts.append(np.sort(taken))
         left -= fraction
@@ -324,32 +219,36 @@ def _stratified_partition(labels: np.ndarray, fractions: tuple[float, ...], seed
 
 def make_splits(
     dataset: DatasetDict, protocol: str = "canonical", validation_fraction: float = 0.1, seed: int = 42,
-    num_labels: int = 2,
+    num_labels: int = 2, problem_type: str | None = None,
 ) -> DatasetDict:
     """`train`, `validation` (when the protocol has one) and `test` splits per `protocol` (module docstring), the
-    labels checked to lie in 0..num_labels-1."""
+    labels checked to lie in 0..num_labels-1; stratified by class for single-label data, shuffled (seeded) for
+    multi-label and regression data (`problem_type`), which have no single class to stratify by."""
     for name in ("train", "test"):
         if name not in dataset:
             raise DataError(f"The dataset has no {name!r} split (it has {list(dataset)}).")
-        validate_split(dataset[name], name, num_labels)
+        validate_split(dataset[name], name, num_labels, problem_type)
+    stratified = problem_type not in ("multi_label_classification", "regression")
     if protocol == "canonical":
         if not 0 <= validation_fraction < 1:
             raise DataError(f"validation_fraction={validation_fraction} must be in [0, 1).")
         train = dataset["train"]
         result = {"test": dataset["test"]}
         if validation_fraction > 0:
-            labels = np.asarray(train["label"])
-            kept, held_out = _stratified_partition(labels, (1 - validation_fraction, validation_fraction), seed)
+            labels = np.asarray(train["label"]) if stratified else None
+            kept, held_out = _stratified_partition(labels, (1 - validation_fraction, validation_fraction), seed,
+                                                   size=len(train))
             result["train"], result["validation"] = train.select(kept), train.select(held_out)
         else:
             result["train"] = train
     else:
         fractions = parse_split_spec(protocol)
         pooled = concatenate_datasets([dataset["train"], dataset["test"]])
-        parts = _stratified_partition(np.asarray(pooled["label"]), fractions, seed)
+        parts = _stratified_partition(np.asarray(pooled["label"]) if stratified else None, fractions, seed,
+                                      size=len(pooled))
         result = {name: pooled.select(part) for name, part in zip(("train", "validation", "test"), parts) if len(part)}
     for name, split in result.items():
-        validate_split(split, name, num_labels)
+        validate_split(split, name, num_labels, problem_type)
     order = [name for name in ("train", "validation", "test") if name in result]
     return DatasetDict({name: result[name] for name in order})
 

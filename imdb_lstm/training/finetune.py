@@ -30,9 +30,10 @@ from pathlib import Path
 import numpy as np
 from transformers import DataCollatorWithPadding
 
-from ..data import HUB_DATASET, DataError, load_labelled, make_splits, parse_data_files, subsample
+from ..data import HUB_DATASET, DataError, load_labelled, make_splits, subsample
+from ..labelled_data import MULTI_LABEL, REGRESSION, parse_data_files
 from ..glove import DEFAULT_GLOVE, build_model
-from ..metrics import metrics_for, multiclass_metrics
+from ..metrics import choose_multilabel_threshold, metrics_for, multiclass_metrics
 from ..tokenization import build_tokenizer
 from .adversarial import AdversarialArguments, load_vat_reviews, normalize_for_training
 from .common import CpuTrainingArguments, PreparedRun, parse_arguments, run_recipe
@@ -46,7 +47,7 @@ from .trainer import EncoderUnfreezing, FineTuningTrainer
 
 __all__ = [
     "DataArguments", "ImdbTrainingArguments", "ModelArguments",
-    "choose_labels", "evaluate_and_predict", "load_model_and_tokenizer", "load_splits", "main", "parse_args",
+    "choose_best_model_metric", "choose_labels", "evaluate_and_predict", "load_model_and_tokenizer", "load_splits", "main", "parse_args",
     "prepare_fine_tuning", "prepare_perturbation_training", "refuse_binary_only_parts", "resolve_model_config", "run",
     "tokenize_splits",
     # Defined in the modules imported above; the commands and tests import them from here too.
@@ -71,9 +72,16 @@ class ModelArguments(RecurrentFlags):
 
     num_labels: int | None = field(
         default=None,
-        metadata={"help": "classes of the data's label column; unset: the number of distinct string labels, or 2 for "
-                  "integer labels (IMDB). With --model_name_or_path a classifier of another number of labels gets a "
-                  "new head (its encoder kept)"},
+        metadata={"help": "classes of the data's label column; unset: taken from the training split (its distinct "
+                  "labels; for integer class ids, the largest id + 1). With --model_name_or_path a classifier of "
+                  "another number of labels gets a new head (its encoder kept)"},
+    )
+    problem_type: str | None = field(
+        default=None,
+        metadata={"help": "what the labels are, as transformers' problem_type: 'single_label_classification' (one "
+                  "class per text; unset means this), 'multi_label_classification' (any number of labels per text: "
+                  "a column of label lists, or several 0/1 --label_columns; sigmoid outputs, the decision threshold "
+                  "chosen on validation) or 'regression' (a float target per text, or one per --label_columns)"},
     )
     encoder: str | None = config_flag("'rnn' (see --cell) or 'cnn' (Kim 2014)")
     pooling: str | None = config_flag("'last', 'max', 'mean' or 'max_mean'")
@@ -114,6 +122,15 @@ class DataArguments:
         default="label",
         metadata={"help": "the column holding the labels: names (strings; ids in sorted order, the names become "
                   "id2label) or ids (integers 0..num_labels-1)"},
+    )
+    label_columns: list[str] | None = field(
+        default=None,
+        metadata={"help": "several label columns instead of --label_column: multi-label, one 0/1 column per label "
+                  "(its name is the label's); regression, one float target per column"},
+    )
+    label_separator: str = field(
+        default=",",
+        metadata={"help": "multi-label from one column of strings: the separator between a row's label names"},
     )
     split_protocol: str = field(
         default="canonical", metadata={"help": "'canonical' (IMDB train/test) or train/validation/test %%, e.g. 50/25/25"}
@@ -264,15 +281,19 @@ def load_splits(model_args: ModelArguments, data_args: DataArguments, training_a
     (see `choose_labels`). Refused first, before anything is tokenised or built: the binary-only parts for other
     label sets, and a teacher of another split protocol. Without a validation split the per-epoch evaluation is
     switched off (the last epoch is kept)."""
+    problem_type = model_args.problem_type
     raw, label_names = load_labelled(data_args.dataset, data_args.text_column, data_args.label_column,
-                                     parse_data_files(data_args.data_files))
-    label_fields = choose_labels(label_names, model_args.num_labels)
+                                     parse_data_files(data_args.data_files), problem_type=problem_type,
+                                     label_columns=data_args.label_columns, label_separator=data_args.label_separator)
+    label_fields = choose_labels(label_names, model_args.num_labels, problem_type, raw["train"]["label"],
+                                 data_args.label_column)
     num_labels = len(label_fields["id2label"]) if label_fields else 2
-    refuse_binary_only_parts(num_labels, model_args, training_args)
+    refuse_binary_only_parts(num_labels, model_args, training_args, problem_type)
+    choose_best_model_metric(training_args, problem_type)
     for teacher in training_args.teacher_model or ():
         check_split_protocol(teacher, split_protocol_of(data_args), warn_unrecorded=False)
     splits = make_splits(raw, data_args.split_protocol, data_args.validation_fraction, data_args.split_seed,
-                         num_labels=num_labels)
+                         num_labels=num_labels, problem_type=problem_type)
     splits["train"] = subsample(splits["train"], data_args.max_train_samples, data_args.split_seed)
     for name in ("validation", "test"):
         if name in splits:
@@ -285,37 +306,76 @@ def load_splits(model_args: ModelArguments, data_args: DataArguments, training_a
     return splits, label_fields
 
 
-def choose_labels(label_names: list[str] | None, num_labels: int | None) -> dict:
+def choose_labels(label_names: list[str] | None, num_labels: int | None, problem_type: str | None = None,
+                  train_labels=(), label_column: str = "label") -> dict:
     """The config's label fields for the data: {} for IMDB's two integer labels (the config names them NEGATIVE and
-    POSITIVE), else id2label and label2id from the data's label names, or LABEL_0.. for `num_labels` integer ids."""
-    if label_names is not None:
+    POSITIVE), else id2label and label2id from the data's label names, or LABEL_0.. for integer class ids (as many
+    as `num_labels`, else the largest id of `train_labels` + 1), with `problem_type` when one is given (a
+    regression of one target is named after its `label_column`)."""
+    if problem_type == REGRESSION:
+        names = label_names or [label_column]
+        if num_labels is not None and num_labels != len(names):
+            raise DataError(f"--num_labels {num_labels} with --problem_type regression of {len(names)} target(s) "
+                            f"{names}: drop --num_labels (it is the number of target columns).")
+        id2label = dict(enumerate(names))
+    elif label_names is not None:
         if num_labels is not None and num_labels != len(label_names):
             raise DataError(f"--num_labels {num_labels}, but the label column has {len(label_names)} distinct labels "
                             f"{label_names}; drop --num_labels (it is taken from the data) or fix the labels.")
-        if len(label_names) < 2:
+        if len(label_names) < 2 and problem_type != MULTI_LABEL:
             raise DataError(f"The label column has a single label {label_names}: a classifier needs at least two.")
         id2label = dict(enumerate(label_names))
-    elif num_labels is None or num_labels == 2:
-        return {}
-    elif num_labels < 2:
-        raise DataError(f"--num_labels {num_labels}: a classifier needs at least two labels.")
     else:
+        ids = sorted(set(np.asarray(train_labels).tolist())) if len(train_labels) else [0, 1]
+        inferred = ids[-1] + 1
+        if num_labels is not None and num_labels < inferred:
+            raise DataError(f"--num_labels {num_labels}, but the training labels go up to {inferred - 1}: give "
+                            f"--num_labels {inferred} or more, or drop it (it is taken from the data).")
+        if num_labels is None and ids != list(range(inferred)):
+            raise DataError(f"The integer labels of training are {ids[:20]}: class ids 0..N-1 with none missing. "
+                            f"Give --num_labels {inferred} if a class has no training rows, or renumber the labels.")
+        num_labels = num_labels or inferred
+        if num_labels == 2 and problem_type is None:
+            return {}
+        if num_labels < 2:
+            raise DataError(f"--num_labels {num_labels}: a classifier needs at least two labels.")
         id2label = {i: f"LABEL_{i}" for i in range(num_labels)}
-    return {"id2label": id2label, "label2id": {name: i for i, name in id2label.items()}}
+    fields = {"id2label": id2label, "label2id": {name: i for i, name in id2label.items()}}
+    return {**fields, "problem_type": problem_type} if problem_type else fields
 
 
-def refuse_binary_only_parts(num_labels: int, model_args: ModelArguments, training_args: ImdbTrainingArguments) -> None:
-    """The n-gram branch and distillation score NEGATIVE against POSITIVE: refuse them for other label sets before
-    anything is trained."""
-    if num_labels == 2:
+def refuse_binary_only_parts(num_labels: int, model_args: ModelArguments, training_args: ImdbTrainingArguments,
+                             problem_type: str | None = None) -> None:
+    """The n-gram branch and distillation score NEGATIVE against POSITIVE, and VAT compares softmax distributions:
+    refuse what does not fit the labels before anything is trained."""
+    kind = f"--problem_type {problem_type}" if problem_type in (MULTI_LABEL, REGRESSION) else f"{num_labels} labels"
+    if problem_type in (MULTI_LABEL, REGRESSION) and training_args.vat_epsilon > 0:
+        raise DataError(f"--vat_epsilon with {kind}: VAT compares the model's softmax distributions over classes, "
+                        "which a multi-label or regression model has not; drop --vat_epsilon (--adversarial_epsilon "
+                        "perturbs any loss).")
+    if num_labels == 2 and problem_type not in (MULTI_LABEL, REGRESSION):
         return
     if model_args.ngram_order:
-        raise DataError(f"--ngram_order {model_args.ngram_order} with {num_labels} labels: the n-gram branch is binary "
+        raise DataError(f"--ngram_order {model_args.ngram_order} with {kind}: the n-gram branch is binary "
                         "by nature (NB-weighted log-odds of POSITIVE against NEGATIVE); drop --ngram_order (0) to "
-                        f"train a {num_labels}-class classifier.")
+                        f"train this model.")
     if training_args.teacher_model:
-        raise DataError(f"--teacher_model with {num_labels} labels: distillation here is binary by nature (its "
+        raise DataError(f"--teacher_model with {kind}: distillation here is binary by nature (its "
                         "teachers, ngram:N included, score NEGATIVE against POSITIVE); train without --teacher_model.")
+
+
+# Trainer's best checkpoint, by problem type: (metric, greater is better); single-label keeps --metric_for_best_model.
+BEST_MODEL_METRICS = {MULTI_LABEL: ("micro_f1", True), REGRESSION: ("mse", False)}
+
+
+def choose_best_model_metric(training_args: ImdbTrainingArguments, problem_type: str | None) -> None:
+    """Multi-label and regression runs have no accuracy: their best checkpoint is chosen by micro-F1 or MSE
+    (`BEST_MODEL_METRICS`) unless --metric_for_best_model names another of their metrics."""
+    if problem_type not in BEST_MODEL_METRICS or training_args.metric_for_best_model not in ("accuracy", "eval_accuracy"):
+        return
+    metric, greater_is_better = BEST_MODEL_METRICS[problem_type]
+    logger.info("--problem_type %s: the best checkpoint is chosen by validation %s.", problem_type, metric)
+    training_args.metric_for_best_model, training_args.greater_is_better = metric, greater_is_better
 
 
 def load_model_and_tokenizer(model_args: ModelArguments, data_args: DataArguments,
@@ -389,6 +449,8 @@ def evaluate_and_predict(trainer: FineTuningTrainer, splits, tokenized, model_ar
     if model_args.ngram_order:
         results.update(add_ngram_branch(trainer, tokenized, model_args))
         trainer.save_model()
+    if model.config.problem_type == MULTI_LABEL:
+        results.update(choose_threshold_on_validation(trainer, tokenized))
     if "validation" in tokenized:
         results.update(trainer.evaluate(tokenized["validation"], metric_key_prefix="eval"))
     if training_args.do_predict:
@@ -402,7 +464,8 @@ def evaluate_and_predict(trainer: FineTuningTrainer, splits, tokenized, model_ar
         results.update(test_output.metrics)
     if results:
         trainer.log_metrics("eval", results)
-        if training_args.do_predict and model.config.num_labels > 2:
+        if training_args.do_predict and model.config.num_labels > 2 and model.config.problem_type in (
+                None, "single_label_classification"):
             # Saved, not logged: Trainer's metric printout takes scalars only.
             names = [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
             results["test_confusion_matrix"] = multiclass_metrics(
@@ -410,5 +473,18 @@ def evaluate_and_predict(trainer: FineTuningTrainer, splits, tokenized, model_ar
         trainer.save_metrics("eval", results)
     if trainer.is_world_process_zero() and training_args.do_predict:
         logits = predictions_in_dataset_order(trainer, tokenized["test"], test_output)
-        write_test_outputs(output_dir, splits["test"], logits, model.config.id2label)
+        write_test_outputs(output_dir, splits["test"], logits, model.config)
     return results
+
+
+def choose_threshold_on_validation(trainer: FineTuningTrainer, tokenized) -> dict:
+    """A multi-label model's decision threshold, chosen on validation (micro-F1) and kept in its config, so the
+    saved model, test scoring and the card use it; 0.5 without a validation split."""
+    model = trainer.model
+    if "validation" in tokenized:
+        output = trainer.predict(tokenized["validation"], metric_key_prefix="threshold")
+        model.config.multilabel_threshold = choose_multilabel_threshold(output.predictions, output.label_ids)
+        logger.info("Multi-label threshold chosen on validation: %.2f", model.config.multilabel_threshold)
+    trainer.compute_metrics = metrics_for(model.config)
+    trainer.save_model()
+    return {"multilabel_threshold": model.config.multilabel_threshold}

@@ -68,24 +68,50 @@ def add_ngram_branch(trainer: Trainer, tokenized, model_args) -> dict:
     }
 
 
-def write_test_outputs(output_dir: Path, test_split, logits: np.ndarray, id2label: dict | None = None) -> None:
-    """Per-review test predictions (JSON lines, dataset order) and the confusion-matrix picture. Two labels:
-    p_negative and p_positive, as always; more: a probability per label name."""
+def write_test_outputs(output_dir: Path, test_split, logits: np.ndarray, config) -> None:
+    """Per-review test predictions (JSON lines, dataset order) and, for classes, the confusion-matrix picture. Two
+    labels: p_negative and p_positive, as always; more: a probability per label name; multi-label: each label's
+    sigmoid probability and the labels above `config.multilabel_threshold`; regression: the predicted value(s)."""
+    id2label = {int(i): str(name) for i, name in (config.id2label or {}).items()}
+    names = [id2label.get(i, f"LABEL_{i}") for i in range(logits.shape[-1])]
+    labels = np.asarray(test_split["label"])
+    if config.problem_type in ("multi_label_classification", "regression"):
+        write_jsonl(output_dir / "test_predictions.jsonl", per_label_rows(logits, labels, names, config))
+        return
     probabilities = torch.from_numpy(logits).float().softmax(dim=-1).numpy()
     predicted = probabilities.argmax(axis=-1)
-    labels = np.asarray(test_split["label"])
     if probabilities.shape[-1] != 2:
-        names = [str((id2label or {}).get(i, f"LABEL_{i}")) for i in range(probabilities.shape[-1])]
-        with open(output_dir / "test_predictions.jsonl", "w", encoding="utf-8") as handle:
-            for row, (label, prediction, p) in enumerate(zip(labels, predicted, probabilities)):
-                handle.write(json.dumps({"row": row, "label": int(label), "prediction": int(prediction),
-                                         "probabilities": dict(zip(names, p.tolist()))}) + "\n")
+        write_jsonl(output_dir / "test_predictions.jsonl", (
+            {"row": row, "label": int(label), "prediction": int(prediction),
+             "probabilities": dict(zip(names, p.tolist()))}
+            for row, (label, prediction, p) in enumerate(zip(labels, predicted, probabilities))))
         matrix = multiclass_metrics(predicted, labels, names)["confusion_matrix"]
         plot_confusion_matrix(matrix, output_dir / "confusion_matrix.png", labels=names, title="Test confusion matrix")
         return
-    with open(output_dir / "test_predictions.jsonl", "w", encoding="utf-8") as handle:
-        for row, (label, prediction, p) in enumerate(zip(labels, predicted, probabilities)):
-            handle.write(json.dumps({"row": row, "label": int(label), "prediction": int(prediction),
-                                     "p_negative": float(p[0]), "p_positive": float(p[1])}) + "\n")
+    write_jsonl(output_dir / "test_predictions.jsonl", (
+        {"row": row, "label": int(label), "prediction": int(prediction), "p_negative": float(p[0]),
+         "p_positive": float(p[1])}
+        for row, (label, prediction, p) in enumerate(zip(labels, predicted, probabilities))))
     matrix = binary_rates(predicted, labels)["confusion_matrix"]
     plot_confusion_matrix(matrix, output_dir / "confusion_matrix.png", title="IMDB test confusion matrix")
+
+
+def per_label_rows(logits: np.ndarray, labels: np.ndarray, names: list[str], config):
+    """Test prediction rows of a multi-label model (labels named, probabilities, those above the threshold) or a
+    regression (the target(s) and the prediction(s), named where there are several)."""
+    if config.problem_type == "regression":
+        for row, (label, prediction) in enumerate(zip(labels, logits)):
+            yield {"row": row, "label": label.tolist(), "prediction": prediction.tolist()
+                   if prediction.size > 1 else float(prediction.reshape(-1)[0])}
+        return
+    probabilities = torch.from_numpy(logits).float().sigmoid().numpy()
+    for row, (label, p) in enumerate(zip(labels, probabilities)):
+        yield {"row": row, "labels": [name for name, on in zip(names, label) if on],
+               "prediction": [name for name, q in zip(names, p) if q > config.multilabel_threshold],
+               "probabilities": dict(zip(names, p.tolist()))}
+
+
+def write_jsonl(path: Path, rows) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")

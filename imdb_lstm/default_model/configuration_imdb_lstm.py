@@ -21,6 +21,7 @@ CountOrZero = Annotated[int, lambda n: _number(n, int), "must be 0 or a positive
 MaxLength = Annotated[int | None, lambda n: n is None or _number(n, int, least=1), "must be a positive integer or None"]
 Dropout = Annotated[float, lambda p: _number(p) and p < 1, "must be a number in [0, 1)"]
 Weight = Annotated[float, lambda w: _number(w) and w <= 1, "must be a number in [0, 1]"]
+Probability = Annotated[float, lambda p: _number(p) and 0 < p < 1, "must be a probability in (0, 1)"]
 DivValue = Annotated[float, lambda d: isinstance(d, (int, float)) and d >= 1, "must be a number >= 1"]
 Flag = Annotated[bool, lambda flag: isinstance(flag, bool), "must be True or False"]
 KernelSizes = Annotated[list[int] | tuple[int, ...], lambda ks: bool(ks) and all(_number(k, int, 1) for k in ks),
@@ -54,6 +55,8 @@ class ImdbLstmConfig(PretrainedConfig):
         ngram_order, ngram_features, ngram_weight: the classifier's binary n-gram branch (NB-weighted logistic
             regression, `imdb_lstm.ngrams`): longest n-gram (0: none), n-grams known, its share w of the joined
             log-odds `(1 - w) * recurrent + w * n-gram`.
+        multilabel_threshold: a multi-label model's decision: a label applies where its sigmoid probability
+            exceeds it (chosen on validation by the training run).
         inference_dtype: compute dtype of no-gradient, logits-only calls (`pipeline`'s): "auto" is bfloat16 where the
             device computes it natively, "float32" exact; weights and returned logits stay float32.
     """
@@ -88,6 +91,7 @@ class ImdbLstmConfig(PretrainedConfig):
     ngram_features: CountOrZero = 0
     ngram_weight: Weight = 0.0
     inference_dtype: InferenceDtype = "float32"
+    multilabel_threshold: Probability = 0.5
     distilled_from: str | None = None
 
     def __post_init__(self, **kwargs):

@@ -293,13 +293,15 @@ CASES = [
     Case("pipeline-bytes", lambda e: e.classify(b"good film"), error=((TypeError, ValueError), None)),
     # Training data, through the training script itself (it stops before any training).
     Case("train-no-text-column", lambda e: train_on(e, "no-text", {"review": ["a good film"] * 4, "label": [0, 1] * 2}),
-         error=(DataError, r"Split 'train' has no 'text' column .*rename your columns")),
+         error=(DataError, r"Split 'train' has no 'text' column; its columns are \['review', 'label'\].*--text_column")),
     Case("train-no-label-column", lambda e: train_on(e, "no-label", {"text": ["a good film"] * 4, "stars": [1, 9] * 2}),
          error=(DataError, r"Split 'train' has no 'label' column")),
-    Case("train-labels-outside-0-1", lambda e: train_on(e, "bad-labels", {"text": ["a", "b", "c"], "label": [0, 1, 2]}),
-         error=(DataError, r"labels \[2\] outside \{0, 1\}")),
+    # Integer labels are class ids counted from training (0, 1, 2: three classes); one only test holds is refused.
+    Case("train-labels-outside-0-1", lambda e: train_on(e, "bad-labels", {"text": ["a", "b", "c"], "label": [0, 1, 0]},
+                                                        {"text": ["d"], "label": [2]}),
+         error=(DataError, r"Split 'test' holds labels \[2\] that the training split never has")),
     Case("train-unlabelled-reviews", lambda e: train_on(e, "unlabelled", {"text": ["a", "b"], "label": [-1, -1]}),
-         error=(DataError, r"labels \[-1\] outside \{0, 1\}.*unsupervised")),
+         error=(DataError, r"negative labels \[-1\].*IMDB's unlabelled reviews")),
     Case("train-empty-test-split", train_on_aclimdb_without_test_reviews, error=(DataError, r"Split 'test' is empty")),
     # `datasets` refuses an empty parquet split before our check; load_imdb turns that into our error.
     Case("train-empty-parquet-split",

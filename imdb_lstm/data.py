@@ -207,6 +207,7 @@ def _stratified_partition(labels: np.ndarray | None, fractions: tuple[float, ...
             parts.append(remaining)
             remaining = np.array([], dtype=int)
         else:
+            refuse_single_row_classes(labels, remaining)
             taken, remaining = train_test_split(
                 remaining, train_size=share, stratify=labels[remaining] if labels is not None else None,
                 random_state=seed
@@ -215,6 +216,19 @@ def _stratified_partition(labels: np.ndarray | None, fractions: tuple[float, ...
         left -= fraction
     parts.append(np.sort(remaining))
     return parts
+
+
+def refuse_single_row_classes(labels: np.ndarray | None, rows: np.ndarray) -> None:
+    """A stratified split puts each class on both sides: a class with one row cannot be, so it is refused by name
+    (scikit-learn's own error names no class and no flag)."""
+    if labels is None:
+        return
+    classes, counts = np.unique(labels[rows], return_counts=True)
+    single = classes[counts < 2].tolist()
+    if single:
+        raise DataError(f"Class ids {single[:10]} have a single row in the data being split: a stratified split "
+                        "needs at least two rows of each class. Add rows of those classes, drop them, or split "
+                        "without a validation part (--validation_fraction 0).")
 
 
 def make_splits(

@@ -268,3 +268,10 @@ def test_a_source_without_labelled_splits_excludes_nothing_unless_told(tmp_path,
         unlabelled_exclusion("text", ["train"], str(tmp_path / "missing"))
     with pytest.raises(DataError, match="--dataset_splits train\\+test"):
         unlabelled_exclusion("text", ["train+test"])
+
+
+def test_a_class_of_one_row_is_refused_by_name_before_a_stratified_split():
+    dataset = DatasetDict({"train": Dataset.from_dict({"text": list("abcde"), "label": [0, 0, 1, 1, 2]}),
+                           "test": Dataset.from_dict({"text": ["f"], "label": [0]})})
+    with pytest.raises(DataError, match=r"Class ids \[2\] have a single row .*--validation_fraction 0"):
+        make_splits(dataset, "canonical", validation_fraction=0.2, num_labels=3)

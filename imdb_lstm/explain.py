@@ -11,11 +11,23 @@
 
 Scores are Integrated Gradients (Sundararajan et al. 2017, captum's `LayerIntegratedGradients`) on the embedding
 layer: each token's embedding is moved from the baseline, the padding token's embedding (a zero vector), to its
-own, and the gradients along that path are summed. The attributed quantity is the predicted label's log-odds,
-log p(label) / (1 − p(label)) = z_label − logsumexp(z_other labels) (for two labels z_label − z_other): what
-the softmax turns into the verdict's probability. A positive score pushes toward the predicted label, a negative
-one against it, and the scores add up to the log-odds at the review minus the log-odds at the baseline (the
-"completeness" of Integrated Gradients; `Explanation.delta` is the gap left by the finite number of steps).
+own, and the gradients along that path are summed. What is attributed (`Explanation.output`) depends on the
+model's `problem_type`:
+
+- two labels (IMDB): the predicted label's log-odds, log p(label) / (1 − p(label)) = z_label − z_other, what the
+  softmax turns into the verdict's probability (`output="log_odds"`);
+- more labels, one per text: the predicted label against the runner-up, log p(label) / p(runner-up) =
+  z_label − z_runner-up (`output="contrast"`, `Explanation.against` names the runner-up): why this label and not
+  the next best. `against=` names another label; `output="log_odds"` explains the label against all others;
+- several labels per text (`multi_label_classification`): each label's own log-odds, its logit (sigmoid
+  outputs); `explain_labels` explains every label above the model's `multilabel_threshold`;
+- `regression`: the predicted value itself (`output="value"`): a positive score pushes it higher, a negative one
+  lower.
+
+`target=` explains a label other than the predicted one (a multi-label model's default is its most probable
+label). A positive score pushes toward the explained label, a negative one against it, and the scores add up to
+the quantity at the review minus the quantity at the baseline (the "completeness" of Integrated Gradients;
+`Explanation.delta` is the gap left by the finite number of steps).
 Where a recurrent network's state flips within a short stretch of the path, evenly spaced steps miss it; the path
 is then integrated in pieces around that stretch until the gap is within `tolerance` (see `integrate`).
 
@@ -42,7 +54,8 @@ from typing import NamedTuple
 
 import torch
 
-from .predict import exact_float32
+from .predict import (MULTI_LABEL, REGRESSION, SINGLE_LABEL, exact_float32, outputs_from_logits,
+                      problem_type_of)
 from .tokenization import MARKUP
 
 # Gauss–Legendre steps of each integral along the path. With 50, one integral over the whole path meets
@@ -57,7 +70,9 @@ MAX_TOKENS_PER_CHUNK = 64_000
 # into pieces (`integrate`) may be spent reaching it.
 DEFAULT_TOLERANCE = 0.01
 MAX_REFINEMENTS = 24
-OUTPUTS = ("log_odds", "logit")
+OUTPUTS = ("log_odds", "logit", "contrast", "value")
+# A two-label model with these names is drawn as sentiment whatever label is explained: green POSITIVE, red NEGATIVE.
+SENTIMENT_LABELS = ("NEGATIVE", "POSITIVE")
 INSTALL_HINT = 'Explanations need captum: pip install "imdb-lstm[explain]" (or pip install captum).'
 # IMDB's line breaks (<br />, <br>, <p>) become line breaks when a review is drawn; other markup a space.
 LINE_BREAK = re.compile(r"<\s*(?:br|p)\b[^<>]{0,200}>", re.IGNORECASE)
@@ -94,7 +109,10 @@ class Explanation:
     the attributed quantity ("log_odds" of the label, or its raw "logit"); `difference`: that quantity at the
     review minus at the baseline; `delta`: sum of the scores minus `difference` (0 for exact completeness);
     `words_cut`: tokens of a review longer than `model_max_length` that were cut away, unscored; `path_pieces`:
-    how many pieces the path was integrated in (1 unless completeness needed more, see `integrate`)."""
+    how many pieces the path was integrated in (1 unless completeness needed more, see `integrate`);
+    `problem_type`: the model's; `against`: the label the explained one is weighed against (`output="contrast"`),
+    None for all other labels; `value`: a regression model's prediction (None otherwise, where `probabilities`
+    are softmax or, multi-label, sigmoid probabilities); `threshold`: a multi-label model's decision threshold."""
 
     text: str
     label: str
@@ -107,6 +125,21 @@ class Explanation:
     words_cut: int = 0
     labels: tuple[str, ...] = field(default=("NEGATIVE", "POSITIVE"))
     path_pieces: int = 1
+    problem_type: str = SINGLE_LABEL
+    against: str | None = None
+    value: float | None = None
+    threshold: float | None = None
+
+    @property
+    def predicted(self) -> list[str]:
+        """What the model says: one label, or for multi-label every label at or above the threshold (most probable
+        first), or for regression the target's name."""
+        if self.problem_type == MULTI_LABEL:
+            chosen = [(p, name) for name, p in self.probabilities.items() if p >= self.threshold]
+            return [name for _, name in sorted(chosen, reverse=True)]
+        if self.problem_type == REGRESSION:
+            return [self.label]
+        return [max(self.probabilities, key=self.probabilities.get)]
 
     @property
     def total(self) -> float:
@@ -117,7 +150,9 @@ class Explanation:
         score toward the other (log-odds of the other label = − log-odds of this one)."""
         if label == self.label:
             return [word.score for word in self.words]
-        if self.output == "log_odds" and len(self.labels) == 2 and label in self.labels:
+        two_way = (self.output == "contrast" and label == self.against) or (
+            self.output == "log_odds" and self.problem_type == SINGLE_LABEL and len(self.labels) == 2 and label in self.labels)
+        if two_way:  # log p(a)/p(b) = − log p(b)/p(a)
             return [-word.score for word in self.words]
         raise ValueError(f"Scores toward {label!r} are not known: they were computed toward {self.label!r}.")
 
@@ -136,6 +171,7 @@ class Explanation:
 
     def to_dict(self) -> dict:
         return {"label": self.label, "probabilities": self.probabilities, "output": self.output,
+                "problem_type": self.problem_type, "against": self.against, "value": self.value,
                 "n_steps": self.n_steps, "difference": self.difference, "delta": self.delta,
                 "words_cut": self.words_cut,
                 "words": [{"text": w.text, "start": w.start, "end": w.end, "score": w.score} for w in self.words]}
@@ -166,19 +202,52 @@ def encode(tokenizer, text: str) -> tuple[list[int], list[tuple[int, int]], int]
     return encoded["input_ids"], [tuple(pair) for pair in encoded["offset_mapping"]], full_length - len(encoded["input_ids"])
 
 
-def explain(model, tokenizer, text: str, n_steps: int = DEFAULT_STEPS, output: str = "log_odds",
-            target: str | int | None = None, tolerance: float | None = DEFAULT_TOLERANCE) -> Explanation:
-    """Integrated Gradients word scores of `text` for `model` (a sequence classifier) and its `tokenizer`; see
-    the module docstring. `n_steps`: Gauss–Legendre steps of each integral. `target`: the label to explain (name
-    or id; default the predicted one). `tolerance`: while the scores' sum misses the log-odds difference by more
-    than this share of it, the piece of the path that holds most of the miss is cut around its steepest stretch
-    and integrated again (see `integrate`); None: one integral over the whole path, as plain captum. Raises
-    ValueError for a review with no words (empty, blank, or markup only)."""
+def choose_output(problem_type: str, num_labels: int, output: str | None, against) -> str:
+    """The attributed quantity (see the module docstring): `output` checked against the problem type, or its
+    default."""
+    if output is not None and output not in OUTPUTS:
+        raise ValueError(f"output={output!r} is not allowed; use one of {OUTPUTS}.")
+    if against is not None and (problem_type != SINGLE_LABEL or output not in (None, "contrast")):
+        raise ValueError("against= weighs one label against another (output='contrast'): it is for a model of one "
+                         f"label per text, not for problem_type={problem_type!r} with output={output!r}.")
+    if problem_type == REGRESSION:
+        if output not in (None, "value", "logit"):
+            raise ValueError(f"output={output!r} is not for a regression model: it explains its value (output='value').")
+        return "value"
+    if output == "value":
+        raise ValueError("output='value' is for a regression model; this one classifies: use 'log_odds' or 'logit'.")
+    if problem_type == MULTI_LABEL:
+        if output == "contrast":
+            raise ValueError("output='contrast' weighs one label against another, which a multi-label model's "
+                             "independent labels are not: use 'log_odds' (each label's own, the default).")
+        return output or "log_odds"
+    if output is None:
+        return "contrast" if num_labels > 2 or against is not None else "log_odds"
+    return output
+
+
+def explain(model, tokenizer, text: str, n_steps: int = DEFAULT_STEPS, output: str | None = None,
+            target: str | int | None = None, tolerance: float | None = DEFAULT_TOLERANCE,
+            against: str | int | None = None) -> Explanation:
+    """Integrated Gradients word scores of `text` for `model` (a sequence classifier of any `problem_type`) and
+    its `tokenizer`; see the module docstring. `n_steps`: Gauss–Legendre steps of each integral. `target`: the
+    label to explain (name or id; default the predicted one, for multi-label the most probable). `output`: what is
+    attributed, "log_odds", "contrast" (the label against `against`), "logit" or "value" (regression); None: the
+    problem type's default (see the module docstring). `against`: the label weighed against (default the most
+    probable other label). `tolerance`: while the scores' sum misses the difference by more than this share of
+    it, the piece of the path that holds most of the miss is cut around its steepest stretch and integrated again
+    (see `integrate`); None: one integral over the whole path, as plain captum. Raises ValueError for a review
+    with no words (empty, blank, or markup only), or a `target`/`against` that is not a label of the model."""
     LayerIntegratedGradients = require_captum()
     if not isinstance(text, str):
         raise TypeError(f"Expected a review (str); got {type(text).__name__}.")
-    if output not in OUTPUTS:
-        raise ValueError(f"output={output!r} is not allowed; use one of {OUTPUTS}.")
+    problem_type = problem_type_of(model.config)
+    output = choose_output(problem_type, model.config.num_labels, output, against)
+    if target is not None:
+        label_index(model.config, target)  # a clear error before any work
+    if against is not None and label_index(model.config, against) == (
+            None if target is None else label_index(model.config, target)):
+        raise ValueError(f"against={against!r} is the label explained: name another label to weigh it against.")
     if n_steps < 2:
         raise ValueError(f"n_steps={n_steps} must be at least 2.")
     ids, offsets, words_cut = encode(tokenizer, text)
@@ -189,11 +258,37 @@ def explain(model, tokenizer, text: str, n_steps: int = DEFAULT_STEPS, output: s
     # Exact float32 throughout, whatever the model's inference_dtype: the endpoints' logits must match the gradients'.
     with HOOK_LOCK, exact_float32(explained):  # the embedding is hooked meanwhile: one explanation at a time
         return explain_locked(LayerIntegratedGradients, explained, tokenizer, text, ids, offsets, words_cut,
-                              n_steps, output, target, tolerance)
+                              n_steps, output, target, tolerance, against, problem_type)
+
+
+def explain_labels(model, tokenizer, text: str, **options) -> list[Explanation]:
+    """The explanations of what the model says about `text`: for a multi-label model one per label at or above
+    its `multilabel_threshold`, most probable first (the most probable label alone when none is); otherwise the
+    one explanation of `explain`. `options`: as `explain`'s (not `target`)."""
+    if "target" in options:
+        raise TypeError("explain_labels explains what the model predicts; for one label of your choice call "
+                        "explain(..., target=LABEL).")
+    first = explain(model, tokenizer, text, **options)
+    if first.problem_type != MULTI_LABEL:
+        return [first]
+    chosen = first.predicted or [first.label]
+    return [first if name == first.label else explain(model, tokenizer, text, target=name, **options)
+            for name in chosen]
+
+
+def attributed(logits: torch.Tensor, output: str, problem_type: str, against_id: int | None) -> torch.Tensor:
+    """(batch, labels) the attributed quantity of every label (see the module docstring): softmax log-odds,
+    the label's logit against `against_id`'s ("contrast"), or the logits themselves (a sigmoid's log-odds, a
+    regression's value, or output "logit")."""
+    if output == "log_odds" and problem_type == SINGLE_LABEL:
+        return log_odds(logits)
+    if output == "contrast":
+        return logits - logits[:, against_id : against_id + 1]
+    return logits
 
 
 def explain_locked(LayerIntegratedGradients, explained, tokenizer, text, ids, offsets, words_cut, n_steps, output,
-                   target, tolerance) -> Explanation:
+                   target, tolerance, against, problem_type) -> Explanation:
     was_training = explained.training
     explained.eval()
     device = next(explained.parameters()).device
@@ -201,7 +296,7 @@ def explain_locked(LayerIntegratedGradients, explained, tokenizer, text, ids, of
     pad_id = config.pad_token_id if config.pad_token_id is not None else tokenizer.pad_token_id
     embedding = explained.get_input_embeddings()
     pad_vector = embedding.weight[pad_id].detach().float()
-    path = {"scale": None}
+    path = {"scale": None, "against": None}
 
     def place_on_path(module, args, embedded):
         # The embedding output moved to `scale` of the way from the padding vector (the baseline) to itself.
@@ -214,7 +309,7 @@ def explain_locked(LayerIntegratedGradients, explained, tokenizer, text, ids, of
             logits = explained(input_ids=batch_ids, attention_mask=mask).logits.float()
         finally:
             path["scale"] = None
-        return log_odds(logits) if output == "log_odds" else logits
+        return attributed(logits, output, problem_type, path["against"])
 
     input_ids = torch.tensor([ids], device=device)
     attention_mask = torch.ones_like(input_ids)
@@ -222,10 +317,19 @@ def explain_locked(LayerIntegratedGradients, explained, tokenizer, text, ids, of
     try:
         with torch.autocast(device.type, enabled=False):
             with torch.no_grad():
-                probabilities = explained(input_ids=input_ids, attention_mask=attention_mask).logits.float()[0].softmax(-1)
+                logits = explained(input_ids=input_ids, attention_mask=attention_mask).logits.float()[0]
+            probabilities = outputs_from_logits(logits, config)
+            label_id = int(probabilities.argmax()) if target is None else label_index(config, target)
+            if output == "contrast":
+                others = probabilities.clone()
+                others[label_id] = float("-inf")
+                path["against"] = int(others.argmax()) if against is None else label_index(config, against)
+                if path["against"] == label_id:
+                    raise ValueError(f"against={against!r} is the label explained: name another label to weigh it "
+                                     "against, or leave it out (the runner-up).")
+            with torch.no_grad():
                 ends = forward(input_ids.expand(2, -1), torch.tensor([1.0, 0.0], device=device),
                                attention_mask.expand(2, -1))
-            label_id = int(probabilities.argmax()) if target is None else label_index(config, target)
             difference = float(ends[0, label_id] - ends[1, label_id])
             integral, evaluate = path_integrals(LayerIntegratedGradients(forward, embedding), forward, input_ids,
                                                 attention_mask, label_id, n_steps)
@@ -239,7 +343,10 @@ def explain_locked(LayerIntegratedGradients, explained, tokenizer, text, ids, of
         text=text, label=id2label[label_id],
         probabilities={id2label[i]: float(p) for i, p in enumerate(probabilities.tolist())},
         words=words, n_steps=n_steps, output=output, difference=difference, delta=gap, words_cut=words_cut,
-        labels=tuple(id2label[i] for i in sorted(id2label)), path_pieces=pieces,
+        labels=tuple(id2label[i] for i in sorted(id2label)), path_pieces=pieces, problem_type=problem_type,
+        against=None if path["against"] is None else id2label[path["against"]],
+        value=float(logits[0]) if problem_type == REGRESSION else None,
+        threshold=float(config.multilabel_threshold) if problem_type == MULTI_LABEL else None,
     )
 
 
@@ -309,32 +416,62 @@ def integrate(integral, evaluate, difference: float, tolerance: float | None, n_
 
 
 def label_index(config, target: str | int) -> int:
+    """The id of a label given by name (any case) or id; a ValueError that lists the labels otherwise."""
     id2label = {int(key): value for key, value in config.id2label.items()}
     if isinstance(target, int) and target in id2label:
         return target
     for index, name in id2label.items():
         if isinstance(target, str) and name.lower() == target.lower():
             return index
-    raise ValueError(f"target={target!r} is not a label of this model ({id2label}).")
+    raise ValueError(f"{target!r} is not a label of this model: its labels are {', '.join(map(str, id2label.values()))}.")
 
 
 # ---------------------------------------------------------------------------------------------------------- pictures
 
-NEGATIVE_RGB = (220, 38, 38)  # red: toward NEGATIVE
-POSITIVE_RGB = (22, 163, 74)  # green: toward POSITIVE
+NEGATIVE_RGB = (220, 38, 38)  # red: against the explained label (toward NEGATIVE for sentiment; lower values)
+POSITIVE_RGB = (22, 163, 74)  # green: toward the explained label (toward POSITIVE for sentiment; higher values)
+NEUTRAL_RGB = (17, 17, 17)  # the verdict's colour where it is neither sentiment nor a label explained against
 
 
-def sentiment_scores(explanation: Explanation) -> list[float]:
-    """Each word's score toward POSITIVE (negative: toward NEGATIVE), scaled to [-1, 1] by the largest |score|.
-    With labels other than NEGATIVE/POSITIVE, toward the second label."""
-    positive = "POSITIVE" if "POSITIVE" in explanation.labels else explanation.labels[-1]
-    try:
-        raw = explanation.toward(positive)
-    except ValueError:  # raw logits of a label: only "toward the verdict" is known
-        raw = [word.score for word in explanation.words]
-        raw = raw if explanation.label == positive else [-score for score in raw]
+def is_sentiment(explanation: Explanation) -> bool:
+    """A two-label NEGATIVE/POSITIVE model (IMDB's): drawn toward POSITIVE whichever label is explained."""
+    return explanation.problem_type == SINGLE_LABEL and tuple(explanation.labels) == SENTIMENT_LABELS
+
+
+def colour_scores(explanation: Explanation) -> list[float]:
+    """Each word's score scaled to [-1, 1] by the largest |score|, signed for the colours: for sentiment toward
+    POSITIVE (negative: toward NEGATIVE); otherwise toward the explained label, or a regression's higher value."""
+    raw = [word.score for word in explanation.words]
+    if is_sentiment(explanation) and explanation.label != "POSITIVE":
+        try:
+            raw = explanation.toward("POSITIVE")
+        except ValueError:  # raw logits of a label: only "toward the verdict" is known
+            raw = [-score for score in raw]
     scale = max((abs(score) for score in raw), default=0.0) or 1.0
     return [score / scale for score in raw]
+
+
+def score_meaning(explanation: Explanation) -> tuple[str, str]:
+    """What a positive and a negative score do, in words: ("toward drama", "toward comedy") for a label weighed
+    against the runner-up, ("toward sports", "against sports") for a label on its own (multi-label, raw logits),
+    ("intensity higher", "intensity lower") for regression."""
+    label = explanation.label
+    if explanation.problem_type == REGRESSION:
+        return f"{label} higher", f"{label} lower"
+    if explanation.against is not None:
+        return f"toward {label}", f"toward {explanation.against}"
+    if explanation.problem_type == MULTI_LABEL or explanation.output == "logit":
+        return f"toward {label}", f"against {label}"
+    others = [name for name in explanation.labels if name != label]
+    return f"toward {label}", f"toward {others[0] if len(others) == 1 else 'the other labels'}"
+
+
+def colour_meaning(explanation: Explanation) -> tuple[str, str]:
+    """What green and red words do (see `colour_scores`): for sentiment ("toward POSITIVE", "toward NEGATIVE"),
+    otherwise `score_meaning`."""
+    if is_sentiment(explanation):
+        return "toward POSITIVE", "toward NEGATIVE"
+    return score_meaning(explanation)
 
 
 def colour(value: float) -> tuple[int, int, int]:
@@ -347,7 +484,7 @@ def colour(value: float) -> tuple[int, int, int]:
 def segments(explanation: Explanation) -> list[tuple[str, float | None]]:
     """The review as (piece, scaled score) in order: words with their score in [-1, 1], and what lies between
     them with None, markup removed (line-break tags become "\\n", other tags a space)."""
-    values = sentiment_scores(explanation)
+    values = colour_scores(explanation)
     pieces, position = [], 0
     text = explanation.text
     for word, value in zip(explanation.words, values):
@@ -364,19 +501,51 @@ def clean_gap(gap: str) -> str:
     return re.sub(MARKUP, " ", LINE_BREAK.sub("\n", gap))  # as the tokenizer's normaliser removes it
 
 
-def verdict_line(explanation: Explanation) -> str:
+def verdict_parts(explanation: Explanation) -> tuple[str, str]:
+    """(the verdict, the figures beside it): `POSITIVE`, `p(negative) = 0.08  p(positive) = 0.92`; multi-label
+    the labels at or above the threshold and every label's probability; regression the target and its value."""
+    if explanation.problem_type == REGRESSION:
+        return explanation.label, f"= {explanation.value:.3f}"
     probabilities = "  ".join(f"p({label.lower()}) = {p:.2f}" for label, p in explanation.probabilities.items())
-    return f"{explanation.label}   {probabilities}"
+    if explanation.problem_type == MULTI_LABEL:
+        chosen = explanation.predicted
+        verdict = ", ".join(chosen) if chosen else f"no label ≥ {explanation.threshold:.2f}"
+        return verdict, probabilities
+    return max(explanation.probabilities, key=explanation.probabilities.get), probabilities
+
+
+def verdict_line(explanation: Explanation) -> str:
+    verdict, figures = verdict_parts(explanation)
+    return f"{verdict}   {figures}"
+
+
+def verdict_rgb(explanation: Explanation) -> tuple[int, int, int]:
+    if is_sentiment(explanation):
+        return POSITIVE_RGB if verdict_parts(explanation)[0] == "POSITIVE" else NEGATIVE_RGB
+    return NEUTRAL_RGB
+
+
+def explained_what(explanation: Explanation) -> str:
+    """Which label the colours are about, where the verdict line does not say it: '' for sentiment and for a
+    single-label model's predicted label."""
+    if is_sentiment(explanation) or explanation.problem_type == REGRESSION:
+        return ""
+    if explanation.problem_type == SINGLE_LABEL and explanation.label == verdict_parts(explanation)[0]:
+        return ""
+    return f"words coloured for {explanation.label}"
 
 
 def legend_line(explanation: Explanation) -> str:
+    green, red = colour_meaning(explanation)
     return (f"Integrated Gradients on the word embedding ({explanation.n_steps} steps, padding baseline): green words "
-            "push toward POSITIVE, red toward NEGATIVE; the deeper the colour, the stronger.")
+            f"push {green}, red {red}; the deeper the colour, the stronger.")
 
 
 def render_html(explanation: Explanation, full_page: bool = False) -> str:
-    """The review with each word on a red-to-green background (red toward NEGATIVE, green toward POSITIVE), under
-    the label and every label's probability. An HTML fragment (a `<div>`), or with `full_page` a whole document."""
+    """The review with each word on a red-to-green background (green toward the explained label, red against it;
+    for sentiment green toward POSITIVE, red toward NEGATIVE; for regression green higher, red lower), under the
+    verdict and every label's probability (or the predicted value). An HTML fragment (a `<div>`), or with
+    `full_page` a whole document."""
     words = []
     for piece, value in segments(explanation):
         escaped = html.escape(piece).replace("\n", "<br>")
@@ -386,15 +555,20 @@ def render_html(explanation: Explanation, full_page: bool = False) -> str:
             red, green, blue = colour(value)
             words.append(f'<span class="imdb-lstm-word" style="background-color: rgb({red}, {green}, {blue}); '
                          f'border-radius: 3px; padding: 0 1px" title="{value:+.2f}">{escaped}</span>')
-    label_rgb = POSITIVE_RGB if explanation.label == "POSITIVE" else NEGATIVE_RGB
-    probabilities = " &nbsp; ".join(
-        f'<span class="imdb-lstm-probability">p({html.escape(label.lower())}) = {p:.2f}</span>'
-        for label, p in explanation.probabilities.items()
-    )
+    verdict, figures = verdict_parts(explanation)
+    if explanation.problem_type == REGRESSION:
+        probabilities = f'<span class="imdb-lstm-value">{html.escape(figures)}</span>'
+    else:
+        probabilities = " &nbsp; ".join(
+            f'<span class="imdb-lstm-probability">p({html.escape(label.lower())}) = {p:.2f}</span>'
+            for label, p in explanation.probabilities.items()
+        )
+    target = explained_what(explanation)
+    target_line = f'<div class="imdb-lstm-target">{html.escape(target)}</div>\n' if target else ""
     fragment = (
         '<div class="imdb-lstm-explanation" style="font-family: sans-serif; line-height: 1.7">\n'
-        f'<div><strong class="imdb-lstm-label" style="color: rgb{label_rgb}">{html.escape(explanation.label)}'
-        f"</strong> &nbsp; {probabilities}</div>\n"
+        f'<div><strong class="imdb-lstm-label" style="color: rgb{verdict_rgb(explanation)}">{html.escape(verdict)}'
+        f"</strong> &nbsp; {probabilities}</div>\n{target_line}"
         f'<p class="imdb-lstm-review" style="color: #111">{"".join(words)}</p>\n'
         f'<div style="font-size: 0.8em; color: #555">{html.escape(legend_line(explanation))}</div>\n</div>'
     )
@@ -452,17 +626,17 @@ def render_png(explanation: Explanation, path, width_inches: float = 8.0, dpi: i
     height = 2 * margin + (header_lines + line + 1) * line_height + line_height * 0.8
     figure.set_size_inches(width_inches, height / dpi)
     top = height - margin - line_height * 0.8
-    label_rgb = POSITIVE_RGB if explanation.label == "POSITIVE" else NEGATIVE_RGB
-    figure.text(margin, top, explanation.label, fontsize=font_size * 1.3, fontweight="bold",
-                color=[c / 255 for c in label_rgb], transform=IdentityTransform(), va="baseline")
-    label_width = text_width(figure, renderer, explanation.label + "   ", font_size * 1.3, bold=True)
-    probabilities = "   ".join(f"p({label.lower()}) = {p:.2f}" for label, p in explanation.probabilities.items())
-    figure.text(margin + label_width, top, probabilities, fontsize=font_size, transform=IdentityTransform(),
-                va="baseline")
+    verdict, figures = verdict_parts(explanation)
+    figure.text(margin, top, verdict, fontsize=font_size * 1.3, fontweight="bold",
+                color=[c / 255 for c in verdict_rgb(explanation)], transform=IdentityTransform(), va="baseline")
+    label_width = text_width(figure, renderer, verdict + "   ", font_size * 1.3, bold=True)
+    target = explained_what(explanation)
+    figure.text(margin + label_width, top, figures.replace("  ", "   ") + (f"   ({target})" if target else ""),
+                fontsize=font_size, transform=IdentityTransform(), va="baseline")
     for artist, start, number in placed:
         artist.set_position((start, top - (number + 1.5) * line_height))
-    legend = (f"Integrated Gradients ({explanation.n_steps} steps): green pushes toward POSITIVE, red toward "
-              "NEGATIVE")
+    green, red = colour_meaning(explanation)
+    legend = f"Integrated Gradients ({explanation.n_steps} steps): green pushes {green}, red {red}"
     figure.text(margin, margin, legend, fontsize=font_size * 0.75, color="#555555", transform=IdentityTransform(),
                 va="baseline")
     path = Path(path)

@@ -31,6 +31,7 @@ from .serving_imdb_lstm import bfloat16_is_native
 # it elsewhere.
 DEFAULT_MODEL = str(Path(__file__).resolve().with_name("default_model"))
 DEFAULT_MODEL_WEIGHTS = "model.safetensors"
+SINGLE_LABEL, MULTI_LABEL, REGRESSION = "single_label_classification", "multi_label_classification", "regression"
 REINSTALL_ADVICE = ("Reinstall imdb-lstm (pip install --force-reinstall --no-deps, from the wheel, checkout or index "
                     "you installed it from), or give a model folder of your own (--model FOLDER; in Python "
                     "load_classifier(FOLDER)).")
@@ -228,22 +229,59 @@ def predict_logits(model, tokenizer, texts, batch_size: int = 64, dtype: str | N
     return logits
 
 
+def problem_type_of(config) -> str:
+    """The model's problem type as transformers' text-classification pipeline reads it: `config.problem_type`,
+    else single-label classification for two labels or more and regression for one output."""
+    if config.problem_type:
+        return config.problem_type
+    return SINGLE_LABEL if config.num_labels > 1 else REGRESSION
+
+
+def outputs_from_logits(logits: torch.Tensor, config) -> torch.Tensor:
+    """What the logits mean, as the pipeline reads them: softmax probabilities (one label per text), sigmoid
+    probabilities (multi-label, each label on its own) or the values themselves (regression)."""
+    problem_type = problem_type_of(config)
+    if problem_type == MULTI_LABEL:
+        return logits.sigmoid()
+    if problem_type == REGRESSION:
+        return logits
+    return logits.softmax(dim=-1)
+
+
 def predict_proba(model, tokenizer, texts, batch_size: int = 64, dtype: str | None = None,
                   progress: Callable[[int], object] | None = None) -> torch.Tensor:
-    """(n, num_labels) probabilities in input order, [p(NEGATIVE), p(POSITIVE)] for IMDB (see `predict_logits`)."""
-    return predict_logits(model, tokenizer, texts, batch_size, dtype, progress).softmax(dim=-1)
+    """(n, num_labels) probabilities in input order, [p(NEGATIVE), p(POSITIVE)] for IMDB, each label's sigmoid for
+    a multi-label model (see `predict_logits`). A regression model has no probabilities: use `predict`."""
+    if problem_type_of(model.config) == REGRESSION:
+        raise ValueError("This model predicts a value (problem_type 'regression'), not probabilities: call "
+                         "predict(model, tokenizer, texts), whose `value` is the prediction.")
+    return outputs_from_logits(predict_logits(model, tokenizer, texts, batch_size, dtype, progress), model.config)
 
 
 def predict(model, tokenizer, texts, batch_size: int = 64, dtype: str | None = None,
             progress: Callable[[int], object] | None = None) -> list[dict]:
-    """One dict per review: `label` and `p_<label>` (lower case) for each of the model's `id2label` names, in label
-    order (`dtype`, `progress`: see `predict_logits`)."""
-    probabilities = predict_proba(model, tokenizer, texts, batch_size, dtype, progress)
-    id2label = model.config.id2label
+    """One dict per review (`dtype`, `progress`: see `predict_logits`), by the model's problem type:
+
+    - one label per text: `label` and `p_<label>` (lower case) for each of the model's `id2label` names, in label
+      order;
+    - multi-label: `labels`, the labels whose sigmoid probability is at or above the model's
+      `multilabel_threshold` (most probable first; may be empty), and `p_<label>` for every label;
+    - regression: `label`, the target's name, and `value`, the prediction."""
+    config = model.config
+    outputs = outputs_from_logits(predict_logits(model, tokenizer, texts, batch_size, dtype, progress), config)
+    id2label = {int(key): name for key, name in config.id2label.items()}
+    problem_type = problem_type_of(config)
     results = []
-    for row in probabilities.tolist():
-        best = max(range(len(row)), key=row.__getitem__)
-        results.append({"label": id2label[best], **{f"p_{id2label[i].lower()}": p for i, p in enumerate(row)}})
+    for row in outputs.tolist():
+        if problem_type == REGRESSION:
+            results.append({"label": id2label[0], "value": row[0]})
+            continue
+        probabilities = {f"p_{id2label[i].lower()}": p for i, p in enumerate(row)}
+        if problem_type == MULTI_LABEL:
+            chosen = sorted((i for i, p in enumerate(row) if p >= config.multilabel_threshold), key=lambda i: -row[i])
+            results.append({"labels": [id2label[i] for i in chosen], **probabilities})
+        else:
+            results.append({"label": id2label[max(range(len(row)), key=row.__getitem__)], **probabilities})
     return results
 
 

@@ -15,7 +15,7 @@ from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
 from imdb_lstm.training import finetune as training
 from imdb_lstm.data import load_imdb
-from imdb_lstm.explain import DEFAULT_STEPS, explain, integrate, log_odds, render_html, render_png
+from imdb_lstm.explain import DEFAULT_STEPS, explain, explain_labels, integrate, log_odds, render_html, render_png
 from imdb_lstm.cards import EXAMPLE_PICTURE, render_model_card
 from imdb_lstm.commands.predict import main
 from imdb_lstm.predict import exact_float32, load_classifier, predict, predict_proba
@@ -420,3 +420,146 @@ def test_without_captum_the_card_renders_and_the_cli_says_how_to_install(sample_
     assert "Why this verdict" not in card and "Accuracy" in card
     assert main(["--model", str(sample_model_dir), "--explain", "Fine."]) == 2
     assert 'pip install "imdb-lstm[explain]"' in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------ any labels, any problem type
+
+GENRES = {0: "comedy", 1: "drama", 2: "horror"}
+MIXED_REVIEW = "A wonderful film, but the ending is awful and the middle drags."
+
+
+def genre_model(**config):
+    """A fresh tiny model of three genres (its weights untrained: the arithmetic is what is tested here)."""
+    torch.manual_seed(3)
+    return tiny_model(num_labels=3, id2label=GENRES, label2id={name: i for i, name in GENRES.items()}, **config)
+
+
+def logits_at_review_and_baseline(model, tokenizer, text: str) -> torch.Tensor:
+    """(2, labels) exact float32 logits of the review and of its all-padding baseline."""
+    ids = torch.tensor([tokenizer(text, truncation=True)["input_ids"]])
+    with torch.no_grad(), exact_float32(model):
+        return model(input_ids=torch.cat([ids, torch.full_like(ids, model.config.pad_token_id)]),
+                     attention_mask=torch.ones(2, ids.size(1), dtype=torch.long)).logits.float()
+
+
+def assert_adds_up(explanation, expected: float):
+    assert explanation.total == pytest.approx(expected, abs=COMPLETENESS * max(abs(expected), COMPLETENESS_FLOOR))
+    assert explanation.difference == pytest.approx(expected, rel=1e-4, abs=1e-5)
+
+
+def test_a_label_of_three_is_explained_against_the_runner_up():
+    model, tokenizer = genre_model()
+    ends = logits_at_review_and_baseline(model, tokenizer, MIXED_REVIEW)
+    order = ends[0].argsort(descending=True).tolist()
+    explanation = explain(model, tokenizer, MIXED_REVIEW)
+    assert (explanation.output, explanation.label, explanation.against) == ("contrast", GENRES[order[0]],
+                                                                             GENRES[order[1]])
+    assert explanation.probabilities == pytest.approx(dict(zip(GENRES.values(), ends[0].softmax(-1).tolist())))
+    # log p(label)/p(runner-up) = z_label − z_runner-up, from the baseline to the review.
+    contrast = ends[:, order[0]] - ends[:, order[1]]
+    assert_adds_up(explanation, float(contrast[0] - contrast[1]))
+    assert explanation.toward(explanation.against) == pytest.approx([-s for s in explanation.toward(explanation.label)])
+    with pytest.raises(ValueError, match="computed toward"):
+        explanation.toward(GENRES[order[2]])
+
+    # A label of the user's choice, weighed against the most probable other one (here the predicted label).
+    chosen = explain(model, tokenizer, MIXED_REVIEW, target=GENRES[order[2]])
+    assert (chosen.label, chosen.against, chosen.predicted) == (GENRES[order[2]], GENRES[order[0]], [GENRES[order[0]]])
+    named = explain(model, tokenizer, MIXED_REVIEW, target=order[2], against=GENRES[order[1]])
+    contrast = ends[:, order[2]] - ends[:, order[1]]
+    assert named.against == GENRES[order[1]]
+    assert_adds_up(named, float(contrast[0] - contrast[1]))
+    # Against all other labels at once: the label's log-odds.
+    everything = explain(model, tokenizer, MIXED_REVIEW, output="log_odds")
+    assert everything.against is None
+    assert_adds_up(everything, float(log_odds(ends)[0, order[0]] - log_odds(ends)[1, order[0]]))
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"target": "western"}, r"'western' is not a label of this model: its labels are comedy, drama, horror"),
+    ({"target": "drama", "against": "drama"}, r"against='drama' is the label explained"),
+    ({"against": "war"}, r"'war' is not a label"),
+    ({"output": "value"}, r"output='value' is for a regression model"),
+    ({"output": "odds"}, r"output='odds' is not allowed"),
+])
+def test_a_label_or_output_the_model_lacks_is_a_clear_error(options, message):
+    model, tokenizer = genre_model()
+    with pytest.raises(ValueError, match=message):
+        explain(model, tokenizer, MIXED_REVIEW, **options)
+
+
+def test_a_multi_label_model_explains_each_label_at_or_above_its_threshold():
+    model, tokenizer = genre_model(problem_type="multi_label_classification")
+    ends = logits_at_review_and_baseline(model, tokenizer, MIXED_REVIEW)
+    sigmoids = ends[0].sigmoid()
+    # A threshold between the two most probable labels' and the third's: two labels are predicted.
+    ranked = sigmoids.argsort(descending=True).tolist()
+    model.config.multilabel_threshold = float(sigmoids[ranked[1]] + sigmoids[ranked[2]]) / 2
+    explanations = explain_labels(model, tokenizer, MIXED_REVIEW)
+    assert [e.label for e in explanations] == [GENRES[ranked[0]], GENRES[ranked[1]]]
+    for explanation, label in zip(explanations, ranked):
+        assert (explanation.output, explanation.against, explanation.problem_type) == (
+            "log_odds", None, "multi_label_classification")
+        assert explanation.predicted == [GENRES[ranked[0]], GENRES[ranked[1]]]
+        assert explanation.probabilities == pytest.approx(dict(zip(GENRES.values(), sigmoids.tolist())))
+        # A sigmoid's log-odds is the label's logit.
+        assert_adds_up(explanation, float(ends[0, label] - ends[1, label]))
+    # No label at the threshold: the most probable one is explained all the same.
+    model.config.multilabel_threshold = 0.999
+    assert [e.label for e in explain_labels(model, tokenizer, MIXED_REVIEW)] == [GENRES[ranked[0]]]
+    with pytest.raises(ValueError, match="independent labels"):
+        explain(model, tokenizer, MIXED_REVIEW, output="contrast")
+    result = predict(model, tokenizer, [MIXED_REVIEW])[0]
+    assert result["labels"] == [] and result[f"p_{GENRES[ranked[0]]}"] == pytest.approx(float(sigmoids[ranked[0]]),
+                                                                                           abs=1e-5)
+
+
+def test_a_regression_model_is_explained_toward_higher_and_lower_values(tmp_path, capsys):
+    torch.manual_seed(4)
+    model, tokenizer = tiny_model(num_labels=1, id2label={0: "intensity"}, label2id={"intensity": 0},
+                                  problem_type="regression")
+    ends = logits_at_review_and_baseline(model, tokenizer, MIXED_REVIEW)
+    explanation = explain(model, tokenizer, MIXED_REVIEW)
+    assert (explanation.output, explanation.label, explanation.value) == ("value", "intensity",
+                                                                          pytest.approx(float(ends[0, 0]), abs=1e-5))
+    assert_adds_up(explanation, float(ends[0, 0] - ends[1, 0]))
+    assert predict(model, tokenizer, [MIXED_REVIEW]) == [{"label": "intensity",
+                                                          "value": pytest.approx(float(ends[0, 0]), abs=1e-5)}]
+    with pytest.raises(ValueError, match="predicts a value"):
+        predict_proba(model, tokenizer, [MIXED_REVIEW])
+    page = render_html(explanation)
+    assert "intensity</strong>" in page and f"= {explanation.value:.3f}" in page
+    assert "green words push intensity higher, red intensity lower" in page
+    assert render_png(explanation, tmp_path / "why.png").stat().st_size > 1000
+
+
+def test_pictures_colour_the_explained_label_green_and_say_against_what():
+    model, tokenizer = genre_model()
+    explanation = explain(model, tokenizer, MIXED_REVIEW)
+    page = render_html(explanation)
+    assert f"green words push toward {explanation.label}, red toward {explanation.against}" in page
+    # Each word's background: green where it pushes toward the explained label, red where against it.
+    titles = [float(value) for value in re.findall(r'title="([+-][0-9.]+)"', page)]
+    scale = max(abs(word.score) for word in explanation.words)
+    assert titles == pytest.approx([word.score / scale for word in explanation.words], abs=6e-3)
+    backgrounds = re.findall(r"background-color: rgb\((\d+), (\d+), \d+\)", page)
+    assert len(backgrounds) == len(explanation.words)
+    for word, (red, green) in zip(explanation.words, backgrounds):
+        assert (int(green) >= int(red)) if word.score > 0 else (int(red) >= int(green))
+    # A label other than the predicted one is named above the review.
+    other = explain(model, tokenizer, MIXED_REVIEW, target=explanation.against)
+    assert f"words coloured for {explanation.against}" in render_html(other)
+    assert "words coloured for" not in page
+
+
+def test_cli_explains_the_label_asked_for(sample_model_dir, capsys):
+    assert main(["--model", str(sample_model_dir), "--explain", "--target", "POSITIVE", "Boring and stupid."]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("NEGATIVE") and lines[1].startswith("  toward POSITIVE: ")
+    assert lines[2].startswith("  against it (toward NEGATIVE): ") and "stupid" in lines[2]
+    assert main(["--model", str(sample_model_dir), "--explain", "--target", "neutral", "Boring."]) == 2
+    assert "--target neutral: 'neutral' is not a label of this model: its labels are NEGATIVE, POSITIVE" in (
+        capsys.readouterr().err)
+    with pytest.raises(SystemExit):
+        main(["--model", str(sample_model_dir), "--target", "POSITIVE", "Boring."])
+    assert "give it with --explain or --explain-html" in capsys.readouterr().err

@@ -24,7 +24,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..configuration_imdb_lstm import INFERENCE_DTYPES
-from ..explain import DEFAULT_STEPS, explain, render_html_page, require_captum
+from ..explain import (DEFAULT_STEPS, explain, explain_labels, label_index, render_html_page,
+                       require_captum, score_meaning)
 from ..predict import load_classifier_or_report, predict, quiet_progress_bars
 from ..study import EXAMPLE_REVIEW
 
@@ -50,10 +51,15 @@ def short_names(labels) -> dict[str, str]:
 
 def format_line(result: dict) -> str:
     """One verdict line from a `predict` result, whatever the model's labels: `NEGATIVE  p(neg)=0.93  p(pos)=0.07`,
-    or for genres `comedy    p(com)=0.80  p(dra)=0.15  p(hor)=0.05` (probabilities in the model's label order)."""
+    or for genres `comedy    p(com)=0.80  p(dra)=0.15  p(hor)=0.05` (probabilities in the model's label order); a
+    multi-label model's labels at or above its threshold (`comedy, drama  p(com)=0.80 ...`, `(none)` if none); a
+    regression's `intensity = 2.310`."""
+    if "value" in result:
+        return f"{result['label']} = {result['value']:.3f}"
     names = short_names([key.removeprefix("p_") for key in result if key.startswith("p_")])
     probabilities = "  ".join(f"p({short})={result[f'p_{name}']:.2f}" for name, short in names.items())
-    return f"{result['label']:<9} {probabilities}"
+    verdict = result["label"] if "label" in result else ", ".join(result["labels"]) or "(none)"
+    return f"{verdict:<9} {probabilities}"
 
 
 ANSI = {"NEGATIVE": "\033[31m", "POSITIVE": "\033[32m", "bold": "\033[1m", "reset": "\033[0m"}
@@ -65,13 +71,16 @@ def use_colour(stream) -> bool:
     return bool(isatty and isatty()) and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
-def format_explanation(explanation, top: int = 5, colour: bool = False) -> str:
-    """The verdict line and the `top` words toward the verdict and against it, e.g.
+def format_explanation(explanation, top: int = 5, colour: bool = False, verdict: bool = True) -> str:
+    """The verdict line and the `top` words toward the explained label and against it, e.g.
     `NEGATIVE  p(neg)=0.96  p(pos)=0.04` / `  toward NEGATIVE: stupid ×3 (+2.41), disgrace (+1.10)` /
-    `  against it (toward POSITIVE): great (-0.80)`; with `colour`, ANSI colours (red NEGATIVE, green POSITIVE)."""
+    `  against it (toward POSITIVE): great (-0.80)`; for more labels against the runner-up (`against it (toward
+    drama)`), for a multi-label model per label (`against sports`), for regression `  intensity higher: ...` /
+    `  intensity lower: ...`. With `colour`, ANSI colours (red NEGATIVE, green POSITIVE); without `verdict`, the
+    word lines only (a multi-label model's second label on)."""
     label = explanation.label
-    others = [name for name in explanation.labels if name != label]
-    other = others[0] if len(others) == 1 else "other labels"
+    green, red = score_meaning(explanation)
+    other = red.removeprefix("toward ")
 
     def paint(text: str, name: str) -> str:
         return f"{ANSI.get(name, '')}{text}{ANSI['reset']}" if colour and name in ANSI else text
@@ -81,12 +90,18 @@ def format_explanation(explanation, top: int = 5, colour: bool = False) -> str:
             return "(none)"
         return ", ".join(f"{word}{f' ×{count}' if count > 1 else ''} ({score:+.2f})" for word, score, count in words)
 
-    names = short_names(explanation.probabilities)
-    probabilities = {names[name]: p for name, p in explanation.probabilities.items()}
-    verdict = f"{label:<9} " + "  ".join(f"p({name})={p:.2f}" for name, p in probabilities.items())
-    lines = [paint(f"{ANSI['bold'] if colour else ''}{verdict}", label),
-             f"  toward {label}: {paint(listed(explanation.top_words(top)), label)}",
-             f"  against it (toward {other}): {paint(listed(explanation.top_words(top, against=True)), other)}"]
+    if explanation.problem_type == "regression":
+        lines = [f"{label} = {explanation.value:.3f}", f"  {green}: {listed(explanation.top_words(top))}",
+                 f"  {red}: {listed(explanation.top_words(top, against=True))}"]
+    else:
+        names = short_names(explanation.probabilities)
+        probabilities = "  ".join(f"p({names[name]})={p:.2f}" for name, p in explanation.probabilities.items())
+        chosen = ", ".join(explanation.predicted) or "(none)"
+        against = red if red.startswith("against") else f"against it ({red})"
+        lines = [paint(f"{ANSI['bold'] if colour else ''}{chosen:<9} {probabilities}", chosen),
+                 f"  {green}: {paint(listed(explanation.top_words(top)), label)}",
+                 f"  {against}: {paint(listed(explanation.top_words(top, against=True)), other)}"]
+        lines = lines if verdict else lines[1:]
     if explanation.words_cut:
         lines.append(f"  ({explanation.words_cut} tokens of this long review were cut off, as in training, unread)")
     return "\n".join(lines)
@@ -125,6 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--explain_steps", type=int, default=None,
                         help="Integrated Gradients steps per integral (default: imdb_lstm.explain.DEFAULT_STEPS)")
     parser.add_argument("--explain_top", type=int, default=5, help="words listed for and against (default 5)")
+    parser.add_argument("--target", metavar="LABEL", default=None,
+                        help="with --explain/--explain-html: colour the words for this label (name or id) instead of "
+                        "the predicted one (a model of more than two labels weighs it against the most probable "
+                        "other label; a multi-label model by default explains every label at or above its "
+                        "threshold)")
     return parser
 
 
@@ -223,7 +243,11 @@ def write_records(path: str, records: list[dict]) -> None:
         if Path(path).suffix.lower() == ".jsonl":
             handle.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
             return
-        columns = ["text", "label", *(key for key in (records[0] if records else {}) if key.startswith("p_"))]
+        first = records[0] if records else {"label": None}
+        columns = ["text", *(key for key in ("label", "labels", "value") if key in first),
+                   *(key for key in first if key.startswith("p_"))]
+        records = [{**record, "labels": ";".join(record["labels"])} if "labels" in record else record
+                   for record in records]
         writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(records)
@@ -275,12 +299,16 @@ def classify(model, tokenizer, texts: list[str], args) -> list[dict]:
 
 
 def explain_all(model, tokenizer, texts: list[str], args) -> list:
-    """Each review's explanation (None for a review with no words: its verdict is the no-evidence answer)."""
+    """Each review's explanations, a list: toward `--target` if given, else what the model predicts (one per label at
+    or above a multi-label model's threshold); None for a review with no words (its verdict is the no-evidence
+    answer)."""
     bar = progress_bar(len(texts), "explaining")
     explanations = []
+    steps = args.explain_steps or DEFAULT_STEPS
     for text in texts:
         try:
-            explanations.append(explain(model, tokenizer, text, n_steps=args.explain_steps or DEFAULT_STEPS))
+            explanations.append([explain(model, tokenizer, text, n_steps=steps, target=args.target)] if args.target
+                                else explain_labels(model, tokenizer, text, n_steps=steps))
         except ValueError:
             explanations.append(None)
         if bar is not None:
@@ -297,14 +325,16 @@ def report(texts, results, explanations, args) -> None:
     for text, result, explanation in zip(texts, results, explanations):
         record = {"text": text, **result}
         if args.explain:
-            record["explanation"] = explanation.to_dict() if explanation else None
+            record["explanation"] = None if not explanation else (
+                explanation[0].to_dict() if len(explanation) == 1 else [each.to_dict() for each in explanation])
         records.append(record)
         if args.output:
             continue
         if args.json:
             print(json.dumps(record, ensure_ascii=False))
         elif args.explain:
-            print(format_explanation(explanation, args.explain_top, colour) if explanation
+            print("\n".join(format_explanation(each, args.explain_top, colour, verdict=i == 0)
+                            for i, each in enumerate(explanation)) if explanation
                   else f"{format_line(result)}\n  (no words to explain)")
         else:
             print(format_line(result))
@@ -329,6 +359,8 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     explaining = args.explain or args.explain_html
+    if args.target is not None and not explaining:
+        parser.error("--target picks the label the words are coloured for: give it with --explain or --explain-html")
     if explaining:
         try:
             require_captum()
@@ -339,12 +371,18 @@ def main(argv=None) -> int:
     if loaded is None:
         return 2
     model, tokenizer = loaded
+    if args.target is not None:
+        try:
+            args.target = label_index(model.config, int(args.target) if args.target.isdigit() else args.target)
+        except ValueError as error:
+            print(f"error: --target {args.target}: {error}", file=sys.stderr)
+            return 2
     warn_empty_reviews(tokenizer, texts)
     results = classify(model, tokenizer, texts, args)
     explanations = explain_all(model, tokenizer, texts, args) if explaining else [None] * len(texts)
     report(texts, results, explanations, args)
     if args.explain_html:
-        explained = [explanation for explanation in explanations if explanation is not None]
+        explained = [each for explanation in explanations if explanation is not None for each in explanation]
         Path(args.explain_html).write_text(render_html_page(explained), encoding="utf-8")
         print(f"wrote {args.explain_html} ({len(explained)} reviews explained)", file=sys.stderr)
     return 0

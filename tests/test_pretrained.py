@@ -101,3 +101,25 @@ def test_a_recipes_vocab_size_is_no_warning_when_fine_tuning(sample_model_dir, c
                         "ignored: --hidden_size 32."]
     assert any("--vocab_size 123 applies to a new model only" in message for message in infos)
     assert (config.vocab_size, config.hidden_size) == (10000, 64)
+
+
+def test_only_a_classifier_source_is_said_to_get_a_new_head_for_a_pooling_change(pretrained, sample_model_dir, caplog):
+    """A language model has no classification head, so a pooling that widens the pooled vector changes no head of
+    it: no "changes the width its head reads" line (it was logged for every LM source whose pooling was not
+    max_mean). A classifier source with the same change says it, and gets a new head."""
+    lm_dir, _ = pretrained
+    lm_pooling = AutoModelForCausalLM.from_pretrained(lm_dir).config.pooling
+    widened = "max" if lm_pooling == "max_mean" else "max_mean"
+    model_args, data_args, _ = parse_args(["--model_name_or_path", str(lm_dir), "--config_overrides",
+                                           f"pooling={widened}"])
+    with caplog.at_level("INFO", logger="imdb_lstm.training.pretrained"):
+        model, _ = load_pretrained_for_classification(model_args, data_args)
+    assert model.config.pooling == widened
+    assert not [record for record in caplog.records if "changes the width its head reads" in record.getMessage()]
+    caplog.clear()
+    model_args, data_args, _ = parse_args(["--model_name_or_path", str(sample_model_dir), "--config_overrides",
+                                           "pooling=max"])
+    with caplog.at_level("INFO", logger="imdb_lstm.training.pretrained"):
+        load_pretrained_for_classification(model_args, data_args)
+    assert [record for record in caplog.records if "max_mean -> max changes the width its head reads" in
+            record.getMessage()]

@@ -171,8 +171,10 @@ def check_word_vectors(glove: str, source: str, config: ImdbLstmConfig) -> None:
 
 
 def head_width_changes(pretrained: ImdbLstmConfig, resolved: ImdbLstmConfig) -> bool:
-    """Whether the pooled vector a classifier's head reads changes width (max_mean concatenates two poolings)."""
-    return (pretrained.pooling == "max_mean") != (resolved.pooling == "max_mean")
+    """Whether a pretrained classifier's head would read a pooled vector of another width (max_mean concatenates
+    two poolings). A language model has no classification head: its classifier's head is new whatever the pooling."""
+    is_classifier = any(name.endswith("ForSequenceClassification") for name in pretrained.architectures or ())
+    return is_classifier and (pretrained.pooling == "max_mean") != (resolved.pooling == "max_mean")
 
 
 def new_head_overrides(source: str, config: ImdbLstmConfig, label_fields: dict) -> dict:

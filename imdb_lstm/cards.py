@@ -10,6 +10,17 @@ captum, the `explain` extra; without it the card has no picture).
     render_model_card("outputs/imdb-bilstm", "you/imdb-bilstm").save("outputs/imdb-bilstm/README.md")
     render_model_card("outputs/imdb-bilstm", "you/imdb-bilstm", benchmarks_file="benchmarks/accuracy.json")
 
+A model trained on the user's own data (`imdb-lstm-train --text_column --label_column(s) --problem_type`: other
+labels, any number of them, multi-label or regression) gets the card of `labelled_model_card.md` instead
+(`render_labelled_model_card`, which `render_model_card` picks for any model but IMDB's two-label sentiment one, see
+`is_imdb_sentiment_model`): its labels, the test metrics of its problem type read from eval_results.json, the data
+as the user named and described it (`--dataset_name` / `--dataset_description`, recorded in run_info.json by
+training or given at push time; else the files it was read from, no absolute path, and a request to describe it),
+the split sizes and the command from run_info.json, and the first test text (`test_predictions.jsonl`) explained:
+
+    render_model_card("outputs/genres", "you/genres", dataset_name="you/genres", dataset_description="...",
+                      license="cc-by-4.0")
+
 The default model that ships inside the package (`imdb_lstm/default_model/`, written by `imdb-lstm-build-default`)
 gets its own card from the same template: the measured table of the build's final test scoring, the data, how it
 was built (stages and their seconds) and its limitations, all read from the folder's `eval_results.json` and
@@ -22,13 +33,15 @@ was built (stages and their seconds) and its limitations, all read from the fold
 import json
 import logging
 import math
+import re
 import shlex
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers.dynamic_module_utils import get_relative_imports
 
 from .explain import explain, render_png, require_captum
+from .labelled_data import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 from .predict import LANGUAGE_MODEL_CLASS, load_classifier
 from .study import EXAMPLE_REVIEW, EXAMPLE_STUDY_P_NEGATIVE
 
@@ -36,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 CARD_TEMPLATE = PACKAGE_DIR / "model_card.md"
+LABELLED_CARD_TEMPLATE = PACKAGE_DIR / "labelled_model_card.md"
 LANGUAGE_MODEL_CARD_TEMPLATE = PACKAGE_DIR / "lm_model_card.md"
 
 # The study's example review explained (imdb_lstm.explain), drawn by render_model_card next to the card.
@@ -134,13 +148,8 @@ def check_model_dir(model_dir: Path) -> None:
 
 
 def read_test_metrics(eval_results: dict, source: Path) -> list[dict]:
-    """The test metrics of the card, read from eval_results.json; a clear error when one is missing."""
+    """The IMDB card's test metrics, read from eval_results.json; a clear error when one is missing."""
     missing = [f"test_{key}" for key, _, _ in TEST_METRICS if f"test_{key}" not in eval_results]
-    if missing and "test_macro_f1" in eval_results:
-        # A classifier of more than two labels (train.py on other data): this card is IMDB sentiment's.
-        raise ValueError(f"{source} is of a classifier of more than two labels (macro-F1, no TPR/TNR): the model card "
-                         "describes the binary IMDB sentiment classifier and cannot be rendered for it. Upload the "
-                         "folder with huggingface_hub (HfApi().upload_folder) and write its README.md yourself.")
     if missing:
         raise ValueError(f"{source} has no {', '.join(missing)}: the card reports test-split metrics, so train with "
                          "do_predict (the default) before pushing.")
@@ -259,11 +268,16 @@ def model_fields(config: dict, tokenizer_config: dict, max_length) -> dict:
 
 
 def render_model_card(model_dir, repo_id: str, benchmarks_file: Path | None = None,
-                      template_path: Path = CARD_TEMPLATE, explain_example: bool = True) -> ModelCard:
-    """The model card of the output folder `model_dir`, rendered from the `model_card.md` template. With
-    `benchmarks_file` (the project's `benchmarks/accuracy.json`, see `recipe_benchmark`), the card shows the
-    shipped recipe's benchmarked row beside this model's figures. With `explain_example`, the study's example review
-    explained is drawn into `model_dir/example_explained.png` and shown on the card (see `explain_study_example`)."""
+                      template_path: Path | None = None, explain_example: bool = True,
+                      dataset_name: str | None = None, dataset_description: str | None = None,
+                      license: str | None = None) -> ModelCard:
+    """The model card of the output folder `model_dir`. An IMDB sentiment classifier's (see
+    `is_imdb_sentiment_model`) is rendered from the `model_card.md` template: with `benchmarks_file` (the project's
+    `benchmarks/accuracy.json`, see `recipe_benchmark`), the card shows the shipped recipe's benchmarked row beside
+    this model's figures; with `explain_example`, the study's example review explained is drawn into
+    `model_dir/example_explained.png` and shown on the card (see `explain_study_example`). Any other model (other
+    labels, multi-label, regression, or data the user named) gets `render_labelled_model_card`'s card, which
+    `dataset_name`, `dataset_description` and `license` feed. `template_path`: None for the card's own template."""
     model_dir = Path(model_dir)
     check_model_dir(model_dir)
     if is_default_model_dir(model_dir):
@@ -271,11 +285,19 @@ def render_model_card(model_dir, repo_id: str, benchmarks_file: Path | None = No
             logger.info("%s is a default-model build: its card has its own measured table; %s is not shown.",
                         model_dir, benchmarks_file)
         return render_default_model_card(model_dir, repo_id, explain_example=explain_example,
-                                         template_path=template_path)
+                                         template_path=template_path or CARD_TEMPLATE)
     config = read_json(model_dir / "config.json")
+    run_info = read_json_if_present(model_dir / "run_info.json")
+    if not is_imdb_sentiment_model(config, run_info, dataset_name, dataset_description):
+        if benchmarks_file is not None:
+            logger.info("%s is not an IMDB sentiment classifier: the recipe's IMDB benchmark row (%s) is not shown.",
+                        model_dir, benchmarks_file)
+        return render_labelled_model_card(model_dir, repo_id, dataset_name, dataset_description, license,
+                                          explain_example=explain_example,
+                                          template_path=template_path or LABELLED_CARD_TEMPLATE)
+    template_path = template_path or CARD_TEMPLATE
     eval_results = read_json(model_dir / "eval_results.json")
     metrics = read_test_metrics(eval_results, model_dir / "eval_results.json")
-    run_info = read_json_if_present(model_dir / "run_info.json")
     tokenizer_config = read_json(model_dir / "tokenizer_config.json")
     max_length = tokenizer_config.get("model_max_length")
 
@@ -312,6 +334,330 @@ def render_model_card(model_dir, repo_id: str, benchmarks_file: Path | None = No
         confusion_matrix=(model_dir / "confusion_matrix.png").is_file(),
         benchmark=recipe_benchmark(benchmarks_file),
         example=explain_study_example(model_dir) if explain_example else None,
+    )
+
+
+# ------------------------------------------------------------------------------------ cards of models of other data
+
+# The IMDB card's labels: a two-label single-label classifier of these names on IMDB's own columns gets it.
+IMDB_LABELS = ["NEGATIVE", "POSITIVE"]
+# What each problem type is called on the card and in its `model-index` (task_name).
+TASK_NAMES = {SINGLE_LABEL: "Text classification", MULTI_LABEL: "Multi-label text classification",
+              REGRESSION: "Text regression"}
+# (metric key in eval_results.json without "test_", model-index metric type, its arguments, name shown on the card);
+# the required ones first, then those shown when eval_results.json has them.
+REGRESSION_METRICS = (
+    ("mse", "mse", None, "Mean squared error"),
+    ("mae", "mae", None, "Mean absolute error"),
+    ("pearson", "pearsonr", None, "Pearson correlation"),
+    ("spearman", "spearmanr", None, "Spearman correlation"),
+)
+MULTI_LABEL_METRICS = (
+    ("micro_f1", "f1", {"average": "micro"}, "Micro-F1"),
+    ("macro_f1", "f1", {"average": "macro"}, "Macro-F1"),
+)
+MULTI_LABEL_EXTRA_METRICS = (
+    ("micro_precision", "precision", {"average": "micro"}, "Micro-precision"),
+    ("micro_recall", "recall", {"average": "micro"}, "Micro-recall"),
+    ("subset_accuracy", "accuracy", {"subset": True}, "Subset accuracy (every label of a text right)"),
+)
+MULTI_CLASS_METRICS = (
+    ("accuracy", "accuracy", None, "Accuracy"),
+    ("macro_f1", "f1", {"average": "macro"}, "Macro-F1"),
+)
+MULTI_CLASS_EXTRA_METRICS = (
+    ("macro_precision", "precision", {"average": "macro"}, "Macro-precision"),
+    ("macro_recall", "recall", {"average": "macro"}, "Macro-recall"),
+)
+# Two labels are scored with the binary rates (`imdb_lstm.metrics.binary_rates`), label id 1 the positive class.
+BINARY_METRICS = (("accuracy", "accuracy", None, "Accuracy"),)
+BINARY_CELLS = ("tn", "fp", "fn", "tp")
+# A confusion matrix is written out as a table up to this many labels (the picture shows larger ones).
+MAX_CONFUSION_TABLE_LABELS = 10
+HUB_DATASET_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def problem_type_of(config: dict) -> str:
+    """The config's problem type; unset (None) is single-label classification, as in transformers."""
+    return config.get("problem_type") or SINGLE_LABEL
+
+
+def label_names(config: dict) -> list[str]:
+    """The config's label names in id order."""
+    id2label = {int(i): str(name) for i, name in (config.get("id2label") or {}).items()}
+    return [id2label.get(i, f"LABEL_{i}") for i in range(len(id2label))]
+
+
+def is_imdb_sentiment_model(config: dict, run_info: dict, dataset_name: str | None = None,
+                            dataset_description: str | None = None) -> bool:
+    """Whether the model is IMDB's sentiment classifier, with the IMDB card: single-label NEGATIVE/POSITIVE read
+    from IMDB's own columns (`text`, `label`, no --data_files), its data not named or described by the user (given
+    here, or recorded in run_info.json). A folder without run_info.json is an IMDB run of an earlier version."""
+    if problem_type_of(config) != SINGLE_LABEL or label_names(config) != IMDB_LABELS:
+        return False
+    data = (run_info.get("arguments") or {}).get("data") or {}
+    if dataset_name or dataset_description or data.get("dataset_name") or data.get("dataset_description"):
+        return False
+    return not data.get("data_files") and not data.get("label_columns") and (
+        data.get("text_column", "text"), data.get("label_column", "label")) == ("text", "label")
+
+
+def metric_rows(eval_results: dict, metrics: tuple) -> list[dict]:
+    """Card rows {key, type, args, name, value} of `metrics` that eval_results.json's test scoring has."""
+    return [{"key": key, "type": metric_type, "args": args, "name": name, "value": float(eval_results[f"test_{key}"])}
+            for key, metric_type, args, name in metrics if eval_results.get(f"test_{key}") is not None]
+
+
+def require_test_metrics(eval_results: dict, source: Path, keys: list[str], what: str) -> None:
+    """A clear error when eval_results.json lacks the test metrics `keys` of a `what` (the card's problem type)."""
+    if not any(key.startswith("test_") for key in eval_results):
+        raise ValueError(f"{source} has no test metrics: the card reports the test split scored once after training. "
+                         "Train with do_predict (the default) and a test split (e.g. a test.csv beside train.csv, or "
+                         "test=... in --data_files) before rendering the card or pushing.")
+    missing = [f"test_{key}" for key in keys if f"test_{key}" not in eval_results]
+    if missing:
+        raise ValueError(f"{source} has no {', '.join(missing)}, which the card of a {what} reports: its test "
+                         "metrics are of another kind of model. Render the card of the folder that training wrote "
+                         "(config.json and eval_results.json of the same run), or train again with do_predict.")
+
+
+def per_label_rows(eval_results: dict, names: list[str]) -> list[dict]:
+    """{label, precision, recall, f1} of each label whose three test figures eval_results.json holds."""
+    rows = []
+    for name in names:
+        values = [eval_results.get(f"test_{measure}_{name}") for measure in ("precision", "recall", "f1")]
+        if all(value is not None for value in values):
+            rows.append({"label": name, "precision": float(values[0]), "recall": float(values[1]),
+                         "f1": float(values[2])})
+    return rows
+
+
+def read_labelled_test_metrics(config: dict, eval_results: dict, source: Path) -> dict:
+    """The card's test results for the model's problem type, from eval_results.json: `rows` (the table, and the
+    `model-index` results), `per_label` (precision, recall and F1 of each label where recorded), `confusion` (rows:
+    truth, columns: prediction; None where not recorded) and `threshold` (multi-label: the decision threshold chosen
+    on validation). A clear error when the problem type's own metrics are missing."""
+    problem_type, names = problem_type_of(config), label_names(config)
+    result = {"per_label": [], "confusion": None, "threshold": None}
+    if problem_type == REGRESSION:
+        require_test_metrics(eval_results, source, [key for key, *_ in REGRESSION_METRICS], "regression")
+        return {**result, "rows": metric_rows(eval_results, REGRESSION_METRICS)}
+    if problem_type == MULTI_LABEL:
+        require_test_metrics(eval_results, source, [key for key, *_ in MULTI_LABEL_METRICS], "multi-label classifier")
+        threshold = eval_results.get("multilabel_threshold", config.get("multilabel_threshold"))
+        return {**result, "rows": metric_rows(eval_results, MULTI_LABEL_METRICS + MULTI_LABEL_EXTRA_METRICS),
+                "per_label": per_label_rows(eval_results, names),
+                "threshold": float(threshold) if threshold is not None else 0.5}
+    if len(names) == 2:
+        require_test_metrics(eval_results, source, ["accuracy", "tpr", "tnr", "precision", "f1"],
+                             "two-label classifier")
+        negative, positive = names
+        binary = (("precision", "precision", {"pos_label": positive}, f"Precision of {positive}"),
+                  ("tpr", "recall", {"pos_label": positive}, f"Recall of {positive} (TPR)"),
+                  ("f1", "f1", {"pos_label": positive}, f"F1 of {positive}"),
+                  ("tnr", "recall", {"pos_label": negative}, f"Recall of {negative} (TNR)"))
+        cells = {cell: eval_results.get(f"test_{cell}") for cell in BINARY_CELLS}
+        confusion = ([[int(cells["tn"]), int(cells["fp"])], [int(cells["fn"]), int(cells["tp"])]]
+                     if all(value is not None for value in cells.values()) else None)
+        return {**result, "rows": metric_rows(eval_results, BINARY_METRICS + binary), "confusion": confusion}
+    require_test_metrics(eval_results, source, [key for key, *_ in MULTI_CLASS_METRICS],
+                         f"classifier of {len(names)} labels")
+    return {**result, "rows": metric_rows(eval_results, MULTI_CLASS_METRICS + MULTI_CLASS_EXTRA_METRICS),
+            "per_label": per_label_rows(eval_results, names), "confusion": eval_results.get("test_confusion_matrix")}
+
+
+def without_machine_path(value: str) -> str:
+    """`value` with an absolute path (or one under ~) cut to its file or folder name, also after "SPLIT=" (a
+    --data_files entry): a card is public and says nothing of the trainer's machine. Relative paths are kept."""
+    prefix, _, path = value.rpartition("=") if "=" in value else ("", "", value)
+    if path.startswith(("/", "~")) or re.match(r"^[A-Za-z]:[\\/]", path):
+        path = PureWindowsPath(path).name if "\\" in path else Path(path).name
+    return f"{prefix}={path}" if prefix else path
+
+
+def command_line(run_info: dict) -> str | None:
+    """The recorded training command, its program by name and absolute paths by name (`without_machine_path`)."""
+    argv = [str(part) for part in run_info.get("command") or []]
+    if not argv:
+        return None
+    return shlex.join([Path(argv[0]).name, *(without_machine_path(part) for part in argv[1:])])
+
+
+def describe_data(run_info: dict, dataset_name: str | None, dataset_description: str | None) -> dict:
+    """The card's account of the data: its name and description (given here, else recorded by training's
+    `--dataset_name` / `--dataset_description`, else None), where it was read from (`--dataset` and
+    `--data_files`, absolute paths cut to their names), its columns, the split sizes (run_info.json's `splits`,
+    else None) and how the splits were made, and the Hub dataset id for the metadata where there is one."""
+    data = (run_info.get("arguments") or {}).get("data") or {}
+    name = dataset_name or data.get("dataset_name")
+    dataset = data.get("dataset")
+    files = [without_machine_path(str(entry)) for entry in data.get("data_files") or []]
+    if dataset is None:
+        source = None
+    elif files:
+        source = f"the {dataset} files " + ", ".join(f"`{entry}`" for entry in files)
+    else:
+        source = f"`{without_machine_path(str(dataset))}`"
+    hub_dataset = None
+    if name and HUB_DATASET_ID.match(name):
+        hub_dataset = name
+    elif dataset and not files and HUB_DATASET_ID.match(str(dataset)) and not Path(str(dataset)).exists():
+        hub_dataset = str(dataset)
+    splits = run_info.get("splits") or {}
+    protocol = data.get("split_protocol", "canonical")
+    if protocol == "canonical":
+        fraction = data.get("validation_fraction")
+        splitting = (f"validation: {100 * float(fraction):g}% of the training rows held out (seed "
+                     f"{data.get('split_seed')}); test: the test split as given" if fraction
+                     else "the training and test splits as given, no validation split")
+    else:
+        splitting = (f"all rows re-split train/validation/test {protocol} % (seed {data.get('split_seed')})")
+    return {
+        "name": name,
+        "description": dataset_description or data.get("dataset_description"),
+        "source": source,
+        "hub_id": hub_dataset,
+        "text_column": data.get("text_column"),
+        "label_columns": data.get("label_columns") or ([data["label_column"]] if data.get("label_column") else []),
+        "splits": {split: splits.get(split) for split in ("train", "validation", "test")} if splits else None,
+        "test_samples": splits.get("test"),
+        "splitting": splitting if data else None,
+    }
+
+
+def first_test_review(model_dir: Path) -> dict | None:
+    """The first row of the folder's test predictions (`test_predictions.jsonl`) with its review's text, or None
+    where the folder has none or it records no text (written before the text was kept)."""
+    path = model_dir / "test_predictions.jsonl"
+    if not path.is_file():
+        return None
+    with open(path, encoding="utf-8") as handle:
+        line = handle.readline()
+    row = json.loads(line) if line.strip() else {}
+    return row if isinstance(row.get("text"), str) and row["text"].strip() else None
+
+
+def explain_first_test_review(model_dir: Path, config: dict, top: int = 5) -> dict | None:
+    """The first test review of the user's data explained by the model of `model_dir` (`imdb_lstm.explain`): drawn
+    into `model_dir/example_explained.png` and summed up for the card (the recorded prediction and truth, what the
+    colours point toward, the strongest words). None, with a logged note, where the folder records no test review,
+    captum is missing, or the explanation or its picture cannot be made for this model."""
+    row = first_test_review(model_dir)
+    if row is None:
+        logger.info("The card has no explained example: %s holds no test review with its text (train again with "
+                    "do_predict to record one).", model_dir / "test_predictions.jsonl")
+        return None
+    try:
+        require_captum()
+    except ImportError as error:
+        logger.warning("The card has no explained example: %s", error)
+        return None
+    problem_type = problem_type_of(config)
+    model, tokenizer = load_classifier(str(model_dir))
+    try:
+        explanation = explain(model, tokenizer, row["text"])
+    except (ValueError, RuntimeError, TypeError, IndexError, KeyError) as error:
+        logger.warning("The card has no explained example: the first test review of a %s model could not be "
+                       "explained (%s).", problem_type, error)
+        return None
+    if problem_type != SINGLE_LABEL and getattr(explanation, "problem_type", None) != problem_type:
+        # An explain.py that attributes a softmax verdict only: its colours would not mean what the card says.
+        logger.warning("The card has no explained example: this imdb_lstm.explain does not explain %s models (its "
+                       "Explanation has no problem_type %r).", problem_type, problem_type)
+        return None
+    try:
+        render_png(explanation, model_dir / EXAMPLE_PICTURE)
+    except OSError as error:
+        logger.warning("The card has no explained example: cannot write %s (%s)", model_dir / EXAMPLE_PICTURE, error)
+        return None
+    except (ValueError, RuntimeError, TypeError, IndexError, KeyError) as error:
+        logger.warning("The card has no explained example: the explanation of a %s model could not be drawn (%s).",
+                       problem_type, error)
+        return None
+    names = label_names(config)
+    truth = row.get("labels", row.get("label"))
+    if problem_type == SINGLE_LABEL and isinstance(truth, int) and 0 <= truth < len(names):
+        truth = names[truth]
+    prediction = row.get("prediction")
+    if problem_type == SINGLE_LABEL and isinstance(prediction, int) and 0 <= prediction < len(names):
+        prediction = names[prediction]
+    return {
+        "picture": EXAMPLE_PICTURE, "problem_type": getattr(explanation, "problem_type", None) or problem_type,
+        "truth": truth, "prediction": prediction,
+        "probabilities": row.get("probabilities") or ({IMDB_LABELS[0]: row["p_negative"], IMDB_LABELS[1]:
+                                                       row["p_positive"]} if "p_positive" in row else None),
+        "label": explanation.label, "against": getattr(explanation, "against", None),
+        "value": getattr(explanation, "value", None), "n_steps": explanation.n_steps,
+        "toward": [word for word, _, _ in explanation.top_words(top)],
+        "against_words": [word for word, _, _ in explanation.top_words(top, against=True)],
+    }
+
+
+def labelled_card_metadata(config: dict, data: dict, results: dict, license: str | None) -> dict:
+    """The labelled card's own metadata: the task, the data (its Hub id or the name the user gave it), the tags and
+    the test results the Hub shows (`model-index`; an undefined correlation, NaN, is left out)."""
+    problem_type = problem_type_of(config)
+    dataset = data["hub_id"] or data["name"]
+    dataset_name = data["name"] or data["hub_id"] or "the user's data"
+    tags = ["text-classification" if problem_type != REGRESSION else "text-regression",
+            *(["multi-label"] if problem_type == MULTI_LABEL else []),
+            "cnn" if config.get("encoder") == "cnn" else config.get("cell", "lstm"), "imdb-lstm", "custom_code"]
+    return dict(
+        language=None,  # the user's data may be in any language
+        license=license,
+        pipeline_tag="text-classification",
+        datasets=[dataset] if dataset else None,
+        metrics=sorted({row["type"] for row in results["rows"]}),
+        tags=tags,
+        eval_results=[
+            EvalResult(task_type="text-classification", task_name=TASK_NAMES[problem_type],
+                       dataset_type=dataset or "custom", dataset_name=dataset_name, dataset_split="test",
+                       metric_type=row["type"], metric_name=row["name"], metric_value=row["value"],
+                       metric_args=row["args"])
+            for row in results["rows"] if not math.isnan(row["value"])
+        ],
+    )
+
+
+def render_labelled_model_card(model_dir, repo_id: str | None, dataset_name: str | None = None,
+                               dataset_description: str | None = None, license: str | None = None,
+                               explain_example: bool = True,
+                               template_path: Path = LABELLED_CARD_TEMPLATE) -> ModelCard:
+    """The model card of an `imdb-lstm-train` output folder trained on the user's own data (any problem type:
+    single-label of any number of labels, multi-label, regression), rendered from the `labelled_model_card.md`
+    template: its labels (for regression the target columns), the test metrics table of its problem type from
+    eval_results.json (see `read_labelled_test_metrics`), the data as the user described it (`dataset_name`,
+    `dataset_description`, else what training recorded with `--dataset_name` / `--dataset_description`, else
+    where it was read from and a request to describe it; see `describe_data`), the split sizes and the command
+    from run_info.json, and, with `explain_example`, the first test review explained (`explain_first_test_review`).
+    `license`: the model's licence for the metadata (None: unset, for the user to choose)."""
+    model_dir = Path(model_dir)
+    check_model_dir(model_dir)
+    config = read_json(model_dir / "config.json")
+    eval_path = model_dir / "eval_results.json"
+    eval_results = read_json(eval_path)
+    results = read_labelled_test_metrics(config, eval_results, eval_path)
+    run_info = read_json_if_present(model_dir / "run_info.json")
+    tokenizer_config = read_json(model_dir / "tokenizer_config.json")
+    data = describe_data(run_info, dataset_name, dataset_description)
+    problem_type = problem_type_of(config)
+    names = label_names(config)
+    return render_card(
+        model_dir, repo_id, template_path, labelled_card_metadata(config, data, results, license), run_info,
+        title=repo_id or model_dir.resolve().name,
+        **model_fields(config, tokenizer_config, tokenizer_config.get("model_max_length")),
+        problem_type=problem_type,
+        task_name=TASK_NAMES[problem_type],
+        labels=names,
+        license=license,
+        data=data,
+        results=results,
+        confusion_table=(results["confusion"] if results["confusion"] and len(names) <= MAX_CONFUSION_TABLE_LABELS
+                         else None),
+        confusion_matrix=(model_dir / "confusion_matrix.png").is_file(),
+        command=command_line(run_info),
+        recipe=[(name, without_machine_path(value)) for name, value in training_recipe(run_info)],
+        example=explain_first_test_review(model_dir, config) if explain_example else None,
     )
 
 
@@ -604,16 +950,16 @@ def render_language_model_card(model_dir, repo_id: str, template_path: Path = LA
 
 
 def render_card(model_dir: Path, repo_id: str | None, template_path: Path, card_data: dict, run_info: dict,
-                **values) -> ModelCard:
-    """What both cards share: the metadata (English, Apache-2.0, transformers, `repo_id`; `card_data` adds the
-    card's own) and the values both templates show (parameter count, weight size, training-curve plot, recipe
-    arguments and library versions from run_info.json; `values` adds the card's own), rendered from
-    `template_path` with `huggingface_hub.ModelCard`."""
+                recipe: list[tuple[str, str]] | None = None, **values) -> ModelCard:
+    """What every card shares: the metadata (English, Apache-2.0, transformers, `repo_id`; `card_data` adds the
+    card's own and may replace the language and the licence) and the values both templates show (parameter count, weight size, training-curve plot, recipe
+    arguments, unless `recipe` gives them, and library versions from run_info.json; `values` adds the card's own),
+    rendered from `template_path` with `huggingface_hub.ModelCard`."""
     if not Path(template_path).is_file():
         raise FileNotFoundError(f"Model card template {template_path} not found: it ships inside the imdb_lstm "
                                 "package; reinstall imdb-lstm or pass template_path.")
-    metadata = ModelCardData(language="en", license="apache-2.0", library_name="transformers",
-                             model_name=repo_id or DEFAULT_MODEL_NAME, **card_data)
+    metadata = ModelCardData(**{"language": "en", "license": "apache-2.0", "library_name": "transformers",
+                                "model_name": repo_id or DEFAULT_MODEL_NAME, **card_data})
     return ModelCard.from_template(
         metadata,
         template_path=str(template_path),
@@ -621,7 +967,7 @@ def render_card(model_dir: Path, repo_id: str | None, template_path: Path, card_
         num_parameters=count_parameters(model_dir),
         model_mb=sum(path.stat().st_size for path in model_dir.glob("*.safetensors")) / 1e6,
         training_curves=(model_dir / "training_curves.png").is_file(),
-        recipe=training_recipe(run_info),
+        recipe=training_recipe(run_info) if recipe is None else recipe,
         versions=run_info.get("versions"),
         **values,
     )

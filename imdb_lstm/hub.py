@@ -5,6 +5,7 @@ card freshly rendered (`imdb_lstm.cards`).
     push_trained_model("outputs/imdb-bilstm", repo_id="you/imdb-bilstm")        # token: HF_TOKEN or `hf auth login`
     imdb-lstm-push --model_dir outputs/imdb-lm --repo_id you/imdb-lm             # the same from a shell
     imdb-lstm-push --model_dir outputs/imdb-bilstm --benchmarks_file benchmarks/accuracy.json   # + the recipe's row
+    imdb-lstm-push --model_dir outputs/genres --dataset_name you/genres --dataset_description "..." --license mit
 
 Only the files that belong in a model repo are pushed (weights, config, model code, tokenizer, card, plots,
 results), never checkpoints, optimizer states or `training_args.bin`; with `onnx`, the classifier is exported first
@@ -94,14 +95,18 @@ def refuse_files_holding_token(paths: list[Path], token: str) -> None:
 
 def push_trained_model(output_dir, repo_id: str | None = None, token: str | None = None, private: bool = False,
                        revision: str | None = None, commit_message: str | None = None,
-                       benchmarks_file: Path | None = None, onnx: bool | None = None):
+                       benchmarks_file: Path | None = None, onnx: bool | None = None,
+                       dataset_name: str | None = None, dataset_description: str | None = None,
+                       license: str | None = None, explain_example: bool = True):
     """Push an output folder of `imdb-lstm-train` (a classifier) or `imdb-lstm-pretrain` (a language model, with
     its own card) to the Hub repo `repo_id` (created if needed, in the token's
     namespace when `repo_id` has no owner; default name: the folder's) with a freshly rendered model card, which
     is also written to `output_dir/README.md`. `revision`: a branch, created from main if missing. A repo that
     exists keeps its visibility; pushing again updates its files. `onnx`: None pushes model.onnx when the folder
     has a current one, True exports it first (imdb_lstm.onnx_export, needs the `onnx` extra), False never pushes
-    it. `benchmarks_file`: see `imdb_lstm.cards.render_model_card`. Returns the `CommitInfo`."""
+    it. `benchmarks_file`, `dataset_name`, `dataset_description` (a model of the user's own data: its card's
+    description of the data, over what training recorded), `license` (such a model's licence) and
+    `explain_example`: see `imdb_lstm.cards.render_model_card`. Returns the `CommitInfo`."""
     model_dir = Path(output_dir)
     check_model_dir(model_dir)
     language_model = is_language_model_dir(model_dir)
@@ -120,7 +125,9 @@ def push_trained_model(output_dir, repo_id: str | None = None, token: str | None
     if language_model:
         card = render_language_model_card(model_dir, repo_id)
     else:
-        card = render_model_card(model_dir, repo_id, benchmarks_file=benchmarks_file)
+        card = render_model_card(model_dir, repo_id, benchmarks_file=benchmarks_file, dataset_name=dataset_name,
+                                 dataset_description=dataset_description, license=license,
+                                 explain_example=explain_example)
     card.save(model_dir / "README.md")
     paths = files_to_push(model_dir, onnx=onnx is not False)
     refuse_files_holding_token(paths, token)
@@ -165,6 +172,27 @@ class PushArguments:
         metadata={"help": "the project's benchmarks/accuracy.json: a classifier's card then shows the shipped recipe's "
                   "benchmarked row beside the model's figures (unset: no such section)"},
     )
+    dataset_name: str | None = field(
+        default=None,
+        metadata={"help": "a model of your own data: the data's name on the card and in its `datasets` metadata (a Hub "
+                  "dataset id where there is one); unset: what imdb-lstm-train recorded (--dataset_name), else the "
+                  "files it read"},
+    )
+    dataset_description: str | None = field(
+        default=None,
+        metadata={"help": "a model of your own data: a few sentences on the data for the card (where the texts come "
+                  "from, who labelled them and how); unset: what imdb-lstm-train recorded, else the card asks for it"},
+    )
+    license: str | None = field(
+        default=None,
+        metadata={"help": "a model of your own data: its licence for the card's metadata (a Hub licence id, e.g. "
+                  "apache-2.0 or cc-by-4.0; one the data's licence allows); unset: none"},
+    )
+    explain_example: bool = field(
+        default=True,
+        metadata={"help": "draw the explained example on the card: IMDB's study review, or for your own data the "
+                  "first test text, which is then published with the card (false: no picture)"},
+    )
 
 
 def parse_args(argv=None) -> tuple[PushArguments]:
@@ -184,7 +212,9 @@ def main(argv=None) -> int:
     try:
         commit = push_trained_model(args.model_dir, repo_id=args.repo_id, token=args.token, private=args.private,
                                     revision=args.revision, commit_message=args.commit_message,
-                                    benchmarks_file=args.benchmarks_file)
+                                    benchmarks_file=args.benchmarks_file, dataset_name=args.dataset_name,
+                                    dataset_description=args.dataset_description, license=args.license,
+                                    explain_example=args.explain_example)
     except (OSError, ValueError, HfHubHTTPError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -1,19 +1,26 @@
 """Model cards (`imdb_lstm.cards`): the default model's card, rendered from a fake default-model folder (a trained
 sample model plus the `eval_results.json` and `run_info.json` that `imdb-lstm-build-default` writes, with distinct
-numbers), and what the ordinary card says about long reviews.
+numbers), what the ordinary card says about long reviews, and the card of a model of the user's own data for each
+problem type (tiny trainings on planted-word CSVs): labels, metrics equal to eval_results.json's, the data as named
+and described, the metadata, and clear refusals.
 
 Pushing such a folder and loading it back by repo id is tested in tests/test_hub.py against the local Hub.
 """
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
 import pytest
+from datasets import Dataset
 from huggingface_hub import ModelCard
 
+from helpers import PLANTED, TINY, write_multi_label_and_regression_csvs, write_three_class_csvs
 from imdb_lstm.cards import (DEFAULT_MODEL_NAME, is_default_model_dir, render_default_model_card,
                              render_model_card)
+from imdb_lstm.commands import train as train_command
+from imdb_lstm.hub import parse_args as parse_push_args
 
 # The build's final scoring (distinct, mutually consistent numbers: 12,500 reviews of each label).
 DEFAULT_EVAL_RESULTS = {
@@ -211,3 +218,211 @@ def test_ordinary_card_says_which_end_of_a_long_review_is_cut(sample_model_dir):
            "from the front (their ending is kept)" in text
     assert "cut at the end" not in text
     assert "## Evaluation" in text and "## How it was built" not in text
+
+
+# ------------------------------------------------------------------------ cards of models of the user's own data
+
+GENRES = sorted(PLANTED)
+
+
+def train_own_data(output_dir: Path, *flags: str) -> Path:
+    train_command.main([*flags, *TINY, "--output_dir", str(output_dir)])
+    return output_dir
+
+
+@pytest.fixture(scope="module")
+def planted_csvs(tmp_path_factory) -> Path:
+    return write_multi_label_and_regression_csvs(tmp_path_factory.mktemp("planted"), train_count=80, test_count=20)
+
+
+@pytest.fixture(scope="module")
+def three_class_dir(tmp_path_factory) -> Path:
+    """Three genres from a folder of CSVs, named and described at training."""
+    data = write_three_class_csvs(tmp_path_factory.mktemp("genres"), train_count=80, test_count=20)
+    return train_own_data(tmp_path_factory.mktemp("genre_model"), "--dataset", str(data), "--text_column", "review",
+                          "--label_column", "genre", "--dataset_name", "Planted genres",
+                          "--dataset_description", "Sample reviews, each given a genre whose word is planted.")
+
+
+@pytest.fixture(scope="module")
+def two_class_dir(tmp_path_factory) -> Path:
+    """Two genres (string labels) of the user's own data: the binary rates, named by the labels."""
+    data = write_three_class_csvs(tmp_path_factory.mktemp("two_genres"), train_count=80, test_count=20)
+    for split in ("train", "test"):
+        path = data / f"{split}.csv"
+        Dataset.from_csv(str(path)).filter(lambda row: row["genre"] != "horror").to_csv(str(path))
+    return train_own_data(tmp_path_factory.mktemp("two_genre_model"), "--dataset", str(data), "--text_column",
+                          "review", "--label_column", "genre", "--dataset_name", "Two planted genres")
+
+
+@pytest.fixture(scope="module")
+def multi_label_dir(planted_csvs, tmp_path_factory) -> Path:
+    """Multi-label from --data_files given as absolute paths, the data neither named nor described."""
+    return train_own_data(tmp_path_factory.mktemp("multi_model"), "--dataset", "csv", "--data_files",
+                          f"train={planted_csvs / 'train.csv'}", f"test={planted_csvs / 'test.csv'}",
+                          "--text_column", "review", "--label_column", "genres", "--problem_type",
+                          "multi_label_classification")
+
+
+@pytest.fixture(scope="module")
+def regression_dir(planted_csvs, tmp_path_factory) -> Path:
+    return train_own_data(tmp_path_factory.mktemp("regression_model"), "--dataset", str(planted_csvs),
+                          "--text_column", "review", "--label_column", "intensity", "--problem_type", "regression")
+
+
+def saved(model_dir: Path, name: str) -> dict:
+    return json.loads((model_dir / name).read_text())
+
+
+def metric_row_value(text: str, name: str) -> str:
+    """The value cell of the card's metric row `name`."""
+    return row(text, name).split(" | ")[-1].rstrip(" |")
+
+
+def reported(card: ModelCard) -> dict:
+    """{(metric type, its arguments): value} of the card's model-index."""
+    return {(result.metric_type, json.dumps(result.metric_args, sort_keys=True)): result.metric_value
+            for result in card.data.eval_results}
+
+
+def test_three_class_card_shows_labels_metrics_data_and_an_explained_test_review(three_class_dir, tmp_path):
+    eval_results = saved(three_class_dir, "eval_results.json")
+    card = render_model_card(three_class_dir, "tester/genres")
+    text = card.text
+
+    assert text.startswith("\n<!-- Rendered by imdb_lstm.cards.render_labelled_model_card")
+    assert "movie-review sentiment" not in text and "NEGATIVE" not in text  # not IMDB's card
+    assert [row(text, str(i)) for i in range(3)] == [f"| {i} | {genre} |" for i, genre in enumerate(GENRES)]
+    assert metric_row_value(text, "Accuracy") == f"{eval_results['test_accuracy']:.4f}"
+    assert metric_row_value(text, "Macro-F1") == f"{eval_results['test_macro_f1']:.4f}"
+    for genre in GENRES:
+        values = [eval_results[f"test_{measure}_{genre}"] for measure in ("precision", "recall", "f1")]
+        assert f"\n| {genre} | " + " | ".join(f"{value:.4f}" for value in values) + " |\n" in text, genre
+    matrix = eval_results["test_confusion_matrix"]
+    assert row(text, "True \\ predicted") == "| True \\ predicted | comedy | drama | horror |"
+    assert "\n".join(f"| {genre} | " + " | ".join(str(count) for count in counts) + " |"
+                     for genre, counts in zip(GENRES, matrix)) in text
+    assert "![Confusion matrix on the test split](confusion_matrix.png)" in text
+
+    # The data as described at training, its split sizes and the command, without the machine's paths.
+    assert "Sample reviews, each given a genre whose word is planted." in text
+    assert row(text, "Name") == "| Name | Planted genres |"
+    assert row(text, "Splits") == "| Splits | train 72, validation 8, test 20 texts |"
+    assert row(text, "Columns") == "| Columns | text `review`; labels `genre` |"
+    assert "has not been described" not in text and str(tmp_path.parent) not in text
+
+    # The first test review explained, with its label in the data and the recorded prediction.
+    first = json.loads((three_class_dir / "test_predictions.jsonl").read_text().splitlines()[0])
+    assert f"The first text of the test split (in the data: {GENRES[first['label']]})" in text
+    assert f"The model calls it **{GENRES[first['prediction']]}**" in text
+    assert "![The first test text" in text and (three_class_dir / "example_explained.png").stat().st_size > 0
+
+    # Metadata: the task, the named data and the test results the Hub shows.
+    card.save(tmp_path / "README.md")
+    loaded = ModelCard.load(tmp_path / "README.md")
+    assert loaded.data.pipeline_tag == "text-classification" and loaded.data.datasets == ["Planted genres"]
+    assert loaded.data.license is None and loaded.data.model_name == "tester/genres"
+    assert reported(loaded) == {
+        ("accuracy", "null"): eval_results["test_accuracy"],
+        ("f1", '{"average": "macro"}'): eval_results["test_macro_f1"],
+        ("precision", '{"average": "macro"}'): eval_results["test_macro_precision"],
+        ("recall", '{"average": "macro"}'): eval_results["test_macro_recall"],
+    }
+    assert {(r.task_name, r.dataset_name, r.dataset_split) for r in loaded.data.eval_results} == {
+        ("Text classification", "Planted genres", "test")}
+
+
+def test_two_class_card_of_own_data_names_the_positive_label(two_class_dir):
+    eval_results = saved(two_class_dir, "eval_results.json")
+    card = render_model_card(two_class_dir, "tester/two", explain_example=False, license="mit")
+    text = card.text
+    assert card.data.license == "mit" and card.data.datasets == ["Two planted genres"]
+
+    assert metric_row_value(text, "Accuracy") == f"{eval_results['test_accuracy']:.4f}"
+    assert metric_row_value(text, "Precision of drama") == f"{eval_results['test_precision']:.4f}"
+    assert metric_row_value(text, "Recall of drama (TPR)") == f"{eval_results['test_tpr']:.4f}"
+    assert metric_row_value(text, "Recall of comedy (TNR)") == f"{eval_results['test_tnr']:.4f}"
+    assert metric_row_value(text, "F1 of drama") == f"{eval_results['test_f1']:.4f}"
+    cells = [eval_results[f"test_{cell}"] for cell in ("tn", "fp", "fn", "tp")]
+    assert row(text, "comedy") == f"| comedy | {cells[0]} | {cells[1]} |"
+    assert row(text, "drama") == f"| drama | {cells[2]} | {cells[3]} |"
+    assert "No licence is given" not in text
+
+
+def test_multi_label_card_reports_micro_and_macro_f1_per_label_and_the_threshold(multi_label_dir, planted_csvs,
+                                                                                caplog):
+    eval_results = saved(multi_label_dir, "eval_results.json")
+    threshold = saved(multi_label_dir, "config.json")["multilabel_threshold"]
+    with caplog.at_level(logging.INFO, logger="imdb_lstm.cards"):
+        card = render_model_card(multi_label_dir, "tester/multi")
+    text = card.text
+
+    assert "A multi-label text classifier" in text and f"above\n{threshold:.2f}" in text
+    assert metric_row_value(text, "Micro-F1") == f"{eval_results['test_micro_f1']:.4f}"
+    assert metric_row_value(text, "Macro-F1") == f"{eval_results['test_macro_f1']:.4f}"
+    assert metric_row_value(text, "Decision threshold (chosen on validation)") == f"{threshold:.2f}"
+    for genre in GENRES:
+        values = [eval_results[f"test_{measure}_{genre}"] for measure in ("precision", "recall", "f1")]
+        assert row(text, genre) == f"| {genre} | " + " | ".join(f"{value:.4f}" for value in values) + " |"
+    assert f"> {threshold:.2f}]" in text  # the usage example applies the threshold
+    assert reported(card)[("f1", '{"average": "micro"}')] == eval_results["test_micro_f1"]
+    assert card.data.datasets is None  # neither named nor a Hub dataset
+
+    # Neither named nor described: the card names the files (never their folder on this machine) and asks.
+    assert "*The data has not been described yet.*" in text and "`--dataset_name`" in text
+    assert row(text, "Read from") == "| Read from | the csv files `train=train.csv`, `test=test.csv` |"
+    assert str(planted_csvs) not in text and str(multi_label_dir) not in text
+    # The explained example: drawn where imdb_lstm.explain explains multi-label models, else left out with a note.
+    if "## Why this verdict" in text:
+        assert (multi_label_dir / "example_explained.png").is_file()
+    else:
+        assert "does not explain multi_label_classification models" in caplog.text
+
+
+def test_regression_card_reports_errors_and_correlations_with_the_data_given_at_push_time(regression_dir):
+    eval_results = saved(regression_dir, "eval_results.json")
+    card = render_model_card(regression_dir, "tester/intensity", explain_example=False,
+                             dataset_name="someone/superb-intensity",
+                             dataset_description="How many times a review says superb.")
+    text = card.text
+
+    assert "predicts the value of `intensity`" in text and row(text, "0") == "| 0 | `intensity` |"
+    for name, key in (("Mean squared error", "mse"), ("Mean absolute error", "mae"),
+                      ("Pearson correlation", "pearson"), ("Spearman correlation", "spearman")):
+        assert metric_row_value(text, name) == f"{eval_results[f'test_{key}']:.4f}", name
+    assert reported(card) == {(metric_type, "null"): eval_results[f"test_{key}"] for metric_type, key in (
+        ("mse", "mse"), ("mae", "mae"), ("pearsonr", "pearson"), ("spearmanr", "spearman"))}
+    assert card.data.datasets == ["someone/superb-intensity"]  # a Hub id given at push time
+    assert "How many times a review says superb." in text and "has not been described" not in text
+    assert 'function_to_apply="none"' in text and "Accuracy" not in text
+
+
+def test_a_two_label_imdb_model_keeps_its_card_unless_its_data_is_named(sample_model_dir):
+    imdb_card = render_model_card(sample_model_dir, "tester/x", explain_example=False)
+    named = render_model_card(sample_model_dir, "tester/x", explain_example=False, dataset_name="My reviews")
+
+    assert imdb_card.text.startswith("\n<!-- Rendered by imdb_lstm.cards.render_model_card")
+    assert named.text.startswith("\n<!-- Rendered by imdb_lstm.cards.render_labelled_model_card")
+    assert row(named.text, "Recall of POSITIVE (TPR)") and named.data.datasets == ["My reviews"]
+
+
+def test_a_card_of_own_data_refuses_missing_or_mismatched_test_metrics(regression_dir, tmp_path):
+    model_dir = Path(shutil.copytree(regression_dir, tmp_path / "model"))
+    eval_results = saved(model_dir, "eval_results.json")
+    (model_dir / "eval_results.json").write_text(json.dumps(
+        {key: value for key, value in eval_results.items() if not key.startswith("test_")}))
+    with pytest.raises(ValueError, match=r"has no test metrics: .*do_predict"):
+        render_model_card(model_dir, "tester/x", explain_example=False)
+
+    (model_dir / "eval_results.json").write_text(json.dumps(
+        {"test_accuracy": 0.9, "test_macro_f1": 0.8, "test_loss": 0.3}))
+    with pytest.raises(ValueError, match=r"has no test_mse, test_mae, test_pearson, test_spearman, which the card "
+                                         r"of a regression reports"):
+        render_model_card(model_dir, "tester/x", explain_example=False)
+
+
+def test_push_takes_the_datas_name_description_and_licence():
+    (args,) = parse_push_args(["--model_dir", "out", "--dataset_name", "you/genres", "--dataset_description",
+                               "Genres.", "--license", "mit", "--explain_example", "false"])
+    assert (args.dataset_name, args.dataset_description, args.license, args.explain_example) == (
+        "you/genres", "Genres.", "mit", False)

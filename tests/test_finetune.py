@@ -1,8 +1,8 @@
 """Fine-tuning (imdb_lstm.training.finetune, through the train command) beyond IMDB: a 3-class CSV with string labels
 trains, reports macro-F1 and per-class figures, saves and reloads through `pipeline`; an IMDB classifier is re-headed
 to 5 labels with its encoder kept (the loading itself: tests/test_pretrained.py); the parts that are binary by nature
-(the n-gram branch, distillation) and bad label columns are refused clearly. (The IMDB recipe's own run:
-tests/test_train.py.)"""
+(the n-gram branch, distillation) and bad label columns are refused clearly; the model gets a card of its own labels.
+(The IMDB recipe's own run: tests/test_train.py.)"""
 
 import json
 
@@ -12,28 +12,9 @@ import torch
 from datasets import Dataset
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
+from helpers import PLANTED, TINY, write_multi_label_and_regression_csvs, write_three_class_csvs
 from imdb_lstm.commands import train as train_command
 from imdb_lstm.data import DataError, load_imdb
-
-# A planted word per class, at both ends of each review so that either truncation side keeps it.
-PLANTED = {"comedy": "hilarious", "drama": "tearful", "horror": "terrifying"}
-TINY = ["--hidden_size", "16", "--max_length", "64", "--vocab_size", "2000", "--min_frequency", "1",
-        "--num_train_epochs", "2", "--learning_rate", "2e-2", "--per_device_train_batch_size", "8",
-        "--logging_steps", "10", "--disable_tqdm", "true", "--report_to", "none", "--save_strategy", "no",
-        "--load_best_model_at_end", "false", "--seed", "0"]
-
-
-def write_three_class_csvs(folder, train_count=160, test_count=30):
-    """train.csv and test.csv of the shipped sample's reviews, each given a random genre whose word is planted."""
-    rng = np.random.default_rng(0)
-    sample = load_imdb("sample")
-    for split, count in (("train", train_count), ("test", test_count)):
-        genres = rng.choice(sorted(PLANTED), size=count)
-        texts = [f"{PLANTED[genre]} {' '.join(text.split()[:40])} {PLANTED[genre]}"
-                 for text, genre in zip(sample[split]["text"][:count], genres)]
-        Dataset.from_dict({"review": texts, "genre": list(genres)}).to_csv(str(folder / f"{split}.csv"))
-    return folder
-
 
 @pytest.fixture(scope="module")
 def three_class_run(tmp_path_factory):
@@ -90,12 +71,15 @@ def test_three_class_model_reloads_and_runs_through_the_pipeline(three_class_run
     assert all(sum(a["score"] for a in answer) == pytest.approx(1, abs=1e-4) for answer in answers)
 
 
-def test_the_imdb_model_card_refuses_a_three_class_model_clearly(three_class_run):
+def test_a_three_class_model_gets_a_card_of_its_labels_and_metrics(three_class_run):
+    """Not IMDB's sentiment card (which it once got refused): its own labels and macro-F1 (the card of every problem
+    type: tests/test_cards.py)."""
     from imdb_lstm.cards import render_model_card
 
-    output_dir, _ = three_class_run
-    with pytest.raises(ValueError, match="more than two labels .*cannot be rendered"):
-        render_model_card(output_dir, "user/genres")
+    output_dir, results = three_class_run
+    text = render_model_card(output_dir, "user/genres", explain_example=False).text
+    assert "| 0 | comedy |\n| 1 | drama |\n| 2 | horror |" in text and "NEGATIVE" not in text
+    assert f"| Macro-F1 | {results['test_macro_f1']:.4f} |" in text
 
 
 def test_reheading_an_imdb_classifier_to_five_labels_keeps_its_encoder(sample_model_dir, tmp_path):
@@ -148,24 +132,6 @@ def test_bad_label_columns_are_refused_clearly(tmp_path, columns, flags, message
         train_command.main(["--dataset", str(tmp_path), *TINY, *flags, "--output_dir", str(tmp_path / "out")])
 
 
-def write_multi_label_and_regression_csvs(folder, train_count=200, test_count=40):
-    """train.csv and test.csv of the shipped sample's reviews with one to three planted genre words: `genres`
-    lists them (multi-label), `intensity` counts the planted 'superb's, 0 to 3 (regression)."""
-    rng = np.random.default_rng(1)
-    sample = load_imdb("sample")
-    for split, count in (("train", train_count), ("test", test_count)):
-        rows = {"review": [], "genres": [], "intensity": []}
-        for text in sample[split]["text"][:count]:
-            genres = sorted(rng.choice(sorted(PLANTED), size=rng.integers(1, 3), replace=False))
-            intensity = int(rng.integers(0, 4))
-            words = " ".join([PLANTED[genre] for genre in genres] + ["superb"] * intensity)
-            rows["review"].append(f"{words} {' '.join(text.split()[:30])} {words}")
-            rows["genres"].append(",".join(genres))
-            rows["intensity"].append(float(intensity))
-        Dataset.from_dict(rows).to_csv(str(folder / f"{split}.csv"))
-    return folder
-
-
 @pytest.fixture(scope="module")
 def planted_data(tmp_path_factory):
     return write_multi_label_and_regression_csvs(tmp_path_factory.mktemp("planted"))
@@ -184,7 +150,7 @@ def test_multi_label_trains_with_a_threshold_chosen_on_validation_and_reloads(pl
     # The planted words are learnt: far above the micro-F1 of predicting every label (about 0.6 here).
     assert results["test_micro_f1"] > 0.8 and {"test_macro_f1", "test_f1_drama"} <= set(results)
     rows = [json.loads(line) for line in (output_dir / "test_predictions.jsonl").read_text().splitlines()]
-    assert len(rows) == 40 and set(rows[0]) == {"row", "labels", "prediction", "probabilities"}
+    assert len(rows) == 40 and set(rows[0]) == {"row", "labels", "prediction", "probabilities", "text"}
     # A plain pipeline gives each label's sigmoid probability, as the saved test predictions do (float32 there; the
     # pipeline may serve in bfloat16).
     classifier = pipeline("text-classification", model=str(output_dir), top_k=None)

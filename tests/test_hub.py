@@ -397,6 +397,34 @@ def test_the_default_model_folder_is_pushed_with_its_card_and_loads_back_by_repo
     torch.testing.assert_close(pipeline_probabilities, expected, rtol=0, atol=1e-5)
 
 
+def test_a_model_of_own_data_is_pushed_with_a_card_of_its_labels_and_the_data_described(hub, tmp_path):
+    """A 3-class model of the user's CSVs through imdb-lstm-push: the name recorded at training, the description and
+    the licence given at push time, its own labels and macro-F1 on the pushed card."""
+    from helpers import TINY, write_three_class_csvs
+    from imdb_lstm.commands import train as train_command
+
+    data = tmp_path / "data"
+    data.mkdir()
+    write_three_class_csvs(data, train_count=60, test_count=20)
+    model_dir = tmp_path / "genres"
+    results = train_command.main(["--dataset", str(data), "--text_column", "review", "--label_column", "genre",
+                                  "--dataset_name", "Planted genres", *TINY, "--output_dir", str(model_dir)])
+    result = run_push(hub, tmp_path, "--model_dir", str(model_dir), "--repo_id", "tester/genres",
+                      "--dataset_description", "Sample reviews with a planted genre word.", "--license", "mit",
+                      "--explain_example", "false")
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    files = hub.repos["tester/genres"].files("main")
+    (tmp_path / "README.md").write_bytes(files["README.md"])
+    card = ModelCard.load(tmp_path / "README.md")
+    assert card.content == (model_dir / "README.md").read_text()
+    assert card.data.datasets == ["Planted genres"] and card.data.license == "mit"
+    assert "| 0 | comedy |\n| 1 | drama |\n| 2 | horror |" in card.text
+    assert f"| Macro-F1 | {results['test_macro_f1']:.4f} |" in card.text
+    assert "Sample reviews with a planted genre word." in card.text and "example_explained.png" not in files
+    assert "NEGATIVE" not in card.text and str(tmp_path) not in card.text
+
+
 # -- A pretrained language model and a classifier fine-tuned from it, both through the Hub.
 
 LANGUAGE_MODEL_LOADER = r'''

@@ -75,8 +75,8 @@ def test_wheel_ships_entry_points_sample_and_card_templates(wheel):
         names = set(archive.namelist())
         entry_points = next(archive.read(name).decode() for name in names if name.endswith("entry_points.txt"))
         sources = {name: archive.read(name).decode() for name in names if name.endswith(".py")}
-    for name in ("model_card.md", "lm_model_card.md", "sample_data/train.parquet", "sample_data/unsupervised.parquet",
-                 "modeling_imdb_lstm.py", "training/finetune.py", "training/pretrain.py", "explain.py", "demo.py",
+    for name in ("model_card.md", "labelled_model_card.md", "lm_model_card.md", "sample_data/train.parquet",
+                 "sample_data/unsupervised.parquet", "modeling_imdb_lstm.py", "training/finetune.py", "training/pretrain.py", "explain.py", "demo.py",
                  *(f"default_model/{file}" for file in DEFAULT_MODEL_FILES)):
         assert f"imdb_lstm/{name}" in names, name
     installed = configparser.ConfigParser(delimiters=("=",))

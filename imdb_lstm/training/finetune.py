@@ -132,6 +132,16 @@ class DataArguments:
         default=",",
         metadata={"help": "multi-label from one column of strings: the separator between a row's label names"},
     )
+    dataset_name: str | None = field(
+        default=None,
+        metadata={"help": "the data's name as the model card shows it (and its `datasets` metadata, e.g. a Hub id); "
+                  "unset: the card names the files it was read from. `imdb-lstm-push --dataset_name` overrides it"},
+    )
+    dataset_description: str | None = field(
+        default=None,
+        metadata={"help": "a few sentences on the data for the model card: where the texts come from, who labelled "
+                  "them and how; unset: the card asks for them. `imdb-lstm-push --dataset_description` overrides it"},
+    )
     split_protocol: str = field(
         default="canonical", metadata={"help": "'canonical' (IMDB train/test) or train/validation/test %%, e.g. 50/25/25"}
     )
@@ -259,7 +269,8 @@ def prepare_fine_tuning(model_args: ModelArguments, data_args: DataArguments, tr
         trainer,
         lambda train_metrics: evaluate_and_predict(trainer, splits, tokenized, model_args, training_args, output_dir),
         train_metrics={"train_samples": len(train_dataset), **train_metrics},
-        record=run_config_record(config),
+        # The split sizes for the model card, which reads them from run_info.json.
+        record={**run_config_record(config), "splits": {name: len(split) for name, split in splits.items()}},
     )
 
 

@@ -69,14 +69,16 @@ def add_ngram_branch(trainer: Trainer, tokenized, model_args) -> dict:
 
 
 def write_test_outputs(output_dir: Path, test_split, logits: np.ndarray, config) -> None:
-    """Per-review test predictions (JSON lines, dataset order) and, for classes, the confusion-matrix picture. Two
-    labels: p_negative and p_positive, as always; more: a probability per label name; multi-label: each label's
-    sigmoid probability and the labels above `config.multilabel_threshold`; regression: the predicted value(s)."""
+    """Per-review test predictions (JSON lines, dataset order, each with its review's `text`: the model card
+    explains the first one) and, for classes, the confusion-matrix picture. Two labels: p_negative and p_positive,
+    as always; more: a probability per label name; multi-label: each label's sigmoid probability and the labels
+    above `config.multilabel_threshold`; regression: the predicted value(s)."""
     id2label = {int(i): str(name) for i, name in (config.id2label or {}).items()}
     names = [id2label.get(i, f"LABEL_{i}") for i in range(logits.shape[-1])]
     labels = np.asarray(test_split["label"])
+    texts = test_split["text"]
     if config.problem_type in ("multi_label_classification", "regression"):
-        write_jsonl(output_dir / "test_predictions.jsonl", per_label_rows(logits, labels, names, config))
+        write_jsonl(output_dir / "test_predictions.jsonl", per_label_rows(logits, labels, names, config), texts)
         return
     probabilities = torch.from_numpy(logits).float().softmax(dim=-1).numpy()
     predicted = probabilities.argmax(axis=-1)
@@ -84,14 +86,14 @@ def write_test_outputs(output_dir: Path, test_split, logits: np.ndarray, config)
         write_jsonl(output_dir / "test_predictions.jsonl", (
             {"row": row, "label": int(label), "prediction": int(prediction),
              "probabilities": dict(zip(names, p.tolist()))}
-            for row, (label, prediction, p) in enumerate(zip(labels, predicted, probabilities))))
+            for row, (label, prediction, p) in enumerate(zip(labels, predicted, probabilities))), texts)
         matrix = multiclass_metrics(predicted, labels, names)["confusion_matrix"]
         plot_confusion_matrix(matrix, output_dir / "confusion_matrix.png", labels=names, title="Test confusion matrix")
         return
     write_jsonl(output_dir / "test_predictions.jsonl", (
         {"row": row, "label": int(label), "prediction": int(prediction), "p_negative": float(p[0]),
          "p_positive": float(p[1])}
-        for row, (label, prediction, p) in enumerate(zip(labels, predicted, probabilities))))
+        for row, (label, prediction, p) in enumerate(zip(labels, predicted, probabilities))), texts)
     matrix = binary_rates(predicted, labels)["confusion_matrix"]
     plot_confusion_matrix(matrix, output_dir / "confusion_matrix.png", title="IMDB test confusion matrix")
 
@@ -111,7 +113,8 @@ def per_label_rows(logits: np.ndarray, labels: np.ndarray, names: list[str], con
                "probabilities": dict(zip(names, p.tolist()))}
 
 
-def write_jsonl(path: Path, rows) -> None:
+def write_jsonl(path: Path, rows, texts) -> None:
+    """The prediction `rows` as JSON lines, each with its review's text (`texts`, in the same order) last."""
     with open(path, "w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row) + "\n")
+        for row, text in zip(rows, texts, strict=True):
+            handle.write(json.dumps({**row, "text": text}) + "\n")

@@ -425,6 +425,71 @@ def test_a_model_of_own_data_is_pushed_with_a_card_of_its_labels_and_the_data_de
     assert "NEGATIVE" not in card.text and str(tmp_path) not in card.text
 
 
+# -- The user's own labels, end to end, for each problem type: train -> pipeline -> explain -> card -> push -> load by
+# repo id (remote code, no imdb_lstm) -> the same outputs.
+
+OWN_DATA_RUNS = {
+    "single_label_classification": ["--label_column", "genre"],
+    "multi_label_classification": ["--label_column", "genres", "--problem_type", "multi_label_classification",
+                                   "--num_train_epochs", "4"],
+    "regression": ["--label_column", "intensity", "--problem_type", "regression", "--num_train_epochs", "4"],
+}
+
+
+@pytest.mark.parametrize("problem_type", sorted(OWN_DATA_RUNS))
+def test_own_labels_train_explain_push_and_load_back_with_the_same_outputs(hub, tmp_path, problem_type):
+    from helpers import TINY, write_multi_label_and_regression_csvs, write_three_class_csvs
+    from transformers import pipeline
+
+    from imdb_lstm.commands import train as train_command
+    from imdb_lstm.explain import explain_labels
+    from imdb_lstm.predict import predict
+
+    data = tmp_path / "data"
+    data.mkdir()
+    if problem_type == "single_label_classification":
+        write_three_class_csvs(data, train_count=120, test_count=20)
+    else:
+        write_multi_label_and_regression_csvs(data, train_count=160, test_count=20)
+    model_dir = tmp_path / "model"
+    train_command.main(["--dataset", str(data), "--text_column", "review", *OWN_DATA_RUNS[problem_type], *TINY,
+                        "--dataset_name", "Planted words", "--output_dir", str(model_dir)])
+    texts = ["tearful and terrifying superb superb, a long night", "hilarious from start to end", ""]
+
+    # The saved model through a plain pipeline reads its outputs as the package does: softmax, sigmoid or value.
+    classifier = pipeline("text-classification", model=str(model_dir), top_k=None)
+    local = [{row["label"]: row["score"] for row in rows} for rows in classifier(texts)]
+    model, tokenizer = load_classifier(str(model_dir))
+    for scores, result in zip(local, predict(model, tokenizer, texts)):
+        if problem_type == "regression":
+            assert scores == {"intensity": pytest.approx(result["value"], abs=2e-2)}
+        else:
+            assert scores == pytest.approx({name: result[f"p_{name}"] for name in scores}, abs=2e-2)
+
+    # Explained: the words' scores add up to the explained quantity's change, and the explanation's figures are the
+    # model's.
+    for explanation in explain_labels(model, tokenizer, texts[0]):
+        assert explanation.problem_type == problem_type
+        assert abs(explanation.total - explanation.difference) <= 0.01 * max(abs(explanation.difference), 1e-3)
+        if problem_type == "regression":
+            assert explanation.value == pytest.approx(local[0]["intensity"], abs=2e-2)
+        else:
+            assert explanation.probabilities == pytest.approx(local[0], abs=2e-2)
+
+    # The card (with the first test review explained) goes up with the model; a fresh process without imdb_lstm loads
+    # it by repo id and its pipeline gives the same outputs.
+    repo_id = f"tester/planted-{problem_type.replace('_', '-')}"
+    result = run_push(hub, tmp_path, "--model_dir", str(model_dir), "--repo_id", repo_id)
+    assert result.returncode == 0, result.stderr[-3000:]
+    files = hub.repos[repo_id].files("main")
+    card = files["README.md"].decode()
+    assert "example_explained.png" in files and "example_explained.png" in card and "Planted words" in card
+    loaded = run_loader(hub, tmp_path, "remote", repo_id)
+    assert loaded["model_module"].startswith("transformers_modules.")
+    expected = [{row["label"]: row["score"] for row in rows} for rows in classifier(TEXTS)]
+    assert loaded["pipeline"] == [pytest.approx(scores, abs=1e-5) for scores in expected]
+
+
 # -- A pretrained language model and a classifier fine-tuned from it, both through the Hub.
 
 LANGUAGE_MODEL_LOADER = r'''

@@ -10,38 +10,19 @@ import numpy as np
 import pytest
 import torch
 from datasets import Dataset
+from helpers import (PLANTED, TINY_FINETUNING, finetune_on_csvs, write_multi_label_and_regression_csvs,
+                     write_three_class_csvs)
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
 from imdb_lstm.commands import train as train_command
 from imdb_lstm.data import DataError, load_imdb
-
-# A planted word per class, at both ends of each review so that either truncation side keeps it.
-PLANTED = {"comedy": "hilarious", "drama": "tearful", "horror": "terrifying"}
-TINY = ["--hidden_size", "16", "--max_length", "64", "--vocab_size", "2000", "--min_frequency", "1",
-        "--num_train_epochs", "2", "--learning_rate", "2e-2", "--per_device_train_batch_size", "8",
-        "--logging_steps", "10", "--disable_tqdm", "true", "--report_to", "none", "--save_strategy", "no",
-        "--load_best_model_at_end", "false", "--seed", "0"]
-
-
-def write_three_class_csvs(folder, train_count=160, test_count=30):
-    """train.csv and test.csv of the shipped sample's reviews, each given a random genre whose word is planted."""
-    rng = np.random.default_rng(0)
-    sample = load_imdb("sample")
-    for split, count in (("train", train_count), ("test", test_count)):
-        genres = rng.choice(sorted(PLANTED), size=count)
-        texts = [f"{PLANTED[genre]} {' '.join(text.split()[:40])} {PLANTED[genre]}"
-                 for text, genre in zip(sample[split]["text"][:count], genres)]
-        Dataset.from_dict({"review": texts, "genre": list(genres)}).to_csv(str(folder / f"{split}.csv"))
-    return folder
 
 
 @pytest.fixture(scope="module")
 def three_class_run(tmp_path_factory):
     data = write_three_class_csvs(tmp_path_factory.mktemp("genres"))
     output_dir = tmp_path_factory.mktemp("genre_model")
-    results = train_command.main(["--dataset", str(data), "--text_column", "review", "--label_column", "genre",
-                                  *TINY, "--output_dir", str(output_dir)])
-    return output_dir, results
+    return output_dir, finetune_on_csvs(data, output_dir, "--label_column", "genre")
 
 
 def test_three_string_labels_train_with_macro_f1_and_per_class_figures(three_class_run):
@@ -129,8 +110,8 @@ def test_reheading_an_imdb_classifier_to_five_labels_keeps_its_encoder(sample_mo
 def test_binary_only_parts_refuse_three_labels(tmp_path, flags, message):
     data = write_three_class_csvs(tmp_path, train_count=30, test_count=10)
     with pytest.raises(DataError, match=message):
-        train_command.main(["--dataset", str(data), "--text_column", "review", "--label_column", "genre", *TINY,
-                            *flags, "--output_dir", str(tmp_path / "out")])
+        train_command.main(["--dataset", str(data), "--text_column", "review", "--label_column", "genre",
+                            *TINY_FINETUNING, *flags, "--output_dir", str(tmp_path / "out")])
     assert not (tmp_path / "out" / "model.safetensors").exists()
 
 
@@ -145,25 +126,8 @@ def test_bad_label_columns_are_refused_clearly(tmp_path, columns, flags, message
     for split in ("train", "test"):
         Dataset.from_dict(columns).to_csv(str(tmp_path / f"{split}.csv"))
     with pytest.raises(DataError, match=message):
-        train_command.main(["--dataset", str(tmp_path), *TINY, *flags, "--output_dir", str(tmp_path / "out")])
-
-
-def write_multi_label_and_regression_csvs(folder, train_count=200, test_count=40):
-    """train.csv and test.csv of the shipped sample's reviews with one to three planted genre words: `genres`
-    lists them (multi-label), `intensity` counts the planted 'superb's, 0 to 3 (regression)."""
-    rng = np.random.default_rng(1)
-    sample = load_imdb("sample")
-    for split, count in (("train", train_count), ("test", test_count)):
-        rows = {"review": [], "genres": [], "intensity": []}
-        for text in sample[split]["text"][:count]:
-            genres = sorted(rng.choice(sorted(PLANTED), size=rng.integers(1, 3), replace=False))
-            intensity = int(rng.integers(0, 4))
-            words = " ".join([PLANTED[genre] for genre in genres] + ["superb"] * intensity)
-            rows["review"].append(f"{words} {' '.join(text.split()[:30])} {words}")
-            rows["genres"].append(",".join(genres))
-            rows["intensity"].append(float(intensity))
-        Dataset.from_dict(rows).to_csv(str(folder / f"{split}.csv"))
-    return folder
+        train_command.main(["--dataset", str(tmp_path), *TINY_FINETUNING, *flags, "--output_dir",
+                            str(tmp_path / "out")])
 
 
 @pytest.fixture(scope="module")
@@ -173,9 +137,8 @@ def planted_data(tmp_path_factory):
 
 def test_multi_label_trains_with_a_threshold_chosen_on_validation_and_reloads(planted_data, tmp_path):
     output_dir = tmp_path / "multi"
-    results = train_command.main(["--dataset", str(planted_data), "--text_column", "review", "--label_column",
-                                  "genres", "--problem_type", "multi_label_classification", *TINY,
-                                  "--num_train_epochs", "4", "--output_dir", str(output_dir)])
+    results = finetune_on_csvs(planted_data, output_dir, "--label_column", "genres", "--problem_type",
+                               "multi_label_classification", "--num_train_epochs", "4")
     config = json.loads((output_dir / "config.json").read_text())
     assert config["problem_type"] == "multi_label_classification"
     assert config["id2label"] == {"0": "comedy", "1": "drama", "2": "horror"}
@@ -195,9 +158,8 @@ def test_multi_label_trains_with_a_threshold_chosen_on_validation_and_reloads(pl
 
 def test_regression_trains_on_a_float_column_and_reloads(planted_data, tmp_path):
     output_dir = tmp_path / "regression"
-    results = train_command.main(["--dataset", str(planted_data), "--text_column", "review", "--label_column",
-                                  "intensity", "--problem_type", "regression", *TINY, "--num_train_epochs", "4",
-                                  "--output_dir", str(output_dir)])
+    results = finetune_on_csvs(planted_data, output_dir, "--label_column", "intensity", "--problem_type",
+                               "regression", "--num_train_epochs", "4")
     config = json.loads((output_dir / "config.json").read_text())
     assert (config["problem_type"], config["id2label"]) == ("regression", {"0": "intensity"})
     targets = np.asarray(load_labelled_test(planted_data)["intensity"])

@@ -17,6 +17,10 @@ a line naming the label explained). What the verdict shows follows the model's `
   higher values, so the target choice is hidden.
 Title, introduction and examples follow the model's labels: the IMDB NEGATIVE/POSITIVE model gets the study's
 review and two others; any other model gets the examples given (`--example`, `build_app(examples=...)`) or none.
+The probabilities (or value) are the demo's own (`scores_of`: the model's float32 logits through softmax, sigmoid or
+as they are); the word scores are `imdb_lstm.explain.explain`'s toward the label picked (`explain_for`: where that
+module does not yet handle multi-label and regression itself, it is asked for the raw logit, which is a label's
+sigmoid log-odds or the predicted value).
 It listens on 127.0.0.1 only. gradio is imported here and nowhere else in the package:
 `pip install "imdb-lstm[demo]"`.
 
@@ -409,7 +413,8 @@ def write_space(directory, model: str | None, requirement: str = SPACE_REQUIREME
     and description follow the model's labels. Files that exist are not replaced unless `overwrite`. Returns the
     paths written."""
     directory = Path(directory)
-    loaded, _ = load_demo_model(model)  # refuses anything that is not an imdb-lstm classifier (or a broken install's model)
+    # Refuses anything that is not an imdb-lstm classifier (or a broken install's model); its labels name the Space.
+    loaded, _ = load_demo_model(model)
     model = inference.DEFAULT_MODEL if model is None else model  # read now: tests point it elsewhere
     local = Path(model).expanduser()
     app_model = MODEL_FOLDER if local.is_dir() else model

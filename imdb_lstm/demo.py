@@ -3,20 +3,39 @@
     imdb-lstm-demo                                        # the shipped model (DEFAULT_MODEL), http://127.0.0.1:7860
     imdb-lstm-demo --model outputs/demo                   # a model you trained: type a review, see why
     imdb-lstm-demo --model you/imdb-bilstm --port 8000    # a Hub repo id works too
+    imdb-lstm-demo --model outputs/genres --example "A tearful story..." --example "..."   # any labels, your examples
     imdb-lstm-demo --model you/imdb-bilstm --write-space space/   # app.py + requirements.txt (+ README.md) for a Space
 
-The app has a text box, a button, the verdict with both probabilities (a `gr.Label`), the review with its words
-coloured by Integrated Gradients (`imdb_lstm.explain.render_html`: green toward POSITIVE, red toward NEGATIVE),
-and three examples: the original study's review and two others. It listens on 127.0.0.1 only. gradio is
-imported here and nowhere else in the package: `pip install "imdb-lstm[demo]"`.
+The app has a text box (elem_id `review`), a button (`classify`), a choice of the label the words are coloured for
+(`target`, a dropdown: "the predicted label" or any of the model's labels), the verdict (`verdict`, a `gr.Label`)
+and the text with its words coloured by Integrated Gradients (`explanation`: `imdb_lstm.explain.render_html` under
+a line naming the label explained). What the verdict shows follows the model's `config.problem_type`:
+- single-label, any number of labels: every label with its softmax probability, the predicted one on top;
+- multi-label: every label with its own sigmoid probability (they need not add up to 1); the line above the
+  words names the labels above `config.multilabel_threshold`, those that apply;
+- regression (one output, named by `config.id2label[0]`): the predicted value; the words are explained toward
+  higher values, so the target choice is hidden.
+Title, introduction and examples follow the model's labels: the IMDB NEGATIVE/POSITIVE model gets the study's
+review and two others; any other model gets the examples given (`--example`, `build_app(examples=...)`) or none.
+The probabilities (or value) are the demo's own (`scores_of`: the model's float32 logits through softmax, sigmoid or
+as they are); the word scores are `imdb_lstm.explain.explain`'s toward the label picked (`explain_for`: where that
+module does not yet handle multi-label and regression itself, it is asked for the raw logit, which is a label's
+sigmoid log-odds or the predicted value).
+It listens on 127.0.0.1 only. gradio is imported here and nowhere else in the package:
+`pip install "imdb-lstm[demo]"`.
 
 Its API: the button's event is the endpoint `/classify` (`API_NAME`), what `gradio_client` and
-`scripts/load_test.py` call; it always explains, so one request costs a classification and an Integrated Gradients
-run, and requests are served one at a time (attributions hook the embedding, see `imdb_lstm.explain`).
+`scripts/load_test.py` call: inputs (review, target), target optional (default "the predicted label", so
+`client.predict(review, api_name="/classify")` works as before; a raw HTTP call sends both values); outputs (the
+`gr.Label` value: {label, confidences}, or {label: "<value>"} for regression; the explanation's HTML). It always
+explains, so one request costs a classification and an Integrated Gradients run, and requests are served one at a
+time (attributions hook the embedding, see `imdb_lstm.explain`).
 """
 
 import argparse
+import dataclasses
 import errno
+import html
 import os
 import shutil
 import socket
@@ -25,15 +44,16 @@ from importlib import metadata
 from pathlib import Path
 
 from . import predict as inference
-from .explain import DEFAULT_STEPS, explain, render_html, require_captum
+from .configuration_imdb_lstm import PROBLEM_TYPES
+from .explain import DEFAULT_STEPS, Explanation, explain, render_html, require_captum
 from .hub import files_to_push
-from .predict import load_classifier, load_classifier_or_report, quiet_progress_bars
+from .predict import load_classifier, load_classifier_or_report, predict_logits, quiet_progress_bars
 from .study import EXAMPLE_REVIEW
 
 INSTALL_HINT = 'The demo needs gradio and captum: pip install "imdb-lstm[demo]"'
 HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
-TITLE = "Why this verdict? An IMDB sentiment LSTM"
+TITLE = "Why this verdict? An IMDB sentiment LSTM"  # the IMDB model's; others get one from their labels (`app_title`)
 # The study's example (negative) and two others: a clearly positive review and a mixed one with IMDB's markup.
 EXAMPLES = (
     EXAMPLE_REVIEW,
@@ -48,6 +68,11 @@ MODEL_FOLDER = "model"  # where --write-space copies a local model inside the Sp
 # The button's endpoint name for API clients (gradio_client: `client.predict(review, api_name="/classify")`); the
 # text box's Enter runs the same function, unlisted, so the API shows one endpoint.
 API_NAME = "classify"
+SINGLE_LABEL, MULTI_LABEL, REGRESSION = PROBLEM_TYPES
+IMDB_LABELS = ("NEGATIVE", "POSITIVE")
+# The target choice's default (and the endpoint's, for callers that send a review only): explain the verdict.
+PREDICTED = "the predicted label"
+LABELS_NAMED_IN_INTRO = 12  # a model of more labels has the first ones named in the introduction, then "..."
 
 
 def require_gradio():
@@ -70,46 +95,229 @@ def load_demo_model(model: str | None = None, trust_remote_code: bool = False):
     return load_classifier(model, trust_remote_code=trust_remote_code)
 
 
-def classify_and_explain(model, tokenizer, text: str, n_steps: int | None = None):
-    """({label: probability}, HTML of the review's words coloured by attribution), for the app's outputs. Raises
-    ValueError for an empty review."""
+# ------------------------------------------------------------------------------------- what the model is about
+
+
+def problem_type_of(config) -> str:
+    """The model's problem type: `config.problem_type`, or as transformers reads None: one output a regression,
+    several a single-label classifier."""
+    problem_type = getattr(config, "problem_type", None)
+    if problem_type in PROBLEM_TYPES:
+        return problem_type
+    return REGRESSION if config.num_labels == 1 else SINGLE_LABEL
+
+
+def label_names(config) -> list[str]:
+    """The model's label names in id order (for regression, the one output's name)."""
+    id2label = {int(key): str(value) for key, value in (config.id2label or {}).items()}
+    return [id2label.get(i, f"LABEL_{i}") for i in range(config.num_labels)]
+
+
+def is_imdb_sentiment(config) -> bool:
+    """Whether the model is a NEGATIVE/POSITIVE single-label classifier (the IMDB model's title, text and
+    examples fit it)."""
+    return problem_type_of(config) == SINGLE_LABEL and tuple(label_names(config)) == IMDB_LABELS
+
+
+def multilabel_threshold(config) -> float:
+    return float(getattr(config, "multilabel_threshold", 0.5))
+
+
+def named_labels(config) -> str:
+    """The model's labels as a sentence's list, the first `LABELS_NAMED_IN_INTRO` of a long list only."""
+    names = label_names(config)
+    shown = ", ".join(names[:LABELS_NAMED_IN_INTRO])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > LABELS_NAMED_IN_INTRO else "")
+
+
+def app_title(config) -> str:
+    """The page's title: `TITLE` for the IMDB model; otherwise one that says what the model does, from its labels."""
+    problem_type = problem_type_of(config)
+    if is_imdb_sentiment(config):
+        return TITLE
+    if problem_type == REGRESSION:
+        return f"Why this {label_names(config)[0]}? A text regression LSTM"
+    if problem_type == MULTI_LABEL:
+        return f"Which labels apply, and why? A multi-label LSTM of {config.num_labels} labels"
+    return f"Why this verdict? An LSTM classifier of {config.num_labels} labels"
+
+
+def app_introduction(config) -> str:
+    """The Markdown under the title: what to type, what the model says and what the colours mean."""
+    problem_type = problem_type_of(config)
+    method = "(Integrated Gradients on the word embedding)"
+    if is_imdb_sentiment(config):
+        return ("Type or paste a movie review. The model says NEGATIVE or POSITIVE with both probabilities, and "
+                f"colours each word by its part in the verdict {method}: **green** words push toward POSITIVE, "
+                "**red** toward NEGATIVE. *Colour the words for* asks about one label instead of the verdict.")
+    if problem_type == REGRESSION:
+        name = label_names(config)[0]
+        return (f"Type or paste a text. The model predicts its {name}, and colours each word by its part in that "
+                f"value {method}: **green** words push it higher, **red** words lower.")
+    if problem_type == MULTI_LABEL:
+        return (f"Type or paste a text. The model gives each of its labels ({named_labels(config)}) a probability of "
+                f"its own (they need not add up to 1): a label applies above {multilabel_threshold(config):.2f}. "
+                f"Each word is coloured by its part in one label {method}: the most probable one, or the one you "
+                "pick under *Colour the words for*; **green** words push toward that label, **red** words away.")
+    return (f"Type or paste a text. The model gives each of its labels ({named_labels(config)}) a probability, and "
+            f"colours each word by its part in one label {method}: the predicted one, or the one you pick under "
+            "*Colour the words for*; **green** words push toward that label, **red** words away from it.")
+
+
+def verdict_title(config) -> str:
+    """The verdict box's heading."""
+    problem_type = problem_type_of(config)
+    if problem_type == REGRESSION:
+        return f"Predicted {label_names(config)[0]}"
+    if problem_type == MULTI_LABEL:
+        return f"Each label's probability (a label applies above {multilabel_threshold(config):.2f})"
+    return "Verdict"
+
+
+def text_noun(config) -> str:
+    return "review" if is_imdb_sentiment(config) else "text"
+
+
+# ------------------------------------------------------------------------------------------- the app's handler
+
+
+def scores_of(model, tokenizer, text: str) -> dict[str, float]:
+    """{label: probability} of every label (softmax for single-label, each label's sigmoid for multi-label), or
+    {output name: predicted value} for regression; exact float32, as the explanation computes."""
+    config = model.config
+    logits = predict_logits(model, tokenizer, [text], dtype="float32")[0]
+    problem_type = problem_type_of(config)
+    if problem_type == REGRESSION:
+        values = logits
+    elif problem_type == MULTI_LABEL:
+        values = logits.sigmoid()
+    else:
+        values = logits.softmax(dim=-1)
+    return dict(zip(label_names(config), (float(value) for value in values)))
+
+
+def verdict_value(config, scores: dict[str, float]):
+    """What the `gr.Label` shows: {label: probability} of every label, or for regression the value (4 significant
+    digits)."""
+    if problem_type_of(config) == REGRESSION:
+        return float(f"{next(iter(scores.values())):.4g}")
+    return dict(scores)
+
+
+def chosen_target(config, target) -> str | None:
+    """The label to explain: None for the verdict ("the predicted label", nothing, and always for regression:
+    toward higher values), else the label named; a ValueError for a name that is not one of the model's labels."""
+    if target in (None, "", PREDICTED) or problem_type_of(config) == REGRESSION:
+        return None
+    names = label_names(config)
+    if target not in names:
+        raise ValueError(f"{target!r} is not a label of this model: pick {PREDICTED!r} or one of {', '.join(names)}.")
+    return target
+
+
+def explains_problem_types() -> bool:
+    """Whether `imdb_lstm.explain` explains multi-label and regression models by itself (its `Explanation` has a
+    `problem_type`): before that, the demo asks it for the raw logit, which is exactly a sigmoid's log-odds (a
+    multi-label label) or the predicted value (regression), where its softmax log-odds would not be."""
+    return "problem_type" in {field.name for field in dataclasses.fields(Explanation)}
+
+
+def explain_for(model, tokenizer, text: str, target: str | None = None, n_steps: int | None = None,
+                scores: dict[str, float] | None = None) -> Explanation:
+    """The explanation of `text` toward `target` (a label name; None: the predicted label, or for regression higher
+    values), for any problem type. `scores`: `scores_of`'s, put in the explanation where `imdb_lstm.explain` does
+    not compute them for the problem type (sigmoids, the value) itself."""
+    problem_type = problem_type_of(model.config)
+    own_problem_types = explains_problem_types()
+    options = {} if problem_type == SINGLE_LABEL or own_problem_types else {"output": "logit"}
+    explanation = explain(model, tokenizer, text, n_steps=n_steps or DEFAULT_STEPS, target=target, **options)
+    if problem_type != SINGLE_LABEL and not own_problem_types:
+        scores = scores if scores is not None else scores_of(model, tokenizer, text)
+        explanation = dataclasses.replace(explanation, probabilities=dict(scores))
+    return explanation
+
+
+def explained_line(config, explanation: Explanation, target: str | None, scores: dict[str, float]) -> str:
+    """The HTML line above the coloured words: which label they are coloured for, and for multi-label the labels
+    that apply."""
+    if problem_type_of(config) == REGRESSION:
+        name = label_names(config)[0]
+        value = getattr(explanation, "value", None)
+        value = next(iter(scores.values())) if value is None else value
+        line = (f"{html.escape(name)} = <strong>{value:.4g}</strong>; words coloured toward a higher "
+                f"{html.escape(name)}.")
+    else:
+        how = "picked" if target is not None else (
+            "the most probable label" if problem_type_of(config) == MULTI_LABEL else "the predicted label")
+        line = f"Words coloured for <strong>{html.escape(explanation.label)}</strong> ({how})."
+    if problem_type_of(config) == MULTI_LABEL:
+        threshold = multilabel_threshold(config)
+        applying = [name for name, p in scores.items() if p > threshold]
+        line += (f" Labels above the threshold {threshold:.2f}: " + (", ".join(
+            f'<strong class="imdb-lstm-demo-applies">{html.escape(name)}</strong> ({scores[name]:.2f})'
+            for name in applying) if applying else "none") + ".")
+    return f'<div class="imdb-lstm-demo-explained" style="font-family: sans-serif; margin-bottom: 0.4em">{line}</div>\n'
+
+
+def classify_and_explain(model, tokenizer, text: str, n_steps: int | None = None, target: str | None = PREDICTED):
+    """(what the `gr.Label` shows, HTML of the text's words coloured by attribution), for the app's outputs.
+    `target`: the label to colour the words for (a name; `PREDICTED` or None: the predicted label; ignored for
+    regression). Raises ValueError for an empty text or a target that is not one of the model's labels."""
+    config = model.config
     if not isinstance(text, str) or not text.strip():
-        raise ValueError("The review is empty: type or paste a movie review, then press the button.")
-    explanation = explain(model, tokenizer, text, n_steps=n_steps or DEFAULT_STEPS)
-    return dict(explanation.probabilities), render_html(explanation)
+        noun = text_noun(config)
+        raise ValueError(f"The {noun} is empty: type or paste a {'movie review' if noun == 'review' else 'text'}, "
+                         "then press the button.")
+    label = chosen_target(config, target)
+    scores = scores_of(model, tokenizer, text)
+    explanation = explain_for(model, tokenizer, text, label, n_steps, scores)
+    return verdict_value(config, scores), explained_line(config, explanation, label, scores) + render_html(explanation)
 
 
-def build_app(model, tokenizer, examples=EXAMPLES, title: str = TITLE, n_steps: int | None = None):
-    """The Gradio app (a `gr.Blocks`) around a loaded classifier. Element ids, for scripts and tests: `review`
-    (text box), `classify` (button), `verdict` (label), `explanation` (highlighted review); API endpoint
-    `/classify` (`API_NAME`): a review in, (the label's {label, confidences}, the explanation's HTML) out."""
+def build_app(model, tokenizer, examples=None, title: str | None = None, n_steps: int | None = None):
+    """The Gradio app (a `gr.Blocks`) around a loaded classifier of any problem type (see the module docstring).
+    `examples`: texts to click (None: the IMDB examples for the IMDB model, none for another); `title`: None, one
+    from the model's labels (`app_title`). Element ids, for scripts and tests: `review` (text box), `target` (the
+    label the words are coloured for; hidden for regression), `classify` (button), `verdict` (label),
+    `explanation` (coloured text); API endpoint `/classify` (`API_NAME`): (review, target = "the predicted label")
+    in, (the label's {label, confidences}, the explanation's HTML) out."""
     gr = require_gradio()
+    config = model.config
+    problem_type = problem_type_of(config)
+    title = title or app_title(config)
+    if examples is None:
+        examples = EXAMPLES if is_imdb_sentiment(config) else ()
+    noun = text_noun(config)
 
-    def on_click(text):
+    def on_click(text, target=PREDICTED):
         try:
-            return classify_and_explain(model, tokenizer, text, n_steps)
+            return classify_and_explain(model, tokenizer, text, n_steps, target)
         except ValueError as error:
             raise gr.Error(str(error)) from None
 
     with gr.Blocks(title=title, analytics_enabled=False) as app:
-        gr.Markdown(f"# {title}\n"
-                    "Type or paste a movie review. The model says NEGATIVE or POSITIVE with both probabilities, and "
-                    "colours each word by its part in the verdict (Integrated Gradients on the word embedding): "
-                    "**green** words push toward POSITIVE, **red** toward NEGATIVE.")
+        gr.Markdown(f"# {title}\n{app_introduction(config)}")
         with gr.Row():
             with gr.Column(scale=3):
-                review = gr.Textbox(label="Review", lines=7, placeholder="A wonderful, moving film...", elem_id="review")
+                review = gr.Textbox(label=noun.capitalize(), lines=7, elem_id="review",
+                                    placeholder="A wonderful, moving film..." if noun == "review" else
+                                    "Type or paste a text...")
+                target = gr.Dropdown(choices=[PREDICTED, *label_names(config)], value=PREDICTED,
+                                     label="Colour the words for", elem_id="target",
+                                     visible=problem_type != REGRESSION)
                 button = gr.Button("Classify and explain", variant="primary", elem_id="classify")
             with gr.Column(scale=2):
-                verdict = gr.Label(label="Verdict", num_top_classes=2, elem_id="verdict")
+                verdict = gr.Label(label=verdict_title(config), num_top_classes=config.num_labels,
+                                   elem_id="verdict")
         explained = gr.HTML(label="Why", elem_id="explanation")
-        gr.Examples(examples=[[example] for example in examples], inputs=review, label="Examples")
+        if examples:
+            gr.Examples(examples=[[example] for example in examples], inputs=review, label="Examples")
         # One queue for both events (concurrency_id): explanations run one at a time anyway (explain's hook lock),
         # so a second worker would only wait inside the handler instead of in Gradio's queue.
-        button.click(on_click, inputs=review, outputs=[verdict, explained], api_name=API_NAME,
+        button.click(on_click, inputs=[review, target], outputs=[verdict, explained], api_name=API_NAME,
                      concurrency_limit=1, concurrency_id=API_NAME)
-        review.submit(on_click, inputs=review, outputs=[verdict, explained], api_visibility="undocumented",
-                      concurrency_limit=1, concurrency_id=API_NAME)
+        review.submit(on_click, inputs=[review, target], outputs=[verdict, explained],
+                      api_visibility="undocumented", concurrency_limit=1, concurrency_id=API_NAME)
     return app
 
 
@@ -143,7 +351,7 @@ def launch(app, port: int | None = None, host: str | None = HOST, **options):
 # ------------------------------------------------------------------------------------------------------- Space
 
 APP_TEMPLATE = '''\
-"""{title}: a Gradio demo of the imdb-lstm sentiment model {model!r}.
+"""{title}: a Gradio demo of the imdb-lstm model {model!r}.
 
 Written by `imdb-lstm-demo --write-space`; a Hugging Face Space runs it as `python app.py`. Locally:
 `pip install -r requirements.txt && python app.py`.
@@ -154,7 +362,7 @@ from imdb_lstm.demo import build_app, launch, load_demo_model
 MODEL = {model!r}
 
 model, tokenizer = load_demo_model(MODEL)
-demo = build_app(model, tokenizer)
+demo = build_app(model, tokenizer{examples})
 
 if __name__ == "__main__":
     launch(demo, host=None)  # a Space sets GRADIO_SERVER_NAME; elsewhere gradio listens on 127.0.0.1
@@ -162,8 +370,8 @@ if __name__ == "__main__":
 
 SPACE_README = '''\
 ---
-title: IMDB sentiment, explained
-emoji: 🎬
+title: {space_title}
+emoji: {emoji}
 colorFrom: red
 colorTo: green
 sdk: gradio
@@ -172,13 +380,28 @@ pinned: false
 license: apache-2.0
 ---
 
-A Gradio demo of [{model}]({link}): a movie review is classified NEGATIVE or POSITIVE, and each word is coloured by
-its part in the verdict (Integrated Gradients on the word embedding). Written by `imdb-lstm-demo --write-space`.
+A Gradio demo of [{model}]({link}): {description} (Integrated Gradients on the word embedding). Written by
+`imdb-lstm-demo --write-space`.
 '''
 
 
+def space_description(config) -> tuple[str, str, str]:
+    """(the Space's title, its emoji, what its demo does) for a model, from its labels (the Hub wants a short
+    title)."""
+    problem_type = problem_type_of(config)
+    if is_imdb_sentiment(config):
+        return ("IMDB sentiment, explained", "🎬", "a movie review is classified NEGATIVE or POSITIVE, and each word "
+                "is coloured by its part in the verdict")
+    if problem_type == REGRESSION:
+        return ("Text regression, explained", "📏", f"a text's {label_names(config)[0]} is predicted, and each word "
+                "is coloured by its part in that value")
+    what = "its own probability" if problem_type == MULTI_LABEL else "a probability"
+    return ("Text labels, explained", "🏷️", f"each of the model's labels ({named_labels(config)}) is given {what} "
+            "for a text, and each word is coloured by its part in the label picked")
+
+
 def write_space(directory, model: str | None, requirement: str = SPACE_REQUIREMENT,
-                overwrite: bool = False) -> list[Path]:
+                overwrite: bool = False, examples: list[str] | None = None) -> list[Path]:
     """Write a Hugging Face Space into `directory`: `app.py` (the app around `model`), `requirements.txt` and the
     Space's `README.md` (its settings: sdk gradio, app_file app.py). `model` is a Hub repo id, or a local model
     folder (None: the shipped one), which is then copied into the Space's `model/` folder (only the files a model
@@ -186,9 +409,12 @@ def write_space(directory, model: str | None, requirement: str = SPACE_REQUIREME
     before anything is written.
     `requirement`: how the Space installs this package (the default names the PyPI package, with the demo extra;
     before it is published there, give a URL, e.g. "imdb-lstm[demo] @ git+https://github.com/you/imdb-lstm").
-    Files that exist are not replaced unless `overwrite`. Returns the paths written."""
+    `examples`: texts to click in the app (None: `build_app`'s choice, the IMDB examples for the IMDB model). Title
+    and description follow the model's labels. Files that exist are not replaced unless `overwrite`. Returns the
+    paths written."""
     directory = Path(directory)
-    load_demo_model(model)  # refuses anything that is not an imdb-lstm classifier (or a broken install's model)
+    # Refuses anything that is not an imdb-lstm classifier (or a broken install's model); its labels name the Space.
+    loaded, _ = load_demo_model(model)
     model = inference.DEFAULT_MODEL if model is None else model  # read now: tests point it elsewhere
     local = Path(model).expanduser()
     app_model = MODEL_FOLDER if local.is_dir() else model
@@ -204,13 +430,17 @@ def write_space(directory, model: str | None, requirement: str = SPACE_REQUIREME
         gradio_version = metadata.version("gradio")
     except metadata.PackageNotFoundError:
         gradio_version = None
-    (directory / "app.py").write_text(APP_TEMPLATE.format(title=TITLE, model=app_model), encoding="utf-8")
+    space_title, emoji, description = space_description(loaded.config)
+    (directory / "app.py").write_text(APP_TEMPLATE.format(
+        title=app_title(loaded.config), model=app_model,
+        examples="" if examples is None else f", examples={tuple(examples)!r}"), encoding="utf-8")
     (directory / "requirements.txt").write_text(
         f"# CPU build of torch (a Space without a GPU needs no multi-GB CUDA wheels)\n"
         f"--extra-index-url {TORCH_CPU_INDEX}\ntorch\n{requirement}\n", encoding="utf-8")
     link = f"https://huggingface.co/{model}" if not local.is_dir() else f"{MODEL_FOLDER}/"
     (directory / "README.md").write_text(SPACE_README.format(
-        model=model if not local.is_dir() else local.name, link=link,
+        model=model if not local.is_dir() else local.name, link=link, space_title=space_title, emoji=emoji,
+        description=description,
         sdk_version=f"sdk_version: {gradio_version}\n" if gradio_version else ""), encoding="utf-8")
     written = targets[:3]
     if local.is_dir():
@@ -239,6 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--requirement", default=SPACE_REQUIREMENT,
                         help=f"with --write-space: how the Space installs imdb-lstm (default {SPACE_REQUIREMENT!r})")
     parser.add_argument("--overwrite", action="store_true", help="with --write-space: replace files that exist")
+    parser.add_argument("--example", action="append", dest="examples", metavar="TEXT",
+                        help="a text to click in the app (repeat for several; default: the IMDB model's three "
+                             "examples for the IMDB model, none for another); with --write-space, written into app.py")
     parser.add_argument("--n_steps", type=int, default=None, help="Integrated Gradients steps (default: explain's)")
     parser.add_argument("--trust_remote_code", action="store_true", help="load the model's own code from the folder/repo")
     return parser
@@ -253,7 +486,7 @@ def main(argv=None) -> int:
 
     if args.write_space:
         try:
-            written = write_space(args.write_space, args.model, args.requirement, args.overwrite)
+            written = write_space(args.write_space, args.model, args.requirement, args.overwrite, args.examples)
         except (OSError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
@@ -281,7 +514,7 @@ def main(argv=None) -> int:
     if loaded is None:
         return 2
     model, tokenizer = loaded
-    app = build_app(model, tokenizer, n_steps=args.n_steps)
+    app = build_app(model, tokenizer, examples=args.examples, n_steps=args.n_steps)
     which = "the shipped model" if args.model is None else args.model
     print(f"Serving {which} on http://{HOST}:{port} (Ctrl+C to stop)", flush=True)
     try:

@@ -1,6 +1,6 @@
 """Small shared builders for the tests: a tokenizer and a model over the shipped IMDB sample, a tiny pretraining run,
-a file cut short, a folder's logits through remote code only, a script of scripts/ loaded as a module, and labelled
-CSVs of every problem type with planted words (with the tiny fine-tuning flags that learn them in seconds)."""
+CSVs of other labels (three genres, multi-label genres, a regression target) with a tiny fine-tuning on them, a file
+cut short, a folder's logits through remote code only, and a script of scripts/ loaded as a module."""
 
 import functools
 import importlib.util
@@ -80,6 +80,56 @@ def pretrain(output_dir: Path, *extra: str) -> dict:
     return pretraining.main([*TINY_PRETRAINING, "--output_dir", str(output_dir), *extra])
 
 
+# A planted word per class, at both ends of each review so that either truncation side keeps it.
+PLANTED = {"comedy": "hilarious", "drama": "tearful", "horror": "terrifying"}
+# A fine-tuning of seconds (tests/test_finetune.py, tests/test_demo.py): the planted words are learnt within it.
+TINY_FINETUNING = [
+    "--hidden_size", "16", "--max_length", "64", "--vocab_size", "2000", "--min_frequency", "1",
+    "--num_train_epochs", "2", "--learning_rate", "2e-2", "--per_device_train_batch_size", "8",
+    "--logging_steps", "10", "--disable_tqdm", "true", "--report_to", "none", "--save_strategy", "no",
+    "--load_best_model_at_end", "false", "--seed", "0",
+]
+
+
+def write_three_class_csvs(folder, train_count=160, test_count=30):
+    """train.csv and test.csv of the shipped sample's reviews, each given a random genre whose word is planted."""
+    rng = np.random.default_rng(0)
+    sample = load_imdb("sample")
+    for split, count in (("train", train_count), ("test", test_count)):
+        genres = rng.choice(sorted(PLANTED), size=count)
+        texts = [f"{PLANTED[genre]} {' '.join(text.split()[:40])} {PLANTED[genre]}"
+                 for text, genre in zip(sample[split]["text"][:count], genres)]
+        Dataset.from_dict({"review": texts, "genre": list(genres)}).to_csv(str(folder / f"{split}.csv"))
+    return folder
+
+
+def write_multi_label_and_regression_csvs(folder, train_count=200, test_count=40):
+    """train.csv and test.csv of the shipped sample's reviews with one to three planted genre words: `genres`
+    lists them (multi-label), `intensity` counts the planted 'superb's, 0 to 3 (regression)."""
+    rng = np.random.default_rng(1)
+    sample = load_imdb("sample")
+    for split, count in (("train", train_count), ("test", test_count)):
+        rows = {"review": [], "genres": [], "intensity": []}
+        for text in sample[split]["text"][:count]:
+            genres = sorted(rng.choice(sorted(PLANTED), size=rng.integers(1, 3), replace=False))
+            intensity = int(rng.integers(0, 4))
+            words = " ".join([PLANTED[genre] for genre in genres] + ["superb"] * intensity)
+            rows["review"].append(f"{words} {' '.join(text.split()[:30])} {words}")
+            rows["genres"].append(",".join(genres))
+            rows["intensity"].append(float(intensity))
+        Dataset.from_dict(rows).to_csv(str(folder / f"{split}.csv"))
+    return folder
+
+
+def finetune_on_csvs(data_folder: Path, output_dir: Path, *flags: str) -> dict:
+    """`TINY_FINETUNING` on the `review` column of the CSVs in `data_folder` (the writers above) into `output_dir`;
+    `flags` name the label column and the problem type. Returns the run's results."""
+    from imdb_lstm.commands import train as train_command
+
+    return train_command.main(["--dataset", str(data_folder), "--text_column", "review", *TINY_FINETUNING, *flags,
+                               "--output_dir", str(output_dir)])
+
+
 def truncate(path: Path, keep: float = 0.5) -> None:
     """Cut a file to its first `keep` share of bytes (a save a kill cut short)."""
     data = path.read_bytes()
@@ -114,41 +164,3 @@ def assert_remote_code_logits(folder: Path, expected, texts=SHORT_REVIEWS):
     line = next(line for line in result.stdout.splitlines() if line.startswith("LOGITS "))
     remote = torch.tensor(json.loads(line.removeprefix("LOGITS ")))
     torch.testing.assert_close(remote, expected, atol=1e-5, rtol=1e-5)
-
-
-# A planted word per class, at both ends of each review so that either truncation side keeps it.
-PLANTED = {"comedy": "hilarious", "drama": "tearful", "horror": "terrifying"}
-TINY = ["--hidden_size", "16", "--max_length", "64", "--vocab_size", "2000", "--min_frequency", "1",
-        "--num_train_epochs", "2", "--learning_rate", "2e-2", "--per_device_train_batch_size", "8",
-        "--logging_steps", "10", "--disable_tqdm", "true", "--report_to", "none", "--save_strategy", "no",
-        "--load_best_model_at_end", "false", "--seed", "0"]
-
-
-def write_three_class_csvs(folder, train_count=160, test_count=30):
-    """train.csv and test.csv of the shipped sample's reviews, each given a random genre whose word is planted."""
-    rng = np.random.default_rng(0)
-    sample = load_imdb("sample")
-    for split, count in (("train", train_count), ("test", test_count)):
-        genres = rng.choice(sorted(PLANTED), size=count)
-        texts = [f"{PLANTED[genre]} {' '.join(text.split()[:40])} {PLANTED[genre]}"
-                 for text, genre in zip(sample[split]["text"][:count], genres)]
-        Dataset.from_dict({"review": texts, "genre": list(genres)}).to_csv(str(folder / f"{split}.csv"))
-    return folder
-
-
-def write_multi_label_and_regression_csvs(folder, train_count=200, test_count=40):
-    """train.csv and test.csv of the shipped sample's reviews with one to three planted genre words: `genres`
-    lists them (multi-label), `intensity` counts the planted 'superb's, 0 to 3 (regression)."""
-    rng = np.random.default_rng(1)
-    sample = load_imdb("sample")
-    for split, count in (("train", train_count), ("test", test_count)):
-        rows = {"review": [], "genres": [], "intensity": []}
-        for text in sample[split]["text"][:count]:
-            genres = sorted(rng.choice(sorted(PLANTED), size=rng.integers(1, 3), replace=False))
-            intensity = int(rng.integers(0, 4))
-            words = " ".join([PLANTED[genre] for genre in genres] + ["superb"] * intensity)
-            rows["review"].append(f"{words} {' '.join(text.split()[:30])} {words}")
-            rows["genres"].append(",".join(genres))
-            rows["intensity"].append(float(intensity))
-        Dataset.from_dict(rows).to_csv(str(folder / f"{split}.csv"))
-    return folder

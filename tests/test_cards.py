@@ -16,7 +16,7 @@ import pytest
 from datasets import Dataset
 from huggingface_hub import ModelCard
 
-from helpers import PLANTED, TINY, write_multi_label_and_regression_csvs, write_three_class_csvs
+from helpers import PLANTED, TINY_FINETUNING, write_multi_label_and_regression_csvs, write_three_class_csvs
 from imdb_lstm.cards import (DEFAULT_MODEL_NAME, is_default_model_dir, render_default_model_card,
                              render_model_card)
 from imdb_lstm.commands import train as train_command
@@ -226,7 +226,7 @@ GENRES = sorted(PLANTED)
 
 
 def train_own_data(output_dir: Path, *flags: str) -> Path:
-    train_command.main([*flags, *TINY, "--output_dir", str(output_dir)])
+    train_command.main([*flags, *TINY_FINETUNING, "--output_dir", str(output_dir)])
     return output_dir
 
 

@@ -10,19 +10,19 @@ import numpy as np
 import pytest
 import torch
 from datasets import Dataset
+from helpers import (PLANTED, TINY_FINETUNING, finetune_on_csvs, write_multi_label_and_regression_csvs,
+                     write_three_class_csvs)
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
-from helpers import PLANTED, TINY, write_multi_label_and_regression_csvs, write_three_class_csvs
 from imdb_lstm.commands import train as train_command
 from imdb_lstm.data import DataError, load_imdb
+
 
 @pytest.fixture(scope="module")
 def three_class_run(tmp_path_factory):
     data = write_three_class_csvs(tmp_path_factory.mktemp("genres"))
     output_dir = tmp_path_factory.mktemp("genre_model")
-    results = train_command.main(["--dataset", str(data), "--text_column", "review", "--label_column", "genre",
-                                  *TINY, "--output_dir", str(output_dir)])
-    return output_dir, results
+    return output_dir, finetune_on_csvs(data, output_dir, "--label_column", "genre")
 
 
 def test_three_string_labels_train_with_macro_f1_and_per_class_figures(three_class_run):
@@ -113,8 +113,8 @@ def test_reheading_an_imdb_classifier_to_five_labels_keeps_its_encoder(sample_mo
 def test_binary_only_parts_refuse_three_labels(tmp_path, flags, message):
     data = write_three_class_csvs(tmp_path, train_count=30, test_count=10)
     with pytest.raises(DataError, match=message):
-        train_command.main(["--dataset", str(data), "--text_column", "review", "--label_column", "genre", *TINY,
-                            *flags, "--output_dir", str(tmp_path / "out")])
+        train_command.main(["--dataset", str(data), "--text_column", "review", "--label_column", "genre",
+                            *TINY_FINETUNING, *flags, "--output_dir", str(tmp_path / "out")])
     assert not (tmp_path / "out" / "model.safetensors").exists()
 
 
@@ -129,7 +129,8 @@ def test_bad_label_columns_are_refused_clearly(tmp_path, columns, flags, message
     for split in ("train", "test"):
         Dataset.from_dict(columns).to_csv(str(tmp_path / f"{split}.csv"))
     with pytest.raises(DataError, match=message):
-        train_command.main(["--dataset", str(tmp_path), *TINY, *flags, "--output_dir", str(tmp_path / "out")])
+        train_command.main(["--dataset", str(tmp_path), *TINY_FINETUNING, *flags, "--output_dir",
+                            str(tmp_path / "out")])
 
 
 @pytest.fixture(scope="module")
@@ -139,9 +140,8 @@ def planted_data(tmp_path_factory):
 
 def test_multi_label_trains_with_a_threshold_chosen_on_validation_and_reloads(planted_data, tmp_path):
     output_dir = tmp_path / "multi"
-    results = train_command.main(["--dataset", str(planted_data), "--text_column", "review", "--label_column",
-                                  "genres", "--problem_type", "multi_label_classification", *TINY,
-                                  "--num_train_epochs", "4", "--output_dir", str(output_dir)])
+    results = finetune_on_csvs(planted_data, output_dir, "--label_column", "genres", "--problem_type",
+                               "multi_label_classification", "--num_train_epochs", "4")
     config = json.loads((output_dir / "config.json").read_text())
     assert config["problem_type"] == "multi_label_classification"
     assert config["id2label"] == {"0": "comedy", "1": "drama", "2": "horror"}
@@ -161,9 +161,8 @@ def test_multi_label_trains_with_a_threshold_chosen_on_validation_and_reloads(pl
 
 def test_regression_trains_on_a_float_column_and_reloads(planted_data, tmp_path):
     output_dir = tmp_path / "regression"
-    results = train_command.main(["--dataset", str(planted_data), "--text_column", "review", "--label_column",
-                                  "intensity", "--problem_type", "regression", *TINY, "--num_train_epochs", "4",
-                                  "--output_dir", str(output_dir)])
+    results = finetune_on_csvs(planted_data, output_dir, "--label_column", "intensity", "--problem_type",
+                               "regression", "--num_train_epochs", "4")
     config = json.loads((output_dir / "config.json").read_text())
     assert (config["problem_type"], config["id2label"]) == ("regression", {"0": "intensity"})
     targets = np.asarray(load_labelled_test(planted_data)["intensity"])

@@ -400,7 +400,7 @@ def test_the_default_model_folder_is_pushed_with_its_card_and_loads_back_by_repo
 def test_a_model_of_own_data_is_pushed_with_a_card_of_its_labels_and_the_data_described(hub, tmp_path):
     """A 3-class model of the user's CSVs through imdb-lstm-push: the name recorded at training, the description and
     the licence given at push time, its own labels and macro-F1 on the pushed card."""
-    from helpers import TINY, write_three_class_csvs
+    from helpers import TINY_FINETUNING, write_three_class_csvs
     from imdb_lstm.commands import train as train_command
 
     data = tmp_path / "data"
@@ -408,7 +408,7 @@ def test_a_model_of_own_data_is_pushed_with_a_card_of_its_labels_and_the_data_de
     write_three_class_csvs(data, train_count=60, test_count=20)
     model_dir = tmp_path / "genres"
     results = train_command.main(["--dataset", str(data), "--text_column", "review", "--label_column", "genre",
-                                  "--dataset_name", "Planted genres", *TINY, "--output_dir", str(model_dir)])
+                                  "--dataset_name", "Planted genres", *TINY_FINETUNING, "--output_dir", str(model_dir)])
     result = run_push(hub, tmp_path, "--model_dir", str(model_dir), "--repo_id", "tester/genres",
                       "--dataset_description", "Sample reviews with a planted genre word.", "--license", "mit",
                       "--explain_example", "false")
@@ -438,7 +438,7 @@ OWN_DATA_RUNS = {
 
 @pytest.mark.parametrize("problem_type", sorted(OWN_DATA_RUNS))
 def test_own_labels_train_explain_push_and_load_back_with_the_same_outputs(hub, tmp_path, problem_type):
-    from helpers import TINY, write_multi_label_and_regression_csvs, write_three_class_csvs
+    from helpers import TINY_FINETUNING, write_multi_label_and_regression_csvs, write_three_class_csvs
     from transformers import pipeline
 
     from imdb_lstm.commands import train as train_command
@@ -452,7 +452,7 @@ def test_own_labels_train_explain_push_and_load_back_with_the_same_outputs(hub, 
     else:
         write_multi_label_and_regression_csvs(data, train_count=160, test_count=20)
     model_dir = tmp_path / "model"
-    train_command.main(["--dataset", str(data), "--text_column", "review", *OWN_DATA_RUNS[problem_type], *TINY,
+    train_command.main(["--dataset", str(data), "--text_column", "review", *OWN_DATA_RUNS[problem_type], *TINY_FINETUNING,
                         "--dataset_name", "Planted words", "--output_dir", str(model_dir)])
     texts = ["tearful and terrifying superb superb, a long night", "hilarious from start to end", ""]
 

@@ -33,7 +33,6 @@ time (attributions hook the embedding, see `imdb_lstm.explain`).
 """
 
 import argparse
-import dataclasses
 import errno
 import html
 import os
@@ -44,10 +43,10 @@ from importlib import metadata
 from pathlib import Path
 
 from . import predict as inference
-from .configuration_imdb_lstm import PROBLEM_TYPES
 from .explain import DEFAULT_STEPS, Explanation, explain, render_html, require_captum
 from .hub import files_to_push
-from .predict import load_classifier, load_classifier_or_report, predict_logits, quiet_progress_bars
+from .predict import (MULTI_LABEL, REGRESSION, SINGLE_LABEL, load_classifier, load_classifier_or_report,
+                      outputs_from_logits, predict_logits, problem_type_of, quiet_progress_bars)
 from .study import EXAMPLE_REVIEW
 
 INSTALL_HINT = 'The demo needs gradio and captum: pip install "imdb-lstm[demo]"'
@@ -68,7 +67,6 @@ MODEL_FOLDER = "model"  # where --write-space copies a local model inside the Sp
 # The button's endpoint name for API clients (gradio_client: `client.predict(review, api_name="/classify")`); the
 # text box's Enter runs the same function, unlisted, so the API shows one endpoint.
 API_NAME = "classify"
-SINGLE_LABEL, MULTI_LABEL, REGRESSION = PROBLEM_TYPES
 IMDB_LABELS = ("NEGATIVE", "POSITIVE")
 # The target choice's default (and the endpoint's, for callers that send a review only): explain the verdict.
 PREDICTED = "the predicted label"
@@ -96,15 +94,6 @@ def load_demo_model(model: str | None = None, trust_remote_code: bool = False):
 
 
 # ------------------------------------------------------------------------------------- what the model is about
-
-
-def problem_type_of(config) -> str:
-    """The model's problem type: `config.problem_type`, or as transformers reads None: one output a regression,
-    several a single-label classifier."""
-    problem_type = getattr(config, "problem_type", None)
-    if problem_type in PROBLEM_TYPES:
-        return problem_type
-    return REGRESSION if config.num_labels == 1 else SINGLE_LABEL
 
 
 def label_names(config) -> list[str]:
@@ -184,16 +173,8 @@ def text_noun(config) -> str:
 def scores_of(model, tokenizer, text: str) -> dict[str, float]:
     """{label: probability} of every label (softmax for single-label, each label's sigmoid for multi-label), or
     {output name: predicted value} for regression; exact float32, as the explanation computes."""
-    config = model.config
     logits = predict_logits(model, tokenizer, [text], dtype="float32")[0]
-    problem_type = problem_type_of(config)
-    if problem_type == REGRESSION:
-        values = logits
-    elif problem_type == MULTI_LABEL:
-        values = logits.sigmoid()
-    else:
-        values = logits.softmax(dim=-1)
-    return dict(zip(label_names(config), (float(value) for value in values)))
+    return dict(zip(label_names(model.config), outputs_from_logits(logits, model.config).tolist()))
 
 
 def verdict_value(config, scores: dict[str, float]):
@@ -215,26 +196,10 @@ def chosen_target(config, target) -> str | None:
     return target
 
 
-def explains_problem_types() -> bool:
-    """Whether `imdb_lstm.explain` explains multi-label and regression models by itself (its `Explanation` has a
-    `problem_type`): before that, the demo asks it for the raw logit, which is exactly a sigmoid's log-odds (a
-    multi-label label) or the predicted value (regression), where its softmax log-odds would not be."""
-    return "problem_type" in {field.name for field in dataclasses.fields(Explanation)}
-
-
-def explain_for(model, tokenizer, text: str, target: str | None = None, n_steps: int | None = None,
-                scores: dict[str, float] | None = None) -> Explanation:
-    """The explanation of `text` toward `target` (a label name; None: the predicted label, or for regression higher
-    values), for any problem type. `scores`: `scores_of`'s, put in the explanation where `imdb_lstm.explain` does
-    not compute them for the problem type (sigmoids, the value) itself."""
-    problem_type = problem_type_of(model.config)
-    own_problem_types = explains_problem_types()
-    options = {} if problem_type == SINGLE_LABEL or own_problem_types else {"output": "logit"}
-    explanation = explain(model, tokenizer, text, n_steps=n_steps or DEFAULT_STEPS, target=target, **options)
-    if problem_type != SINGLE_LABEL and not own_problem_types:
-        scores = scores if scores is not None else scores_of(model, tokenizer, text)
-        explanation = dataclasses.replace(explanation, probabilities=dict(scores))
-    return explanation
+def explain_for(model, tokenizer, text: str, target: str | None = None, n_steps: int | None = None) -> Explanation:
+    """The explanation of `text` toward `target` (a label name; None: the predicted label, a multi-label model's
+    most probable one, or for regression higher values)."""
+    return explain(model, tokenizer, text, n_steps=n_steps or DEFAULT_STEPS, target=target)
 
 
 def explained_line(config, explanation: Explanation, target: str | None, scores: dict[str, float]) -> str:
@@ -242,8 +207,7 @@ def explained_line(config, explanation: Explanation, target: str | None, scores:
     that apply."""
     if problem_type_of(config) == REGRESSION:
         name = label_names(config)[0]
-        value = getattr(explanation, "value", None)
-        value = next(iter(scores.values())) if value is None else value
+        value = explanation.value
         line = (f"{html.escape(name)} = <strong>{value:.4g}</strong>; words coloured toward a higher "
                 f"{html.escape(name)}.")
     else:
@@ -270,7 +234,7 @@ def classify_and_explain(model, tokenizer, text: str, n_steps: int | None = None
                          "then press the button.")
     label = chosen_target(config, target)
     scores = scores_of(model, tokenizer, text)
-    explanation = explain_for(model, tokenizer, text, label, n_steps, scores)
+    explanation = explain_for(model, tokenizer, text, label, n_steps)
     return verdict_value(config, scores), explained_line(config, explanation, label, scores) + render_html(explanation)
 
 

@@ -132,10 +132,10 @@ class Explanation:
 
     @property
     def predicted(self) -> list[str]:
-        """What the model says: one label, or for multi-label every label at or above the threshold (most probable
+        """What the model says: one label, or for multi-label every label above the threshold (most probable
         first), or for regression the target's name."""
         if self.problem_type == MULTI_LABEL:
-            chosen = [(p, name) for name, p in self.probabilities.items() if p >= self.threshold]
+            chosen = [(p, name) for name, p in self.probabilities.items() if p > self.threshold]
             return [name for _, name in sorted(chosen, reverse=True)]
         if self.problem_type == REGRESSION:
             return [self.label]
@@ -262,7 +262,7 @@ def explain(model, tokenizer, text: str, n_steps: int = DEFAULT_STEPS, output: s
 
 
 def explain_labels(model, tokenizer, text: str, **options) -> list[Explanation]:
-    """The explanations of what the model says about `text`: for a multi-label model one per label at or above
+    """The explanations of what the model says about `text`: for a multi-label model one per label above
     its `multilabel_threshold`, most probable first (the most probable label alone when none is); otherwise the
     one explanation of `explain`. `options`: as `explain`'s (not `target`)."""
     if "target" in options:
@@ -503,13 +503,13 @@ def clean_gap(gap: str) -> str:
 
 def verdict_parts(explanation: Explanation) -> tuple[str, str]:
     """(the verdict, the figures beside it): `POSITIVE`, `p(negative) = 0.08  p(positive) = 0.92`; multi-label
-    the labels at or above the threshold and every label's probability; regression the target and its value."""
+    the labels above the threshold and every label's probability; regression the target and its value."""
     if explanation.problem_type == REGRESSION:
         return explanation.label, f"= {explanation.value:.3f}"
     probabilities = "  ".join(f"p({label.lower()}) = {p:.2f}" for label, p in explanation.probabilities.items())
     if explanation.problem_type == MULTI_LABEL:
         chosen = explanation.predicted
-        verdict = ", ".join(chosen) if chosen else f"no label ≥ {explanation.threshold:.2f}"
+        verdict = ", ".join(chosen) if chosen else f"no label above {explanation.threshold:.2f}"
         return verdict, probabilities
     return max(explanation.probabilities, key=explanation.probabilities.get), probabilities
 

@@ -22,7 +22,7 @@ from huggingface_hub.utils import validate_repo_id
 from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-from .configuration_imdb_lstm import INFERENCE_DTYPES
+from .configuration_imdb_lstm import INFERENCE_DTYPES, PROBLEM_TYPES
 from .modeling_imdb_lstm import ImdbLstmForCausalLM, ImdbLstmForSequenceClassification
 from .serving_imdb_lstm import bfloat16_is_native
 
@@ -31,7 +31,7 @@ from .serving_imdb_lstm import bfloat16_is_native
 # it elsewhere.
 DEFAULT_MODEL = str(Path(__file__).resolve().with_name("default_model"))
 DEFAULT_MODEL_WEIGHTS = "model.safetensors"
-SINGLE_LABEL, MULTI_LABEL, REGRESSION = "single_label_classification", "multi_label_classification", "regression"
+SINGLE_LABEL, MULTI_LABEL, REGRESSION = PROBLEM_TYPES
 REINSTALL_ADVICE = ("Reinstall imdb-lstm (pip install --force-reinstall --no-deps, from the wheel, checkout or index "
                     "you installed it from), or give a model folder of your own (--model FOLDER; in Python "
                     "load_classifier(FOLDER)).")
@@ -264,7 +264,7 @@ def predict(model, tokenizer, texts, batch_size: int = 64, dtype: str | None = N
 
     - one label per text: `label` and `p_<label>` (lower case) for each of the model's `id2label` names, in label
       order;
-    - multi-label: `labels`, the labels whose sigmoid probability is at or above the model's
+    - multi-label: `labels`, the labels whose sigmoid probability is above the model's
       `multilabel_threshold` (most probable first; may be empty), and `p_<label>` for every label;
     - regression: `label`, the target's name, and `value`, the prediction."""
     config = model.config
@@ -278,7 +278,7 @@ def predict(model, tokenizer, texts, batch_size: int = 64, dtype: str | None = N
             continue
         probabilities = {f"p_{id2label[i].lower()}": p for i, p in enumerate(row)}
         if problem_type == MULTI_LABEL:
-            chosen = sorted((i for i, p in enumerate(row) if p >= config.multilabel_threshold), key=lambda i: -row[i])
+            chosen = sorted((i for i, p in enumerate(row) if p > config.multilabel_threshold), key=lambda i: -row[i])
             results.append({"labels": [id2label[i] for i in chosen], **probabilities})
         else:
             results.append({"label": id2label[max(range(len(row)), key=row.__getitem__)], **probabilities})

@@ -488,7 +488,7 @@ def test_a_label_or_output_the_model_lacks_is_a_clear_error(options, message):
         explain(model, tokenizer, MIXED_REVIEW, **options)
 
 
-def test_a_multi_label_model_explains_each_label_at_or_above_its_threshold():
+def test_a_multi_label_model_explains_each_label_above_its_threshold():
     model, tokenizer = genre_model(problem_type="multi_label_classification")
     ends = logits_at_review_and_baseline(model, tokenizer, MIXED_REVIEW)
     sigmoids = ends[0].sigmoid()
@@ -504,7 +504,7 @@ def test_a_multi_label_model_explains_each_label_at_or_above_its_threshold():
         assert explanation.probabilities == pytest.approx(dict(zip(GENRES.values(), sigmoids.tolist())))
         # A sigmoid's log-odds is the label's logit.
         assert_adds_up(explanation, float(ends[0, label] - ends[1, label]))
-    # No label at the threshold: the most probable one is explained all the same.
+    # No label above the threshold: the most probable one is explained all the same.
     model.config.multilabel_threshold = 0.999
     assert [e.label for e in explain_labels(model, tokenizer, MIXED_REVIEW)] == [GENRES[ranked[0]]]
     with pytest.raises(ValueError, match="independent labels"):

@@ -52,7 +52,7 @@ def short_names(labels) -> dict[str, str]:
 def format_line(result: dict) -> str:
     """One verdict line from a `predict` result, whatever the model's labels: `NEGATIVE  p(neg)=0.93  p(pos)=0.07`,
     or for genres `comedy    p(com)=0.80  p(dra)=0.15  p(hor)=0.05` (probabilities in the model's label order); a
-    multi-label model's labels at or above its threshold (`comedy, drama  p(com)=0.80 ...`, `(none)` if none); a
+    multi-label model's labels above its threshold (`comedy, drama  p(com)=0.80 ...`, `(none)` if none); a
     regression's `intensity = 2.310`."""
     if "value" in result:
         return f"{result['label']} = {result['value']:.3f}"
@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--target", metavar="LABEL", default=None,
                         help="with --explain/--explain-html: colour the words for this label (name or id) instead of "
                         "the predicted one (a model of more than two labels weighs it against the most probable "
-                        "other label; a multi-label model by default explains every label at or above its "
+                        "other label; a multi-label model by default explains every label above its "
                         "threshold)")
     return parser
 

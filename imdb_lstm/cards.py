@@ -41,8 +41,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers.dynamic_module_utils import get_relative_imports
 
 from .explain import explain, render_png, require_captum
-from .labelled_data import MULTI_LABEL, REGRESSION, SINGLE_LABEL
-from .predict import LANGUAGE_MODEL_CLASS, load_classifier
+from .predict import LANGUAGE_MODEL_CLASS, MULTI_LABEL, REGRESSION, SINGLE_LABEL, load_classifier
 from .study import EXAMPLE_REVIEW, EXAMPLE_STUDY_P_NEGATIVE
 
 logger = logging.getLogger(__name__)

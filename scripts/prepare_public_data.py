@@ -91,12 +91,16 @@ def emobank(repository: Repository) -> dict[str, tuple[list[str], list[list]]]:
 PREPARE = {"banking77": banking77, "goemotions": goemotions, "emobank": emobank}
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dataset", choices=sorted(PREPARE))
     parser.add_argument("source", help="a clone of the dataset's repository (working tree or bare git directory)")
     parser.add_argument("output_dir", help="the folder to write train.csv, test.csv and README.md to")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     repository = Repository(args.source)
     splits = PREPARE[args.dataset](repository)
     output = Path(args.output_dir)

@@ -559,11 +559,6 @@ def explain_first_test_review(model_dir: Path, config: dict, top: int = 5) -> di
         logger.warning("The card has no explained example: the first test review of a %s model could not be "
                        "explained (%s).", problem_type, error)
         return None
-    if problem_type != SINGLE_LABEL and getattr(explanation, "problem_type", None) != problem_type:
-        # An explain.py that attributes a softmax verdict only: its colours would not mean what the card says.
-        logger.warning("The card has no explained example: this imdb_lstm.explain does not explain %s models (its "
-                       "Explanation has no problem_type %r).", problem_type, problem_type)
-        return None
     try:
         render_png(explanation, model_dir / EXAMPLE_PICTURE)
     except OSError as error:
@@ -581,12 +576,12 @@ def explain_first_test_review(model_dir: Path, config: dict, top: int = 5) -> di
     if problem_type == SINGLE_LABEL and isinstance(prediction, int) and 0 <= prediction < len(names):
         prediction = names[prediction]
     return {
-        "picture": EXAMPLE_PICTURE, "problem_type": getattr(explanation, "problem_type", None) or problem_type,
+        "picture": EXAMPLE_PICTURE, "problem_type": explanation.problem_type,
         "truth": truth, "prediction": prediction,
         "probabilities": row.get("probabilities") or ({IMDB_LABELS[0]: row["p_negative"], IMDB_LABELS[1]:
                                                        row["p_positive"]} if "p_positive" in row else None),
-        "label": explanation.label, "against": getattr(explanation, "against", None),
-        "value": getattr(explanation, "value", None), "n_steps": explanation.n_steps,
+        "label": explanation.label, "against": explanation.against,
+        "value": explanation.value, "n_steps": explanation.n_steps,
         "toward": [word for word, _, _ in explanation.top_words(top)],
         "against_words": [word for word, _, _ in explanation.top_words(top, against=True)],
     }

@@ -18,9 +18,8 @@ a line naming the label explained). What the verdict shows follows the model's `
 Title, introduction and examples follow the model's labels: the IMDB NEGATIVE/POSITIVE model gets the study's
 review and two others; any other model gets the examples given (`--example`, `build_app(examples=...)`) or none.
 The probabilities (or value) are the demo's own (`scores_of`: the model's float32 logits through softmax, sigmoid or
-as they are); the word scores are `imdb_lstm.explain.explain`'s toward the label picked (`explain_for`: where that
-module does not yet handle multi-label and regression itself, it is asked for the raw logit, which is a label's
-sigmoid log-odds or the predicted value).
+as they are, `imdb_lstm.predict.outputs_from_logits`); the word scores are `imdb_lstm.explain.explain`'s toward the
+label picked (`explain_for`).
 It listens on 127.0.0.1 only. gradio is imported here and nowhere else in the package:
 `pip install "imdb-lstm[demo]"`.
 

@@ -4,7 +4,7 @@ and its folders, and the running of a part of a benchmark in its own process (`s
 `scripts/bench_speed.py`, which run the scripts of their parts: `bench_recipe.py`, `bench_baselines.py`,
 `bench_training_speed.py`, `bench_serving_speed.py`, `bench_pretrain_speed.py`); what every part's script does
 around its own measuring (`parse_part_options`, `part_main`); the options of the speed benchmark's parts; the accuracy
-benchmark's shared pieces (the smoke sizes, the rates of a row, the recipe's domain word vectors, train times).
+benchmark's shared pieces (the smoke sizes, the rates of a row, train times).
 The scripts pass in every path (their checkout's root, the report files); nothing here reads a file of the
 repository.
 """
@@ -29,14 +29,12 @@ from torch import nn
 from transformers import HfArgumentParser
 
 from .data import HUB_DATASET
-from .word_vectors import learn_word_vectors
 
 __all__ = [
     "ACCURACY_SMOKE_DATA", "RATE_KEYS", "SMOKE_VECTORS", "SPEED_SMOKE", "PartArguments", "PretrainingSpeedArguments",
     "ReportArguments", "RunArguments", "ServingSpeedArguments", "SpeedArguments", "TrainingSpeedArguments",
-    "apply_smoke", "as_argv", "command_line", "default_dataset", "domain_vectors_path", "file_mb",
-    "learn_domain_vectors", "machine_description", "optimisation_seconds", "options_namespace", "parse_part_options",
-    "part_main", "relative_to", "replace_section", "resolve_run", "run_part", "time_training", "utc_now",
+    "apply_smoke", "as_argv", "command_line", "default_dataset", "file_mb", "machine_description",
+    "optimisation_seconds", "options_namespace", "parse_part_options", "part_main", "relative_to", "replace_section", "resolve_run", "run_part", "time_training", "utc_now",
     "write_part", "write_report",
 ]  # fmt: skip
 logger = logging.getLogger(__name__)
@@ -361,21 +359,3 @@ def optimisation_seconds(model_dir: Path) -> tuple[float, float]:
     runtime = next(entry["train_runtime"] for entry in history if "train_runtime" in entry)
     validation = sum(entry["eval_runtime"] for entry in history if "eval_runtime" in entry)
     return runtime - validation, runtime
-
-
-def domain_vectors_path(vector_args, output_dir) -> Path:
-    """Where a run in `output_dir` keeps the recipe's domain word vectors (`vector_args`: the recipe's config)."""
-    return Path(output_dir) / "recipe" / "vectors" / Path(vector_args.output).name
-
-
-def learn_domain_vectors(vector_args, dataset: str, output_dir, smoke: bool) -> dict:
-    """The recipe's domain word vectors (`vector_args`: `imdb-lstm-word-vectors`' options from its config) learnt on
-    `dataset` into `domain_vectors_path`; what `learn_word_vectors` reports, with the wall seconds it took."""
-    vector_args.dataset = dataset
-    vector_args.output = str(domain_vectors_path(vector_args, output_dir))
-    if smoke:
-        apply_smoke(SMOKE_VECTORS, vector_args)
-    started = time.perf_counter()
-    report = learn_word_vectors(vector_args)
-    report["wall_seconds"] = time.perf_counter() - started
-    return report

@@ -1,105 +1,126 @@
 #!/usr/bin/env python
-"""The accuracy benchmark's recipe row (`scripts/benchmark.py` runs it in its own process): the shipped
-semi-supervised recipe from nothing, as its three commands run it (`configs/ssl_*.json`): domain word vectors
-(Word2Vec on train + unsupervised), the BiLSTM language model (adaptive softmax) pretrained over them, then the
-classifier fine-tuned from the language model with its n-gram branch; the test split scored once.
+"""The accuracy benchmark's recipe row (`scripts/benchmark.py` runs it in its own process): the shipped model's
+recipe from nothing, as `imdb-lstm-build-default configs/default_model.json` runs it: domain word vectors
+(Word2Vec on train + unsupervised, every validation and test review's text left out), the classifier of the
+config (VAT on the unlabelled reviews, EMA weights, its n-gram branch) trained with the test split unread,
+compression, then the shipped folder scored once on the test split.
 
     python scripts/bench_recipe.py --dataset ../shared/data/imdb --output_dir outputs/benchmark --output row.json
     python scripts/bench_recipe.py --smoke           # shipped sample, tiny sizes: the plumbing
 
-The row (one JSON object, as benchmarks/accuracy.json keeps it): the test rates, the recurrent part's and the
-n-gram branch's accuracies, and the wall-clock time of every stage from nothing (`pretrain_seconds`: word vectors
-+ language model; `train_seconds`: fine-tuning; tokenising, validation and test scoring included), the optimisation
-times from each Trainer's state, the language model's tokens and validation perplexity.
+The build runs in `<output_dir>/recipe` (stages in `work/`, the model in `model/`), which is emptied first: the
+seconds are those of a run from nothing. The row (one JSON object, as benchmarks/accuracy.json keeps it): the test
+rates in float32 (the dtype validation is scored in) and the plain pipeline's accuracy beside them, the recurrent
+part's accuracy, and the wall-clock of every stage (`pretrain_seconds`: the word vectors; `train_seconds`: the
+classifier and its compression; tokenising and validation scoring included).
 """
 
 import argparse
-import time
+import json
+import logging
+import shutil
 from pathlib import Path
 
-from imdb_lstm.benchmarking import (ACCURACY_SMOKE_DATA, RATE_KEYS, apply_smoke, file_mb, learn_domain_vectors,
-                                    optimisation_seconds, options_namespace, parse_part_options, part_main)
-from imdb_lstm.commands import word_vectors as word_vectors_command
-from imdb_lstm.training import finetune as train
-from imdb_lstm.training import pretrain as pretraining
+from imdb_lstm.benchmarking import (ACCURACY_SMOKE_DATA, RATE_KEYS, SMOKE_VECTORS, file_mb, optimisation_seconds,
+                                    options_namespace, parse_part_options, part_main)
+from imdb_lstm.commands import build_default
+
+logger = logging.getLogger("bench_recipe")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RECIPE = "recipe"
-RECIPE_DESCRIPTION = ("semi-supervised: Word2Vec on train+unsupervised → BiLSTM LM (adaptive softmax) → fine-tuned "
-                      "BiLSTM + n-gram branch (our shipped recipe)")
-SSL_CONFIGS = {name: REPO_ROOT / "configs" / f"ssl_{name}.json" for name in ("word_vectors", "pretrain", "finetune")}
-# --smoke: a tiny language model on a few hundred shipped reviews, one epoch (the vectors: benchmarking's sizes).
-SMOKE_LM = {"hidden_size": 16, "vocab_size": 3000, "max_train_texts": 300, "num_train_epochs": 1}
+RECIPE_CONFIG = REPO_ROOT / "configs" / "default_model.json"
+# --smoke: a tiny network on a few hundred shipped reviews, one epoch; a small n-gram table to prune.
+SMOKE_CLASSIFIER = {**ACCURACY_SMOKE_DATA, "hidden_size": 8, "vocab_size": 2000, "num_train_epochs": 1.0,
+                    "bf16": False}
+SMOKE_NGRAM_SIZES = [1000, 300]
 
 
-def pretrain_language_model(args, vectors: Path) -> tuple[dict, float]:
-    """The recipe's language model over `vectors` into `<output_dir>/recipe/lm`: its results and wall seconds."""
-    lm_args, lm_data, lm_training = pretraining.parse_args([str(SSL_CONFIGS["pretrain"])])
-    lm_data.dataset, lm_args.glove = args.dataset, str(vectors)
-    lm_training.output_dir = str(Path(args.output_dir) / RECIPE / "lm")
-    lm_training.disable_tqdm, lm_training.report_to = True, "none"
+def describe(flags: dict) -> str:
+    """The recipe's one-line description, from its classifier's flags."""
+    cell = ("Bi" if flags.get("bidirectional") else "") + flags.get("cell", "lstm").upper()
+    parts = [f"{cell}-{flags.get('hidden_size')}"]
+    if flags.get("normalize_embeddings"):
+        parts.append("normalised embeddings" + (" (every step)" if flags["normalize_embeddings"] == "every_step" else ""))
+    if flags.get("vat_epsilon"):
+        parts.append(f"VAT ε {flags['vat_epsilon']:g} on train + unsupervised")
+    if flags.get("adversarial_epsilon"):
+        parts.append(f"adversarial training ε {flags['adversarial_epsilon']:g}")
+    if flags.get("ema_decay"):
+        parts.append(f"EMA {flags['ema_decay']:g}")
+    if flags.get("ngram_order"):
+        parts.append(f"n-gram branch (1–{flags['ngram_order']})")
+    parts.append(f"{flags.get('num_train_epochs', 0):g} epochs")
+    return ("Word2Vec on train+unsupervised → " + ", ".join(parts) +
+            " (the shipped model's recipe, configs/default_model.json)")
+
+
+def recipe_config(args, root: Path) -> tuple[Path, dict]:
+    """configs/default_model.json with this run's dataset and folders (and tiny sizes under --smoke), written into
+    `root`: the build's config file and its classifier's flags."""
+    config = json.loads(RECIPE_CONFIG.read_text())
+    config.update(dataset=args.dataset, work_dir=str(root / "work"), output_dir=str(root / "model"))
+    if len(config["classifiers"]) != 1:
+        raise ValueError(f"{RECIPE_CONFIG}: the recipe row measures one classifier; the config names "
+                         f"{sorted(config['classifiers'])}. Keep the chosen one.")
+    (flags,) = config["classifiers"].values()
     if args.smoke:
-        apply_smoke(SMOKE_LM, lm_args, lm_data, lm_training)
-    started = time.perf_counter()
-    results = pretraining.run(lm_args, lm_data, lm_training)
-    results["lm_epochs"] = lm_training.num_train_epochs
-    return results, time.perf_counter() - started
+        config["word_vectors"].update(SMOKE_VECTORS)
+        flags.update(SMOKE_CLASSIFIER)
+        config.setdefault("compression", {})["ngram_sizes"] = SMOKE_NGRAM_SIZES
+    path = root / "build_config.json"
+    path.write_text(json.dumps(config, indent=2))
+    return path, flags
 
 
-def fine_tune(args) -> tuple[dict, float, object, object]:
-    """The recipe's classifier from the language model into `<output_dir>/recipe/classifier`: its results, wall
-    seconds, data and training arguments."""
+def run_recipe(args) -> dict:
+    """The shipped model's build from nothing, and its row."""
     root = Path(args.output_dir) / RECIPE
-    model_args, data_args, training_args = train.parse_args([str(SSL_CONFIGS["finetune"])])
-    data_args.dataset, model_args.model_name_or_path = args.dataset, str(root / "lm")
-    training_args.output_dir = str(root / "classifier")
-    training_args.disable_tqdm, training_args.report_to = True, "none"
-    if args.smoke:
-        apply_smoke(ACCURACY_SMOKE_DATA, data_args)
-        training_args.num_train_epochs = 1
-    started = time.perf_counter()
-    results = train.run(model_args, data_args, training_args)
-    return results, time.perf_counter() - started, data_args, training_args
-
-
-def run_semi_supervised(args) -> dict:
-    """The shipped recipe from nothing, as its three commands run it: word vectors, LM pretraining, fine-tuning
-    (with the n-gram branch). `pretrain_seconds` and `train_seconds` are wall-clock times of the stages."""
-    root = Path(args.output_dir) / RECIPE
-    vector_args = word_vectors_command.parse_args([str(SSL_CONFIGS["word_vectors"])])[0]
-    vectors_report = learn_domain_vectors(vector_args, args.dataset, args.output_dir, args.smoke)
-    lm_results, lm_seconds = pretrain_language_model(args, Path(vectors_report["output"]))
-    lm_optimisation, _ = optimisation_seconds(root / "lm")
-    results, fine_tuning_seconds, data_args, training_args = fine_tune(args)
-    train_seconds, _ = optimisation_seconds(root / "classifier")
-    vectors_seconds = vectors_report["wall_seconds"]
+    if root.exists():
+        logger.info("Emptying %s: the recipe is measured from nothing", root)
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    config_path, flags = recipe_config(args, root)
+    run_info = build_default.main([str(config_path)])
+    stages = run_info["stages"]
+    classifier = stages["classifier"]
+    candidate = classifier["candidates"][classifier["chosen"]]
+    model_dir = root / "model"
+    results = json.loads((model_dir / "eval_results.json").read_text())
+    model_config = json.loads((model_dir / "config.json").read_text())
+    classifier_results = json.loads((Path(classifier["output_dir"]) / "eval_results.json").read_text())
+    optimisation, _ = optimisation_seconds(classifier["output_dir"])
+    train_seconds = classifier["seconds"] + stages["compression"]["seconds"]
     return {
         "name": RECIPE,
-        "description": RECIPE_DESCRIPTION,
-        **{key: float(results[f"test_{key}"]) for key in RATE_KEYS},
+        "description": describe(flags),
+        # Test in float32, as validation is scored; the plain pipeline's figure (its default dtype) beside it.
+        **{key: float(results[f"test_float32_{key}"]) for key in RATE_KEYS},
+        "pipeline_accuracy": float(results["test_accuracy"]),
         "recurrent_accuracy": float(results["test_recurrent_accuracy"]),
         "unlabelled_data": True,
-        # Wall-clock of every stage from nothing: tokenising, validation and test scoring included.
-        "pretrain_seconds": round(vectors_seconds + lm_seconds, 1),
-        "train_seconds": round(fine_tuning_seconds, 1),
-        "vectors_seconds": round(vectors_seconds, 1),
-        "lm_seconds": round(lm_seconds, 1),
-        "lm_optimisation_seconds": round(lm_optimisation, 1),
-        "fine_tuning_optimisation_seconds": round(train_seconds, 1),
-        "pretraining_tokens": int(lm_results["train_tokens"]),
-        "lm_tokens_per_s": round(lm_results["train_tokens"] / lm_optimisation, 1),
-        "vector_words": int(vectors_report["words"]),
-        "validation_perplexity": round(float(lm_results["eval_perplexity"]), 2),
-        "model_mb": round(file_mb(root / "classifier" / "model.safetensors"), 3),
+        "pretrain_seconds": stages["word_vectors"]["seconds"],
+        "train_seconds": round(train_seconds, 1),
+        "vectors_seconds": stages["word_vectors"]["seconds"],
+        "classifier_seconds": classifier["seconds"],
+        "compression_seconds": stages["compression"]["seconds"],
+        "test_seconds": stages["test"]["seconds"],
+        "classifier_optimisation_seconds": round(optimisation, 1),
+        "vectors": stages["word_vectors"]["output"],
+        "vector_words": int(stages["word_vectors"]["words"]),
+        "excluded_texts": stages["word_vectors"]["excluded_texts"],
+        "model_mb": round(file_mb(model_dir / "model.safetensors"), 3),
+        "uncompressed_mb": round(stages["compression"]["steps"][0]["size_mb"], 3),
         "validation_accuracy": float(results["eval_accuracy"]),
-        "validation_recurrent_accuracy": float(results["eval_recurrent_accuracy"]),
-        "validation_ngram_accuracy": float(results["eval_ngram_accuracy"]),
-        "ngram_weight": float(results["ngram_weight"]),
-        "ngram_features": int(results["ngram_features"]),
-        "epochs": training_args.num_train_epochs,
-        "lm_epochs": lm_results["lm_epochs"],
-        "max_length": data_args.max_length,
-        "output_dir": str(root / "classifier"),
+        "validation_recurrent_accuracy": float(candidate["eval_recurrent_accuracy"]),
+        "validation_ngram_accuracy": float(classifier_results["eval_ngram_accuracy"]),
+        "ngram_weight": float(model_config["ngram_weight"]),
+        "ngram_features": int(stages["compression"]["steps"][-1]["ngrams"]),
+        "pipeline_reviews_per_s": stages["test"]["reviews_per_s"],
+        "epochs": flags["num_train_epochs"],
+        "max_length": flags["max_length"],
+        "classifier": classifier["chosen"],
+        "output_dir": str(model_dir),
     }
 
 
@@ -108,7 +129,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> dict:
-    return part_main(parse_args, run_semi_supervised, argv)
+    return part_main(parse_args, run_recipe, argv)
 
 
 if __name__ == "__main__":

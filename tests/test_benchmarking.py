@@ -42,7 +42,7 @@ def run_smoke(script: str, output_dir: Path) -> None:
     command = [sys.executable, str(REPO / "scripts" / script), "--smoke", "--threads", "1", "--output_dir", str(output_dir)]
     # The scripts (and the scripts of their parts) import this checkout's package, wherever it is installed from.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    completed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    completed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-4000:]
 
 
@@ -61,16 +61,23 @@ def test_accuracy_benchmark_smoke_writes_rows_for_every_model_and_leaves_the_rep
     rows = json.loads((tmp_path / "benchmarks" / "accuracy.json").read_text())
     assert [row["name"] for row in rows] == list(benchmark.MODEL_NAMES)
     assert [row["name"] for row in rows if row["recipe"]] == ["recipe"]
-    folders = {name: tmp_path / name for name in benchmark.NEURAL_MODELS} | {"recipe": tmp_path / "recipe" / "classifier"}
+    folders = {name: tmp_path / name for name in benchmark.NEURAL_MODELS}
     scored = {name: predictions_file_rates(folder) for name, folder in folders.items()}
-    # Every model scores the same test rows: their class shares weigh TPR and TNR into the accuracy.
-    counts = scored["recipe"]
-    positives, total = counts["tp"] + counts["fn"], counts["tp"] + counts["fn"] + counts["tn"] + counts["fp"]
+    # The recipe's rates: its shipped folder's float32 test scores, as the build recorded them.
+    recipe_dir = tmp_path / "recipe" / "model"
+    recipe_results = json.loads((recipe_dir / "eval_results.json").read_text())
+    scored["recipe"] = {key: recipe_results[f"test_float32_{key}"] for key in RATE_KEYS}
+    # Each row's class shares weigh its TPR and TNR into its accuracy. The family and the baselines score the same
+    # test rows (under --smoke the first 100), the recipe's build the whole test split (its own counts).
+    family = predictions_file_rates(folders["glove_supervised"])
+    test_counts = {"recipe": {key: recipe_results[f"test_float32_{key}"] for key in ("tp", "fn", "tn", "fp")}}
     for row in rows:
         assert ACCURACY_KEYS <= row.keys(), row["name"]
-        if row["name"] in scored:  # the rates of the model's own test predictions, counted here
+        if row["name"] in scored:  # the rates of the model's own test scores
             for key in RATE_KEYS:
                 assert row[key] == pytest.approx(scored[row["name"]][key]), (row["name"], key)
+        counts = test_counts.get(row["name"], family)
+        positives, total = counts["tp"] + counts["fn"], counts["tp"] + counts["fn"] + counts["tn"] + counts["fp"]
         expected = (row["tpr"] * positives + row["tnr"] * (total - positives)) / total
         assert row["accuracy"] == pytest.approx(expected), row["name"]
         # The rates come from one confusion matrix of the test split.
@@ -85,16 +92,23 @@ def test_accuracy_benchmark_smoke_writes_rows_for_every_model_and_leaves_the_rep
     configs = {name: json.loads((tmp_path / name / "config.json").read_text()) for name in benchmark.NEURAL_MODELS}
     assert configs["cnn"]["encoder"] == "cnn" and configs["gru"]["cell"] == "gru"
     assert configs["lstm"]["bidirectional"] is False and configs["glove_supervised"]["pooling"] == "max_mean"
-    assert configs["domain_vectors"]["embedding_source"].endswith(".kv")  # the recipe's own vectors
-    # The semi-supervised recipe: pretrained language model, then the classifier with its n-gram branch.
+    # The recipe: the shipped model's build (configs/default_model.json) from nothing, its classifier the config's
+    # (shrunk), over vectors that left out every validation and test text; the domain_vectors row reads them too.
     recipe = next(row for row in rows if row["name"] == "recipe")
-    assert recipe["unlabelled_data"] is True and recipe["pretraining_tokens"] > 0
-    assert recipe["pretrain_seconds"] > 0 and recipe["validation_perplexity"] > 1
-    recipe_config = json.loads((tmp_path / "recipe" / "classifier" / "config.json").read_text())
-    assert recipe_config["ngram_order"] == 3 and "pretrained imdb-lstm model" in recipe_config["embedding_source"]
-    assert json.loads((tmp_path / "recipe" / "lm" / "config.json").read_text())["lm_output"] == "adaptive"
-    assert recipe["model_mb"] == pytest.approx((tmp_path / "recipe" / "classifier" / "model.safetensors").stat().st_size / 1e6, abs=1e-3)
-    assert "What each part of the semi-supervised recipe adds" in (tmp_path / "BENCHMARKS.md").read_text()
+    assert recipe["unlabelled_data"] is True and recipe["pretrain_seconds"] > 0 and recipe["excluded_texts"] > 0
+    assert configs["domain_vectors"]["embedding_source"].endswith(Path(recipe["vectors"]).name)
+    assert recipe["vectors"].startswith(str(tmp_path / "recipe" / "work"))
+    shipped = json.loads((REPO / "configs" / "default_model.json").read_text())
+    (shipped_flags,) = shipped["classifiers"].values()
+    (built_flags,) = json.loads((tmp_path / "recipe" / "build_config.json").read_text())["classifiers"].values()
+    for key in ("cell", "bidirectional", "pooling", "normalize_embeddings", "vat_epsilon", "adversarial_epsilon",
+                "ema_decay", "ngram_order"):
+        assert built_flags.get(key) == shipped_flags.get(key), key
+    recipe_config = json.loads((recipe_dir / "config.json").read_text())
+    assert recipe_config["ngram_order"] == shipped_flags["ngram_order"]
+    assert recipe["model_mb"] == pytest.approx((recipe_dir / "model.safetensors").stat().st_size / 1e6, abs=1e-3)
+    assert recipe["model_mb"] < recipe["uncompressed_mb"]
+    assert "What each part of the shipped model's recipe adds" in (tmp_path / "BENCHMARKS.md").read_text()
 
     markdown = (tmp_path / "BENCHMARKS.md").read_text()
     assert markdown.count("<!-- accuracy:begin -->") == 1 and "## Accuracy" in markdown

@@ -94,7 +94,8 @@ RECIPE_ARGUMENTS = {
               "cnn_num_filters", "glove", "oov_init", "embedding_dropout", "rnn_dropout", "dropout", "freeze_embedding"),
     "training": ("num_train_epochs", "max_steps", "per_device_train_batch_size", "learning_rate", "lr_scheduler_type",
                  "warmup_steps", "weight_decay", "max_grad_norm", "optim", "train_sampling_strategy",
-                 "metric_for_best_model", "encoder_learning_rate_factor", "encoder_frozen_epochs", "seed"),
+                 "metric_for_best_model", "encoder_learning_rate_factor", "encoder_frozen_epochs", "normalize_embeddings",
+                 "vat_epsilon", "vat_batch_size", "adversarial_epsilon", "ema_decay", "seed"),
 }
 ONLY_FOR_ENCODER = {"cnn_kernel_sizes": "cnn", "cnn_num_filters": "cnn", "cell": "rnn", "bidirectional": "rnn",
                     "num_layers": "rnn", "hidden_size": "rnn", "rnn_dropout": "rnn"}
@@ -187,6 +188,38 @@ def training_recipe(run_info: dict) -> list[tuple[str, str]]:
                 continue
             rows.append((name, json.dumps(values[name]) if isinstance(values[name], (list, bool)) else str(values[name])))
     return rows
+
+
+def describe_training(run_info: dict) -> str | None:
+    """What the classifier's training added to cross-entropy on the labelled reviews, in words, from run_info.json's
+    training arguments: virtual adversarial training, adversarial training, the embedding's normalisation, the
+    weight average. None when it added none of them (or the run recorded no arguments)."""
+    training = (run_info.get("arguments") or {}).get("training") or {}
+    methods = []
+    if training.get("vat_epsilon"):
+        splits = " and ".join(f"`{name.strip()}`" for name in str(training.get("vat_splits") or "train,unsupervised")
+                              .split(",") if name.strip())
+        source = f"`{training['vat_dataset']}`'s" if training.get("vat_dataset") else "IMDB's"
+        methods.append(f"virtual adversarial training (Miyato et al., 2017) on unlabelled texts of {source} {splits}, "
+                       f"validation and test texts left out (perturbation norm ε {training['vat_epsilon']:g}"
+                       + (f", {training['vat_batch_size']} reviews a step" if training.get("vat_batch_size") else "")
+                       + ")")
+    if training.get("adversarial_epsilon"):
+        methods.append(f"adversarial training on the labelled reviews (ε {training['adversarial_epsilon']:g})")
+    normalisation = {"once": "normalised once before training", "every_step": "normalised at every step"}.get(
+        str(training.get("normalize_embeddings")), "normalised once before training"
+        if training.get("normalize_embeddings") is True else None)
+    if normalisation and methods:
+        methods.append(f"the embedding {normalisation} (frequency-weighted mean 0, variance 1), so that ε keeps its "
+                       "scale")
+    elif normalisation:
+        methods.append(f"the embedding {normalisation} (frequency-weighted mean 0, variance 1)")
+    if training.get("ema_decay"):
+        methods.append(f"an exponential moving average of the weights (decay {training['ema_decay']:g}): what was "
+                       "evaluated and saved")
+    if not methods:
+        return None
+    return "Cross-entropy on the labelled reviews, with " + "; ".join(methods)
 
 
 def recipe_benchmark(benchmarks_file: Path | None) -> dict | None:
@@ -881,6 +914,7 @@ def render_default_model_card(model_dir, repo_id: str | None = None, explain_exa
             "full_test": test_split["full_test"],
             "test_description": test_split["test_description"],
             "recurrent_accuracy": eval_results.get("test_recurrent_accuracy"),
+            "float32_accuracy": eval_results.get("test_float32_accuracy"),
             "validation_accuracy": eval_results.get("eval_accuracy"),
             "validation_recurrent_accuracy": eval_results.get("eval_recurrent_accuracy"),
             "confusion": test_split["confusion"],
@@ -962,6 +996,7 @@ def render_card(model_dir: Path, repo_id: str | None, template_path: Path, card_
         model_mb=sum(path.stat().st_size for path in model_dir.glob("*.safetensors")) / 1e6,
         training_curves=(model_dir / "training_curves.png").is_file(),
         recipe=training_recipe(run_info) if recipe is None else recipe,
+        training=describe_training(run_info),
         versions=run_info.get("versions"),
         **values,
     )

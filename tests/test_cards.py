@@ -27,7 +27,7 @@ DEFAULT_EVAL_RESULTS = {
     "eval_accuracy": 0.9313, "eval_recurrent_accuracy": 0.9105,
     "test_accuracy": 0.9234, "test_tpr": 0.9187, "test_tnr": 0.9281, "test_fnr": 0.0813, "test_fpr": 0.0719,
     "test_precision": 0.9274, "test_f1": 0.9230, "test_tn": 11601, "test_fp": 899, "test_fn": 1016, "test_tp": 11484,
-    "test_recurrent_accuracy": 0.9076, "test_samples": 25000,
+    "test_recurrent_accuracy": 0.9076, "test_float32_accuracy": 0.9238, "test_samples": 25000,
 }
 MACHINE = {"platform": "Linux-6.1.0-x86_64-with-glibc2.36", "processor": "x86_64", "cpu": "AMD EPYC 7B13",
            "torch_threads": 2}
@@ -103,7 +103,8 @@ def test_default_card_reports_the_builds_measured_numbers_in_their_rows(default_
     assert row(text, "False positive rate") == "| False positive rate | 0.0719 |"
     assert row(text, "Precision (of POSITIVE)").endswith("| 0.9274 |")
     assert row(text, "F1 (of POSITIVE)").endswith("| 0.9230 |")
-    assert row(text, "Accuracy of the recurrent part alone (n-gram branch left out)").endswith("| 0.9076 |")
+    assert row(text, "Accuracy in float32 (the dtype validation is scored in)").endswith("| 0.9238 |")
+    assert row(text, "Accuracy of the recurrent part alone (n-gram branch left out, float32)").endswith("| 0.9076 |")
     assert row(text, "Confusion counts").endswith("| TN 11,601, FP 899, FN 1,016, TP 11,484 |")
     validation = row(text, "Validation accuracy (2,500 held-out training reviews, float32, after compression)")
     assert validation.endswith("| 0.9313 (recurrent part alone: 0.9105) |")
@@ -151,6 +152,25 @@ def test_default_card_reports_the_builds_measured_numbers_in_their_rows(default_
     assert f"Reviews longer than {max_length} tokens are cut from the front" in text
     for words in ("tweets", "product reviews", "sarcasm", "2017-era design", "fine-tuned transformers"):
         assert words.lower() in text.lower(), words
+
+
+def test_the_card_says_what_training_added_to_cross_entropy_and_says_nothing_for_a_plain_run(sample_model_dir,
+                                                                                              default_dir, tmp_path):
+    arguments = json.loads((sample_model_dir / "run_info.json").read_text())["arguments"]
+    assert not arguments["training"].get("vat_epsilon") and not arguments["training"].get("ema_decay")
+    plain = render_default_model_card(default_dir).text
+    assert "| Training |" not in plain
+
+    arguments["training"].update(vat_epsilon=5.0, vat_batch_size=32, vat_splits="train,unsupervised",
+                                 normalize_embeddings="every_step", ema_decay=0.999, adversarial_epsilon=0.0)
+    model_dir = make_default_model_dir(sample_model_dir, tmp_path / "vat_model", arguments=arguments)
+    text = render_default_model_card(model_dir).text
+    training = row(text, "Training")
+    assert "virtual adversarial training (Miyato et al., 2017) on unlabelled texts of IMDB's `train` and " \
+           "`unsupervised`, validation and test texts left out (perturbation norm ε 5, 32 reviews a step)" in training
+    assert "normalised at every step" in training and "moving average of the weights (decay 0.999)" in training
+    assert "adversarial training on the labelled reviews" not in training  # ε 0: not used
+    assert "| `vat_epsilon` | `5.0` |" in text and "| `ema_decay` | `0.999` |" in text  # and in the arguments
 
 
 def test_default_card_metadata_is_a_model_index_the_hub_reads(default_dir, tmp_path):

@@ -34,8 +34,8 @@ __all__ = [
     "ACCURACY_SMOKE_DATA", "RATE_KEYS", "SMOKE_VECTORS", "SPEED_SMOKE", "PartArguments", "PretrainingSpeedArguments",
     "ReportArguments", "RunArguments", "ServingSpeedArguments", "SpeedArguments", "TrainingSpeedArguments",
     "apply_smoke", "as_argv", "command_line", "default_dataset", "file_mb", "machine_description",
-    "optimisation_seconds", "options_namespace", "parse_part_options", "part_main", "relative_to", "replace_section", "resolve_run", "run_part", "time_training", "utc_now",
-    "write_part", "write_report",
+    "optimisation_seconds", "options_namespace", "parse_part_options", "part_main", "relative_to", "replace_section",
+    "resolve_run", "run_part", "time_training", "utc_now", "write_part", "write_report",
 ]  # fmt: skip
 logger = logging.getLogger(__name__)
 

@@ -193,8 +193,13 @@ def training_recipe(run_info: dict) -> list[tuple[str, str]]:
 def describe_training(run_info: dict) -> str | None:
     """What the classifier's training added to cross-entropy on the labelled reviews, in words, from run_info.json's
     training arguments: virtual adversarial training, adversarial training, the embedding's normalisation, the
-    weight average. None when it added none of them (or the run recorded no arguments)."""
+    weight average; for an ensemble (run_info's `ensemble`, written by imdb-lstm-build-default), how its members
+    were joined, then how each was trained. None when it added none of them (or the run recorded no arguments)."""
     training = (run_info.get("arguments") or {}).get("training") or {}
+    ensemble = run_info.get("ensemble")
+    members = (f"An ensemble of {len(ensemble['members'])} classifiers trained apart ({', '.join(ensemble['members'])}"
+               "), merged into one whose recurrent logits are the mean of theirs (their units side by side, each "
+               "reading only its own; the n-gram share chosen again on validation). Each member: ") if ensemble else ""
     methods = []
     if training.get("vat_epsilon"):
         splits = " and ".join(f"`{name.strip()}`" for name in str(training.get("vat_splits") or "train,unsupervised")
@@ -217,9 +222,10 @@ def describe_training(run_info: dict) -> str | None:
     if training.get("ema_decay"):
         methods.append(f"an exponential moving average of the weights (decay {training['ema_decay']:g}): what was "
                        "evaluated and saved")
-    if not methods:
+    if not methods and not ensemble:
         return None
-    return "Cross-entropy on the labelled reviews, with " + "; ".join(methods)
+    training_words = "cross-entropy on the labelled reviews" + (", with " + "; ".join(methods) if methods else "")
+    return members + training_words if ensemble else training_words[0].upper() + training_words[1:]
 
 
 def recipe_benchmark(benchmarks_file: Path | None) -> dict | None:

@@ -56,7 +56,7 @@ def main(argv=None) -> dict:
         row.update(collected=utc_now(), machine=machine_description(), note=args.note)
         table["rows"][label] = row
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(table, indent=2) + "\n")
+    output.write_text(json.dumps(table, indent=1) + "\n")
     print(json.dumps(table, indent=2))
     return table
 

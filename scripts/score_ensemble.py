@@ -19,10 +19,10 @@ import torch
 
 from imdb_lstm.benchmarking import default_dataset, machine_description, utc_now
 from imdb_lstm.commands.build_default import validation_split
+from imdb_lstm.ensembling import shared_validation_split
 from imdb_lstm.predict import load_classifier, predict_logits
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SPLIT_KEYS = ("split_protocol", "validation_fraction", "split_seed", "max_eval_samples")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -31,19 +31,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--dataset", default=default_dataset(REPO_ROOT), help="the labelled IMDB source")
     parser.add_argument("--output", default=None, help="JSON file to write (default: print only)")
     return parser.parse_args(argv)
-
-
-def shared_split(models: list[str]) -> dict:
-    """The validation split's arguments, the same for every member, or a clear error."""
-    splits = {}
-    for folder in models:
-        data = json.loads((Path(folder) / "run_info.json").read_text())["arguments"]["data"]
-        splits[folder] = {key: data.get(key) for key in SPLIT_KEYS}
-    first = next(iter(splits.values()))
-    if any(split != first for split in splits.values()):
-        raise SystemExit(f"The members were selected on different validation splits: {json.dumps(splits)}. Ensemble "
-                         "only classifiers trained with the same split protocol, fraction and seed.")
-    return first
 
 
 def log_probabilities(model, tokenizer, texts: list[str], ngram: bool) -> torch.Tensor:
@@ -63,7 +50,10 @@ def accuracy(log_probs: torch.Tensor, labels: np.ndarray) -> float:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    split = shared_split(args.models)
+    try:
+        split = shared_validation_split(args.models)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
     texts, labels = validation_split(args.dataset, split)
     labels = np.asarray(labels)
     started = time.perf_counter()

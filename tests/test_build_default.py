@@ -55,6 +55,9 @@ def tiny_config(tmp_path: Path, dataset: str) -> Path:
     (name, flags), = config["classifiers"].items()
     flags.update(hidden_size=8, num_train_epochs=1.0, max_length=48, vocab_size=2000, max_train_samples=300,
                  max_eval_samples=200, bf16=False)
+    # A second candidate, another seed, and the two merged into one (the config's "ensemble").
+    config["classifiers"][f"{name}_seed43"] = {**flags, "seed": 43}
+    config["ensemble"] = [name, f"{name}_seed43"]
     config["compression"]["ngram_sizes"] = [1000, 300]
     path = tmp_path / "default_model.json"
     path.write_text(json.dumps(config))
@@ -105,10 +108,21 @@ def test_the_build_runs_end_to_end_and_no_held_out_review_reaches_the_vectors(tm
     assert json.loads((classifier_dir / "run_info.json").read_text())["arguments"]["training"]["do_predict"] is False
     classify = pipeline("text-classification", model=str(model_dir))
     assert classify("A wonderful film.")[0]["label"] in ("NEGATIVE", "POSITIVE")
+    # The ensemble is a candidate like the others: the two members merged, one BiLSTM twice as wide, its n-gram
+    # share chosen again on validation; the best of the three on validation is what ships.
+    candidates = stages["classifier"]["candidates"]
+    assert set(candidates) == {*json.loads(config.read_text())["classifiers"], "ensemble"}
+    assert stages["classifier"]["chosen"] == max(candidates, key=lambda name: candidates[name]["eval_accuracy"])
+    ensemble_dir = Path(stages["classifier"]["output_dir"]).parent / "ensemble"
+    ensemble_info = json.loads((ensemble_dir / "run_info.json").read_text())["ensemble"]
+    assert ensemble_info["members"] == json.loads(config.read_text())["ensemble"]
+    assert json.loads((ensemble_dir / "config.json").read_text())["hidden_size"] == 16
+    assert candidates["ensemble"]["eval_accuracy"] == ensemble_info["eval_accuracy"]
 
     # Run again with the same config: every stage is reused, nothing trained again.
     monkeypatch.setattr(build_default, "run", lambda *_: pytest.fail("the classifier was trained again"))
     monkeypatch.setattr(build_default, "learn_word_vectors", lambda *_, **__: pytest.fail("vectors learnt again"))
+    monkeypatch.setattr(build_default, "merge_saved_classifiers", lambda *_: pytest.fail("members merged again"))
     again = build_default.main([str(config)])
     assert again["stages"] == run_info["stages"]
 
@@ -137,3 +151,8 @@ def test_a_missing_config_and_unknown_keys_are_refused(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({**config, "epochs": 3}))
     with pytest.raises(DataError, match=r"unknown keys \['epochs'\]"):
         build_default.main([str(tmp_path / "bad.json")])
+    (name, _), = config["classifiers"].items()
+    for ensemble in ([name], [name, "missing"]):
+        (tmp_path / "bad.json").write_text(json.dumps({**config, "ensemble": ensemble}))
+        with pytest.raises(DataError, match="'ensemble' must name at least two of the candidates"):
+            build_default.main([str(tmp_path / "bad.json")])

@@ -17,7 +17,7 @@ from datasets import Dataset
 from huggingface_hub import ModelCard
 
 from helpers import PLANTED, TINY_FINETUNING, write_multi_label_and_regression_csvs, write_three_class_csvs
-from imdb_lstm.cards import (DEFAULT_MODEL_NAME, is_default_model_dir, render_default_model_card,
+from imdb_lstm.cards import (DEFAULT_MODEL_NAME, describe_training, is_default_model_dir, render_default_model_card,
                              render_model_card)
 from imdb_lstm.commands import train as train_command
 from imdb_lstm.hub import parse_args as parse_push_args
@@ -171,6 +171,18 @@ def test_the_card_says_what_training_added_to_cross_entropy_and_says_nothing_for
     assert "normalised at every step" in training and "moving average of the weights (decay 0.999)" in training
     assert "adversarial training on the labelled reviews" not in training  # ε 0: not used
     assert "| `vat_epsilon` | `5.0` |" in text and "| `ema_decay` | `0.999` |" in text  # and in the arguments
+
+
+def test_an_ensembles_training_row_says_how_its_members_were_joined_then_how_each_was_trained():
+    run_info = {"arguments": {"training": {"vat_epsilon": 3.0, "ema_decay": 0.999}},
+                "ensemble": {"members": ["seed42", "seed43"]}}
+    text = describe_training(run_info)
+    assert text.startswith("An ensemble of 2 classifiers trained apart (seed42, seed43), merged into one whose "
+                           "recurrent logits are the mean of theirs")
+    assert "Each member: cross-entropy on the labelled reviews, with virtual adversarial training" in text
+    assert describe_training({"arguments": {"training": {}}, "ensemble": {"members": ["a", "b"]}}).endswith(
+        "Each member: cross-entropy on the labelled reviews")
+    assert describe_training({"arguments": {"training": {}}}) is None
 
 
 def test_default_card_metadata_is_a_model_index_the_hub_reads(default_dir, tmp_path):

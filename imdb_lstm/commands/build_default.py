@@ -8,8 +8,9 @@ Stages, each recorded with its seconds in the folder's `run_info.json`:
 1. `word_vectors`: gensim Word2Vec on the unlabelled texts the config names (IMDB train + unsupervised), leaving
    out every validation and test review's text (IMDB repeats some test reviews in train and unsupervised);
 2. `classifier`: each candidate of the config's `classifiers` (any `imdb-lstm-train` flags: a plain classifier,
-   a student of teachers, VAT, ...) trained on those vectors with the test split unread; the best on validation
-   accuracy is kept;
+   a student of teachers, VAT, ...) trained on those vectors with the test split unread; with `ensemble` (two or
+   more candidates' names), those candidates merged into one wider classifier whose recurrent logits are their
+   mean (`imdb_lstm.ensembling`), one more candidate; the best on validation accuracy is kept;
 3. `compression` (`imdb_lstm.compression`): the n-gram table pruned to the smallest size within a tolerance of
    the full table's validation accuracy, the embedding stored in bfloat16; size and validation accuracy recorded
    at each step;
@@ -41,6 +42,7 @@ from ..cards import render_default_model_card
 from ..compression import (choose_ngram_table, ngram_table_size, round_embedding, save_compact, saved_size_mb,
                            validation_accuracy)
 from ..data import DataError, held_out_texts, load_labelled, load_unlabelled_texts, make_splits, subsample
+from ..ensembling import choose_ngram_share, merge_saved_classifiers, shared_validation_split
 from ..metrics import binary_rates
 from ..predict import load_classifier, predict_logits
 from ..training.common import is_complete_checkpoint, redact_secrets
@@ -53,9 +55,11 @@ __all__ = ["build", "cli_main", "main", "parse_args"]
 logger = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = "configs/default_model.json"
-CONFIG_KEYS = {"dataset", "work_dir", "output_dir", "word_vectors", "classifiers", "compression"}
+CONFIG_KEYS = {"dataset", "work_dir", "output_dir", "word_vectors", "classifiers", "ensemble", "compression"}
 COMPRESSION_KEYS = {"ngram_tolerance", "ngram_sizes", "embedding_dtype"}
 TEST_BATCH_SIZE = 64
+# The candidate that merges the candidates named in the config's "ensemble" (its classifier folder's name too).
+ENSEMBLE = "ensemble"
 LATENCY_REVIEWS, LATENCY_WARMUP = 200, 5
 # What the folder the package ships holds besides the model files.
 BUILD_FILES = ("run_info.json", "eval_results.json", "README.md")
@@ -97,6 +101,11 @@ def read_config(args: argparse.Namespace) -> dict:
             config[key] = getattr(args, key)
     if not config["classifiers"]:
         raise DataError(f"{path}: 'classifiers' names no candidate; give at least one set of imdb-lstm-train flags.")
+    ensemble = config.get("ensemble", [])
+    if ENSEMBLE in config["classifiers"] or (ensemble and (len(ensemble) < 2
+                                                           or not set(ensemble) <= set(config["classifiers"]))):
+        raise DataError(f"{path}: 'ensemble' must name at least two of the candidates in 'classifiers' "
+                        f"({sorted(config['classifiers'])}), none of them called {ENSEMBLE!r}; got {ensemble}.")
     unknown = set(config.get("compression", {})) - COMPRESSION_KEYS
     if unknown:
         raise DataError(f"{path}: unknown compression keys {sorted(unknown)}; they are {sorted(COMPRESSION_KEYS)}.")
@@ -185,11 +194,45 @@ def classifier_stage(config: dict, work_dir: Path, vectors: str, records: StageR
                                 seconds=round(time.perf_counter() - started, 1))
         candidates[name] = done
         logger.info("Candidate %s: validation accuracy %.4f", name, done["eval_accuracy"])
+    if config.get("ensemble"):
+        candidates[ENSEMBLE] = ensemble_stage(config, work_dir, candidates, records)
+        logger.info("Candidate %s: validation accuracy %.4f", ENSEMBLE, candidates[ENSEMBLE]["eval_accuracy"])
     chosen = max(candidates, key=lambda name: candidates[name]["eval_accuracy"])
     return {"chosen": chosen, "output_dir": candidates[chosen]["output_dir"],
             "candidates": {name: {key: record[key] for key in ("eval_accuracy", "eval_recurrent_accuracy", "seconds")}
                            for name, record in candidates.items()},
             "seconds": round(sum(record["seconds"] for record in candidates.values()), 1)}
+
+
+def ensemble_stage(config: dict, work_dir: Path, candidates: dict, records: StageRecords) -> dict:
+    """The candidates named in the config's `ensemble`, merged into one wider classifier whose recurrent logits are
+    their mean (`imdb_lstm.ensembling`), its n-gram share chosen again on their shared validation split: one more
+    candidate. Its seconds are the merge's; its members' training is counted with them."""
+    members = config["ensemble"]
+    settings = {"members": {name: records.records[f"classifier:{name}"]["settings"] for name in members}}
+    if (done := records.finished(ENSEMBLE, settings)) is not None:
+        return done
+    started = time.perf_counter()
+    folders = [candidates[name]["output_dir"] for name in members]
+    split = shared_validation_split(folders)
+    model, tokenizer = merge_saved_classifiers(folders)
+    texts, labels = validation_split(config["dataset"], split)
+    if model.ngram is not None:
+        scores = choose_ngram_share(model, tokenizer, texts, labels)
+    else:
+        scores = {"eval_accuracy": validation_accuracy(model, tokenizer, texts, labels)}
+        scores["eval_recurrent_accuracy"] = scores["eval_accuracy"]
+    output_dir = work_dir / "classifiers" / ENSEMBLE
+    model.save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
+    run_info = json.loads((Path(folders[0]) / "run_info.json").read_text())
+    run_info["ensemble"] = {"members": members, "member_folders": folders, **scores}
+    (output_dir / "run_info.json").write_text(json.dumps(run_info, indent=2))
+    logger.info("Ensemble of %s: validation accuracy %.4f (recurrent part %.4f)", members, scores["eval_accuracy"],
+                scores["eval_recurrent_accuracy"])
+    return records.save(ENSEMBLE, settings, output_dir=str(output_dir), eval_accuracy=scores["eval_accuracy"],
+                        eval_recurrent_accuracy=scores["eval_recurrent_accuracy"],
+                        seconds=round(time.perf_counter() - started, 1))
 
 
 def validation_split(dataset: str, data_arguments: dict):
@@ -324,6 +367,7 @@ def build(args: argparse.Namespace, argv: list[str]) -> dict:
         "seconds": round(sum(stage["seconds"] for stage in stages.values()), 1),
         "wall_seconds_this_run": round(time.perf_counter() - started, 1),
         "arguments": classifier_info["arguments"],
+        **({"ensemble": classifier_info["ensemble"]} if "ensemble" in classifier_info else {}),
         "versions": {**classifier_info.get("versions", {}), "imdb_lstm": __version__},
         "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpu": machine_description(),
                     "torch_threads": torch.get_num_threads()},

@@ -1,11 +1,12 @@
 #!/usr/bin/env python
 """What an ensemble of trained classifiers would score on validation (never test): each member's accuracy with its
 n-gram branch (joined) and without it (the recurrent part), then the members' mean log-probabilities, both ways,
-all in float32. The members must share one validation split (the same split protocol, fraction and seed), so that
-none was selected on reviews another trained on.
+all in float32; with `--merge`, the models merged into one classifier as the build merges them. The members
+must share one validation split (the same split protocol, fraction and seed), so that none was selected on reviews
+another trained on.
 
     python scripts/score_ensemble.py outputs/issue30/vat_e3_ema_12ep outputs/issue30/vat_e3_ema_12ep_seed43 \
-        --output benchmarks/issue30_ensemble.json
+        --merge --output benchmarks/issue30_ensemble.json
 """
 
 import argparse
@@ -19,7 +20,7 @@ import torch
 
 from imdb_lstm.benchmarking import default_dataset, machine_description, utc_now
 from imdb_lstm.commands.build_default import validation_split
-from imdb_lstm.ensembling import shared_validation_split
+from imdb_lstm.ensembling import choose_ngram_share, merge_saved_classifiers, shared_validation_split
 from imdb_lstm.predict import load_classifier, predict_logits
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +30,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", help="trained classifier folders (each with its run_info.json)")
     parser.add_argument("--dataset", default=default_dataset(REPO_ROOT), help="the labelled IMDB source")
+    parser.add_argument("--merge", action="store_true",
+                        help="also merge all the models into one classifier (imdb_lstm.ensembling, as "
+                             "imdb-lstm-build-default's 'ensemble' does), its n-gram share chosen on this split")
     parser.add_argument("--output", default=None, help="JSON file to write (default: print only)")
     return parser.parse_args(argv)
 
@@ -46,6 +50,19 @@ def log_probabilities(model, tokenizer, texts: list[str], ngram: bool) -> torch.
 
 def accuracy(log_probs: torch.Tensor, labels: np.ndarray) -> float:
     return float((log_probs.argmax(dim=-1).numpy() == labels).mean())
+
+
+def merged_scores(models: list[str], texts: list[str], labels: np.ndarray) -> dict:
+    """The models merged into one classifier: its width and, on `texts`, its accuracy with the n-gram share chosen
+    there (the same reviews, as each member's own share was)."""
+    model, tokenizer = merge_saved_classifiers(models)
+    if model.ngram is None:
+        recurrent = accuracy(log_probabilities(model, tokenizer, texts, ngram=False), labels)
+        scores = {"eval_accuracy": recurrent, "eval_recurrent_accuracy": recurrent}
+    else:
+        scores = choose_ngram_share(model, tokenizer, texts, labels)
+    return {"members": models, "hidden_size": model.config.hidden_size,
+            "embedding_dim": model.config.embedding_dim, **scores}
 
 
 def main(argv=None) -> dict:
@@ -74,9 +91,10 @@ def main(argv=None) -> dict:
                 f"eval_{'accuracy' if kind == 'joined' else 'recurrent_accuracy'}":
                     accuracy(torch.stack([scores[kind][folder] for folder in group]).mean(0), labels)
                 for kind in ("joined", "recurrent")}})
+    merged = merged_scores(args.models, texts, labels) if args.merge else None
     result = {"date": utc_now(), "machine": machine_description(), "dataset": args.dataset, "split": split,
               "validation_reviews": len(labels), "dtype": "float32", "members": members,
-              "ensembles (mean log-probability)": ensembles, "seconds": round(time.perf_counter() - started, 1)}
+              "ensembles (mean log-probability)": ensembles, "merged": merged, "seconds": round(time.perf_counter() - started, 1)}
     print(json.dumps(result, indent=1))
     if args.output:
         Path(args.output).write_text(json.dumps(result, indent=1) + "\n")

@@ -27,6 +27,9 @@ def logits(model, tokenizer, texts=SHORT_REVIEWS):
     return predict_logits(model, tokenizer, texts, dtype="float32")
 
 
+# The merged model's matmuls are wider than the members' (zero blocks included), so other kernels sum in another
+# order: equal to 1e-5, not bit for bit.
+@pytest.mark.float_sensitive
 @pytest.mark.parametrize("config", [
     {"cell": "lstm", "bidirectional": True, "pooling": "max_mean"},
     {"cell": "gru", "bidirectional": True, "pooling": "last"},

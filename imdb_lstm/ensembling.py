@@ -27,7 +27,8 @@ from .modeling_imdb_lstm import ImdbLstmForSequenceClassification
 from .ngrams import choose_ngram_weight
 from .predict import load_classifier, predict_logits
 
-__all__ = ["choose_ngram_share", "merge_classifiers", "merge_saved_classifiers", "shared_validation_split"]
+__all__ = ["choose_ngram_share", "merge_classifiers", "merge_saved_classifiers", "score_merged",
+           "shared_validation_split"]
 
 # The data arguments (run_info.json) that fix a classifier's validation split.
 SPLIT_KEYS = ("dataset", "split_protocol", "validation_fraction", "split_seed", "max_eval_samples")
@@ -163,6 +164,16 @@ def choose_ngram_share(model: ImdbLstmForSequenceClassification, tokenizer, text
     return {"ngram_weight": float(weight), "eval_accuracy": joined,
             "eval_recurrent_accuracy": float(np.mean((recurrent > 0) == labels)),
             "eval_ngram_accuracy": float(np.mean((ngram > 0) == labels))}
+
+
+def score_merged(model: ImdbLstmForSequenceClassification, tokenizer, texts: list[str], labels) -> dict:
+    """A merged classifier's accuracy on (validation) `texts`, float32: with an n-gram branch, its share chosen
+    there first (`choose_ngram_share`); without one, the recurrent part is the whole model."""
+    if model.ngram is not None:
+        return choose_ngram_share(model, tokenizer, texts, labels)
+    recurrent = _log_odds(predict_logits(model, tokenizer, texts, dtype="float32"))
+    accuracy = float(np.mean((recurrent > 0) == np.asarray(labels)))
+    return {"eval_accuracy": accuracy, "eval_recurrent_accuracy": accuracy}
 
 
 def _log_odds(logits: torch.Tensor) -> np.ndarray:

@@ -20,7 +20,7 @@ import torch
 
 from imdb_lstm.benchmarking import default_dataset, machine_description, utc_now
 from imdb_lstm.commands.build_default import validation_split
-from imdb_lstm.ensembling import choose_ngram_share, merge_saved_classifiers, shared_validation_split
+from imdb_lstm.ensembling import merge_saved_classifiers, score_merged, shared_validation_split
 from imdb_lstm.predict import load_classifier, predict_logits
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -56,11 +56,7 @@ def merged_scores(models: list[str], texts: list[str], labels: np.ndarray) -> di
     """The models merged into one classifier: its width and, on `texts`, its accuracy with the n-gram share chosen
     there (the same reviews, as each member's own share was)."""
     model, tokenizer = merge_saved_classifiers(models)
-    if model.ngram is None:
-        recurrent = accuracy(log_probabilities(model, tokenizer, texts, ngram=False), labels)
-        scores = {"eval_accuracy": recurrent, "eval_recurrent_accuracy": recurrent}
-    else:
-        scores = choose_ngram_share(model, tokenizer, texts, labels)
+    scores = score_merged(model, tokenizer, texts, labels)
     return {"members": models, "hidden_size": model.config.hidden_size,
             "embedding_dim": model.config.embedding_dim, **scores}
 

@@ -42,7 +42,7 @@ from ..cards import render_default_model_card
 from ..compression import (choose_ngram_table, ngram_table_size, round_embedding, save_compact, saved_size_mb,
                            validation_accuracy)
 from ..data import DataError, held_out_texts, load_labelled, load_unlabelled_texts, make_splits, subsample
-from ..ensembling import choose_ngram_share, merge_saved_classifiers, shared_validation_split
+from ..ensembling import merge_saved_classifiers, score_merged, shared_validation_split
 from ..metrics import binary_rates
 from ..predict import load_classifier, predict_logits
 from ..training.common import is_complete_checkpoint, redact_secrets
@@ -217,11 +217,7 @@ def ensemble_stage(config: dict, work_dir: Path, candidates: dict, records: Stag
     split = shared_validation_split(folders)
     model, tokenizer = merge_saved_classifiers(folders)
     texts, labels = validation_split(config["dataset"], split)
-    if model.ngram is not None:
-        scores = choose_ngram_share(model, tokenizer, texts, labels)
-    else:
-        scores = {"eval_accuracy": validation_accuracy(model, tokenizer, texts, labels)}
-        scores["eval_recurrent_accuracy"] = scores["eval_accuracy"]
+    scores = score_merged(model, tokenizer, texts, labels)
     output_dir = work_dir / "classifiers" / ENSEMBLE
     model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)

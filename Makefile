@@ -43,7 +43,7 @@ demo: setup
 	HF_HUB_OFFLINE=1 $(BIN)/imdb-lstm-predict --model outputs/demo --example --explain "$(DEMO_REVIEW)"
 
 # Rebuild the shipped default model (imdb_lstm/default_model) from nothing: word vectors, classifier, compression,
-# test scored once; about an hour on a 2-core CPU; needs ../shared/data/imdb or --dataset (MODEL_ARGS="--dataset DIR").
+# test scored once; about half an hour on a 2-core CPU; needs ../shared/data/imdb or --dataset (MODEL_ARGS="--dataset DIR").
 model: setup
 	HF_HUB_OFFLINE=1 $(BIN)/imdb-lstm-build-default configs/default_model.json $(MODEL_ARGS)
 

@@ -165,7 +165,9 @@ def describe_architecture(config: dict) -> str:
     else:
         direction = "bidirectional " if config["bidirectional"] else ""
         layers = f"{config['num_layers']}-layer " if config["num_layers"] > 1 else ""
-        encoder = f"a {layers}{direction}{config['cell'].upper()} ({config['hidden_size']} units per direction)"
+        network = f"{layers}{direction}{config['cell'].upper()}"
+        units = f"{config['hidden_size']} units" + (" per direction" if config["bidirectional"] else "")
+        encoder = f"{'an' if network.startswith('LSTM') else 'a'} {network} ({units})"
     pooling = {"last": "its final state per direction", "max": "max pooling over the real tokens",
                "mean": "mean pooling over the real tokens", "max_mean": "max and mean pooling over the real tokens"}
     description = f"{encoder}, then {pooling[config['pooling']]} and a linear head"

@@ -92,23 +92,23 @@ def test_accuracy_benchmark_smoke_writes_rows_for_every_model_and_leaves_the_rep
     configs = {name: json.loads((tmp_path / name / "config.json").read_text()) for name in benchmark.NEURAL_MODELS}
     assert configs["cnn"]["encoder"] == "cnn" and configs["gru"]["cell"] == "gru"
     assert configs["lstm"]["bidirectional"] is False and configs["glove_supervised"]["pooling"] == "max_mean"
-    # The recipe: the shipped model's build (configs/default_model.json) from nothing, its classifier the config's
-    # (shrunk), over vectors that left out every validation and test text; the domain_vectors row reads them too.
+    # The recipe: the accuracy recipe's build (configs/accuracy_recipe.json) from nothing, its classifier the
+    # config's (shrunk), over vectors that left out every validation and test text; the domain_vectors row reads them.
     recipe = next(row for row in rows if row["name"] == "recipe")
     assert recipe["unlabelled_data"] is True and recipe["pretrain_seconds"] > 0 and recipe["excluded_texts"] > 0
     assert configs["domain_vectors"]["embedding_source"].endswith(Path(recipe["vectors"]).name)
     assert recipe["vectors"].startswith(str(tmp_path / "recipe" / "work"))
-    shipped = json.loads((REPO / "configs" / "default_model.json").read_text())
-    (shipped_flags,) = shipped["classifiers"].values()
+    accuracy_recipe = json.loads((REPO / "configs" / "accuracy_recipe.json").read_text())
+    (recipe_flags,) = accuracy_recipe["classifiers"].values()
     (built_flags,) = json.loads((tmp_path / "recipe" / "build_config.json").read_text())["classifiers"].values()
     for key in ("cell", "bidirectional", "pooling", "normalize_embeddings", "vat_epsilon", "adversarial_epsilon",
                 "ema_decay", "ngram_order"):
-        assert built_flags.get(key) == shipped_flags.get(key), key
+        assert built_flags.get(key) == recipe_flags.get(key), key
     recipe_config = json.loads((recipe_dir / "config.json").read_text())
-    assert recipe_config["ngram_order"] == shipped_flags["ngram_order"]
+    assert recipe_config["ngram_order"] == recipe_flags["ngram_order"]
     assert recipe["model_mb"] == pytest.approx((recipe_dir / "model.safetensors").stat().st_size / 1e6, abs=1e-3)
     assert recipe["model_mb"] < recipe["uncompressed_mb"]
-    assert "What each part of the shipped model's recipe adds" in (tmp_path / "BENCHMARKS.md").read_text()
+    assert "What each part of the accuracy recipe adds" in (tmp_path / "BENCHMARKS.md").read_text()
 
     markdown = (tmp_path / "BENCHMARKS.md").read_text()
     assert markdown.count("<!-- accuracy:begin -->") == 1 and "## Accuracy" in markdown

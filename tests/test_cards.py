@@ -17,8 +17,8 @@ from datasets import Dataset
 from huggingface_hub import ModelCard
 
 from helpers import PLANTED, TINY_FINETUNING, write_multi_label_and_regression_csvs, write_three_class_csvs
-from imdb_lstm.cards import (DEFAULT_MODEL_NAME, describe_training, is_default_model_dir, render_default_model_card,
-                             render_model_card)
+from imdb_lstm.cards import (DEFAULT_MODEL_NAME, describe_architecture, describe_training, is_default_model_dir,
+                             render_default_model_card, render_model_card)
 from imdb_lstm.commands import train as train_command
 from imdb_lstm.hub import parse_args as parse_push_args
 
@@ -183,6 +183,16 @@ def test_an_ensembles_training_row_says_how_its_members_were_joined_then_how_eac
     assert describe_training({"arguments": {"training": {}}, "ensemble": {"members": ["a", "b"]}}).endswith(
         "Each member: cross-entropy on the labelled reviews")
     assert describe_training({"arguments": {"training": {}}}) is None
+
+
+@pytest.mark.parametrize("network, expected", [
+    ({"cell": "lstm", "bidirectional": False, "hidden_size": 128}, "an LSTM (128 units), then max"),
+    ({"cell": "lstm", "bidirectional": True, "hidden_size": 256}, "a bidirectional LSTM (256 units per direction)"),
+    ({"cell": "gru", "bidirectional": False, "hidden_size": 64, "num_layers": 2}, "a 2-layer GRU (64 units), then"),
+])
+def test_the_architecture_line_counts_units_per_direction_only_for_a_bidirectional_network(network, expected):
+    config = {"encoder": "rnn", "num_layers": 1, "pooling": "max_mean", **network}
+    assert describe_architecture(config).startswith(expected)
 
 
 def test_default_card_metadata_is_a_model_index_the_hub_reads(default_dir, tmp_path):

@@ -1,7 +1,7 @@
 """The `imdb-lstm-build-default` command (`make model`): the model this package ships (`imdb_lstm.DEFAULT_MODEL`),
 rebuilt from nothing by one command from one JSON file (`configs/default_model.json`).
 
-    imdb-lstm-build-default configs/default_model.json                   # about an hour on a 2-core CPU
+    imdb-lstm-build-default configs/default_model.json                   # about half an hour on a 2-core CPU
     imdb-lstm-build-default configs/default_model.json --dataset sample --output_dir /tmp/m   # a tiny try
 
 Stages, each recorded with its seconds in the folder's `run_info.json`:

@@ -156,3 +156,28 @@ def test_a_missing_config_and_unknown_keys_are_refused(tmp_path):
         (tmp_path / "bad.json").write_text(json.dumps({**config, "ensemble": ensemble}))
         with pytest.raises(DataError, match="'ensemble' must name at least two of the candidates"):
             build_default.main([str(tmp_path / "bad.json")])
+
+
+def test_the_word_vectors_leave_out_every_candidates_own_validation_and_test_reviews(tmp_path, monkeypatch):
+    # Two candidates that hold out different validation reviews: the shared vectors read neither's.
+    excluded = []
+
+    def fake_learn_word_vectors(arguments, excluded_texts):
+        excluded.append(list(excluded_texts))
+        return {"output": arguments.output, "texts": 1, "words": 1, "vocabulary": 1,
+                "excluded_texts": len(set(excluded_texts))}
+
+    monkeypatch.setattr(build_default, "learn_word_vectors", fake_learn_word_vectors)
+    config = json.loads((REPO / "configs" / "default_model.json").read_text())
+    (name, flags), = config["classifiers"].items()
+    config.update(dataset="sample", classifiers={name: flags, "seed43": {**flags, "split_seed": 43}})
+    records = build_default.StageRecords(tmp_path)
+    build_default.word_vectors_stage(config, tmp_path, records)
+    expected = set(held_out_texts("sample")) | set(held_out_texts("sample", seed=43))
+    assert set(excluded[0]) == expected and len(expected) > len(set(held_out_texts("sample")))
+    # Recorded with the protocols, so a build whose candidates hold out other reviews learns the vectors again.
+    build_default.word_vectors_stage(config, tmp_path, records)
+    assert len(excluded) == 1
+    config["classifiers"] = {name: flags}
+    build_default.word_vectors_stage(config, tmp_path, records)
+    assert len(excluded) == 2 and set(excluded[1]) == set(held_out_texts("sample"))

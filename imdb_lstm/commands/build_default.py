@@ -155,18 +155,28 @@ class StageRecords:
 
 
 def word_vectors_stage(config: dict, work_dir: Path, records: StageRecords) -> dict:
-    settings = {"dataset": config["dataset"], **config["word_vectors"]}
+    settings = {"dataset": config["dataset"], **config["word_vectors"], "held_out": classifier_protocols(config)}
     if (done := records.finished("word_vectors", settings)) is not None:
         logger.info("Word vectors: reusing %s", done["output"])
         return done
     started = time.perf_counter()
-    held_out = held_out_texts(config["dataset"])
+    held_out = [text for protocol in settings["held_out"] for text in held_out_texts(config["dataset"], *protocol)]
     arguments = WordVectorArguments(output=str(work_dir / "vectors" / "word-vectors.kv"), dataset=config["dataset"],
                                     **config["word_vectors"])
     report = learn_word_vectors(arguments, excluded_texts=held_out)
     return records.save("word_vectors", settings, output=report["output"], texts=report["texts"],
                         words=report["words"], vocabulary=report["vocabulary"],
                         excluded_texts=report["excluded_texts"], seconds=round(time.perf_counter() - started, 1))
+
+
+def classifier_protocols(config: dict) -> list[tuple[str, float, int]]:
+    """Each candidate's split protocol, validation fraction and seed, distinct and sorted: the word vectors serve
+    every candidate, so they leave out the validation and test texts of each (`held_out_texts`)."""
+    defaults = DataArguments(dataset=config["dataset"])
+    return sorted({(str(flags.get("split_protocol", defaults.split_protocol)),
+                    float(flags.get("validation_fraction", defaults.validation_fraction)),
+                    int(flags.get("split_seed", defaults.split_seed)))
+                   for flags in config["classifiers"].values()})
 
 
 def classifier_arguments(flags: dict, dataset: str, vectors: str, output_dir: Path):

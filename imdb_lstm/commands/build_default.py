@@ -6,7 +6,8 @@ rebuilt from nothing by one command from one JSON file (`configs/default_model.j
 
 Stages, each recorded with its seconds in the folder's `run_info.json`:
 1. `word_vectors`: gensim Word2Vec on the unlabelled texts the config names (IMDB train + unsupervised), leaving
-   out every validation and test review's text (IMDB repeats some test reviews in train and unsupervised);
+   out the text of every review a candidate is validated or tested on, under that candidate's own split protocol
+   and seed (IMDB repeats some test reviews in train and unsupervised);
 2. `classifier`: each candidate of the config's `classifiers` (any `imdb-lstm-train` flags: a plain classifier,
    a student of teachers, VAT, ...) trained on those vectors with the test split unread; with `ensemble` (two or
    more candidates' names), those candidates merged into one wider classifier whose recurrent logits are their

@@ -41,8 +41,9 @@ def main():
     labels = np.asarray(train["label"])
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer, trust_remote_code=True)
     ids = tokenizer(list(train["text"]), truncation=True, max_length=400)["input_ids"]
-    row_of = {text: row for row, text in enumerate(train["text"])}
-    canonical = np.sort([row_of[text] for text in make_splits(imdb, "canonical", 0.1, 42)["validation"]["text"]])
+    # The canonical part's rows, read from a row column (IMDB repeats some texts, so texts do not name rows).
+    imdb["train"] = train.add_column("row", np.arange(len(train)))
+    canonical = np.sort(make_splits(imdb, "canonical", 0.1, 42)["validation"]["row"])
     parts = {"canonical (stratified random, seed 42)": canonical}
     for size, seed in ((1, 42), (1, 43), (10, 42), (50, 42), (50, 43), (250, 42), (1250, 0)):
         name = "random rows" if size == 1 else f"runs of {size} consecutive reviews"
